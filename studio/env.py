@@ -1,0 +1,64 @@
+"""Small typed readers for settings that come from the environment.
+
+Each reader fails loudly, naming the variable, when a value cannot be
+understood: a typo in a deployment should stop start-up, not be ignored.
+"""
+
+import os
+from pathlib import Path
+
+
+class EnvError(ValueError):
+    pass
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise EnvError(f"{name}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise EnvError(f"{name}={raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise EnvError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def env_choice(name: str, default: str, choices: set[str]) -> str:
+    raw = os.environ.get(name, default).strip()
+    if raw.upper() in {c.upper() for c in choices}:
+        return raw.upper()
+    raise EnvError(f"{name}={raw!r} must be one of {', '.join(sorted(choices))}")

@@ -1,0 +1,67 @@
+"""What /healthz and the dashboard report: database, Redis, workers per queue."""
+
+import time
+from typing import TypedDict
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+from studio.celery import app as celery_app
+
+
+class Check(TypedDict, total=False):
+    up: bool
+    latency_ms: float
+    error: str
+    workers: int
+
+
+def check_database() -> Check:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down", with its words
+        return {"up": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"up": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def check_redis() -> Check:
+    started = time.perf_counter()
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return {"up": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        client.close()
+    return {"up": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def workers_by_queue(timeout: float = 1.0) -> dict[str, list[str]]:
+    """Ask every live worker (a broadcast) which queues it consumes."""
+    replies = celery_app.control.inspect(timeout=timeout).active_queues() or {}
+    by_queue: dict[str, list[str]] = {name: [] for name in settings.TAILOR_QUEUES}
+    for worker, queues in replies.items():
+        for queue in queues:
+            by_queue.setdefault(queue["name"], []).append(worker)
+    return by_queue
+
+
+def system_health(timeout: float = 1.0) -> dict:
+    """The state of every part the studio needs; `ok` is True when all are up."""
+    database = check_database()
+    redis_state = check_redis()
+    queues: dict[str, Check] = {}
+    if redis_state["up"]:
+        for name, workers in workers_by_queue(timeout).items():
+            queues[name] = {"up": bool(workers), "workers": len(workers)}
+    else:
+        queues = {
+            name: {"up": False, "workers": 0, "error": "Redis is down"}
+            for name in settings.TAILOR_QUEUES
+        }
+    ok = database["up"] and redis_state["up"] and all(q["up"] for q in queues.values())
+    return {"ok": ok, "database": database, "redis": redis_state, "queues": queues}

@@ -1,0 +1,33 @@
+"""Tasks every worker answers, whatever its queue."""
+
+import os
+import platform
+import socket
+
+from celery import shared_task
+
+
+@shared_task(name="studio.worker_facts")
+def worker_facts() -> dict:
+    """What this worker runs on: host, process, Python, torch and its device.
+
+    Operators use it to see what each queue's workers can do; torch is
+    imported here, in the worker, never in the web process.
+    """
+    import torch
+
+    facts = {
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "torch": torch.__version__.split("+")[0],
+        "cuda": torch.cuda.is_available(),
+        "devices": [],
+    }
+    if facts["cuda"]:
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            facts["devices"].append(
+                {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1)}
+            )
+    return facts

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from studio import api, views
+
+api_v1 = [
+    path("me/", api.MeView.as_view(), name="api-me"),
+]
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("status/", views.system_status, name="system-status"),
+    path("healthz", views.healthz, name="healthz"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<uuid:token_id>/revoke/", views.revoke, name="token-revoke"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("datasets_app.urls")),
+    path("", include("jobs.urls")),
+    path("", include("serving.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]

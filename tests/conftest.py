@@ -1,0 +1,267 @@
+"""Shared test set-up: a real Redis, a real Celery worker, a live ASGI server,
+headless Chromium, and the personas alice (analyst), bob (another analyst)
+and olga (an operator, staff).
+
+The settings read REDIS_URL when they load, so this file starts the test
+Redis and only then names the settings module (pyproject.toml leaves it out
+on purpose). Nothing here replaces Redis, the channel layer or the database
+with a fake; the only change for speed is a fast password hasher.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from studio.redis_server import EmbeddedRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+PASSWORD = "correct horse battery staple"
+
+_redis: EmbeddedRedis | None = None
+_scratch: Path | None = None
+
+
+def pytest_configure(config):
+    global _redis, _scratch
+    _scratch = Path(tempfile.mkdtemp(prefix="tailor-tests-"))
+    _redis = EmbeddedRedis(_scratch / "redis", free_port(), durable=False)
+    os.environ["REDIS_URL"] = _redis.start()
+    os.environ["MEDIA_ROOT"] = str(_scratch / "media")
+    os.environ["TAILOR_FAST_PASSWORD_HASHER"] = "1"
+    # Playwright's sync API runs an event loop in the test thread; Django
+    # would refuse the fixtures' database calls there. Test process only:
+    # child_env() removes it, so the servers under test keep the guard.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+    from django.conf import settings
+
+    settings.DATABASES  # noqa: B018  (loads the settings now, with the test Redis)
+
+
+def pytest_unconfigure(config):
+    if _redis is not None:
+        _redis.stop()
+    if _scratch is not None:
+        shutil.rmtree(_scratch, ignore_errors=True)
+
+
+# --- personas -----------------------------------------------------------------
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.com", PASSWORD)
+
+
+@pytest.fixture
+def olga(django_user_model):
+    return django_user_model.objects.create_user(
+        "olga", "olga@example.com", PASSWORD, is_staff=True
+    )
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob):
+    from django.test import Client
+
+    other = Client()
+    other.force_login(bob)
+    return other
+
+
+# --- processes: worker and live server against the test database ---------------
+
+
+def _test_database_url() -> str:
+    """The URL of the database pytest-django created, for child processes."""
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(name).resolve()}"
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def child_env(**extra) -> dict:
+    env = dict(os.environ, DATABASE_URL=_test_database_url(), PYTHONUNBUFFERED="1")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+class ChildProcess:
+    """A process of the studio (worker, server) with its output kept in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict):
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.name = name
+        self.log_path = ARTIFACTS / f"{name}.log"
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def wait_for(predicate, timeout: float, what: str, child: ChildProcess | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            pytest.fail(f"{child.name} exited while waiting for {what}:\n{child.output()[-3000:]}")
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    tail = child.output()[-3000:] if child else ""
+    pytest.fail(f"Timed out after {timeout} s waiting for {what}\n{tail}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """One real Celery worker consuming every queue, against the test database."""
+    from studio.celery import app
+
+    name = f"tests-{os.getpid()}@localhost"
+    worker = ChildProcess(
+        "celery-worker",
+        [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", "default,train,infer",
+         "-c", "1", "-n", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+        child_env(),
+    )  # fmt: skip
+    wait_for(
+        lambda: app.control.ping(destination=[name], timeout=0.5),
+        60,
+        "the Celery worker to answer a ping",
+        worker,
+    )
+    yield name
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker):
+    """The studio's real ASGI app under uvicorn, against the test database."""
+    port = free_port()
+    server = ChildProcess(
+        "uvicorn",
+        [sys.executable, "-m", "uvicorn", "studio.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--timeout-graceful-shutdown", "2"],
+        child_env(),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def answers():
+        try:
+            with urllib.request.urlopen(f"{url}/login/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_for(answers, 60, "the live server", server)
+    yield url
+    server.stop()
+
+
+# --- browser --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium).")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+@pytest.fixture(scope="session")
+def demo_models(django_db_blocker):
+    """The offline demo models, generated once (idempotent, like `make run`)."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("make_demo_models")
+    from jobs import demo_models as module
+
+    return module

@@ -1,0 +1,60 @@
+"""The web process stays light: it never imports the ML stack."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "studio.settings"
+import django
+django.setup()
+import studio.asgi  # the web server's entry point
+from django.urls import get_resolver
+from django.test import Client
+from django.contrib.auth import get_user_model
+
+# Resolve every URL pattern (imports every view module) ...
+def walk(patterns):
+    for p in patterns:
+        if hasattr(p, "url_patterns"):
+            walk(p.url_patterns)
+        else:
+            p.callback
+walk(get_resolver().url_patterns)
+# ... and render every page the way a browser would.
+from django.test.utils import setup_test_environment
+setup_test_environment()
+from django.db import connection
+connection.creation.create_test_db(verbosity=0)
+user = get_user_model().objects.create_user("probe", password="x", is_staff=True, is_superuser=True)
+client = Client()
+client.force_login(user)
+PAGES = ["/", "/datasets/", "/jobs/", "/playground/", "/models/", "/tokens/", "/admin/",
+         "/api/v1/me/", "/api/schema/"]
+for path in PAGES:
+    assert client.get(path).status_code == 200, path
+HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl")
+print(",".join(m for m in HEAVY if m in sys.modules) or "none")
+"""
+
+
+def test_the_web_process_never_imports_torch_or_transformers(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VAR_DIR": str(tmp_path),
+        "REDIS_URL": "redis://127.0.0.1:1",
+        "TAILOR_FAST_PASSWORD_HASHER": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "none"
