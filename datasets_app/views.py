@@ -1,7 +1,160 @@
+"""Dataset pages: list and upload, detail with live validation, preview, settings."""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from datasets_app import services
+from datasets_app.forms import RenameForm, SettingsForm, UploadForm
+from datasets_app.models import Dataset
+from datasets_app.samples import SAMPLES
+from datasets_app.uploads import too_large_message
 
 
 @login_required
+@require_GET
 def dataset_list(request):
-    return render(request, "datasets_app/dataset_list.html")
+    context = {
+        "datasets": Dataset.objects.for_user(request.user).select_related("owner"),
+        "form": UploadForm(),
+        "samples": SAMPLES,
+    }
+    return render(request, "datasets_app/dataset_list.html", context)
+
+
+@login_required
+@require_POST
+def dataset_upload(request):
+    form = UploadForm(request.POST, request.FILES)
+    if getattr(request, "upload_too_large", False):
+        form.is_valid()
+        form.add_error("file", too_large_message())
+    elif form.is_valid():
+        try:
+            dataset = services.create_dataset(
+                request.user,
+                upload=form.cleaned_data["file"],
+                name=form.cleaned_data["name"],
+                validation_upload=form.cleaned_data["validation_file"],
+            )
+        except services.DatasetInputError as error:
+            form.add_error(error.field if error.field in form.fields else "file", error.message)
+        else:
+            detail = reverse("dataset-detail", args=[dataset.pk])
+            if request.htmx:
+                return HttpResponse(status=204, headers={"HX-Redirect": detail})
+            return redirect(detail)
+    template = "datasets_app/dataset_list.html"
+    if request.htmx:
+        return render(request, f"{template}#upload-form", {"form": form}, status=422)
+    context = {
+        "datasets": Dataset.objects.for_user(request.user),
+        "form": form,
+        "samples": SAMPLES,
+    }
+    return render(request, template, context, status=422)
+
+
+@login_required
+@require_POST
+def dataset_from_sample(request, slug):
+    try:
+        dataset = services.create_from_sample(request.user, slug)
+    except services.DatasetInputError as error:
+        messages.error(request, error.message)
+        return redirect("datasets")
+    return redirect("dataset-detail", dataset_id=dataset.pk)
+
+
+def _settings_form(dataset, data=None):
+    initial = {
+        "format": dataset.requested_format,
+        "split_mode": dataset.split_mode,
+        "validation_fraction": dataset.validation_fraction,
+        "split_seed": dataset.split_seed,
+        **{f"map_{field}": column for field, column in dataset.column_mapping.items()},
+    }
+    return SettingsForm(data, initial=initial, columns=dataset.columns)
+
+
+@login_required
+@require_GET
+def dataset_detail(request, dataset_id):
+    dataset = services.access_dataset(request.user, dataset_id)
+    context = {
+        "dataset": dataset,
+        "rename_form": RenameForm(initial={"name": dataset.name}),
+        "settings_form": _settings_form(dataset),
+        "preview": services.preview_page(dataset, 1),
+    }
+    return render(request, "datasets_app/dataset_detail.html", context)
+
+
+@login_required
+@require_GET
+def dataset_preview(request, dataset_id):
+    dataset = services.access_dataset(request.user, dataset_id)
+    try:
+        page = int(request.GET.get("page", 1))
+    except ValueError:
+        page = 1
+    context = {"dataset": dataset, "preview": services.preview_page(dataset, page)}
+    return render(request, "datasets_app/dataset_detail.html#preview", context)
+
+
+@login_required
+@require_POST
+def dataset_rename(request, dataset_id):
+    dataset = services.access_dataset(request.user, dataset_id)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.rename_dataset(dataset, form.cleaned_data["name"])
+        messages.success(request, f"Renamed to “{dataset.name}”.")
+    else:
+        messages.error(request, "A dataset needs a name of at most 200 characters.")
+    return redirect("dataset-detail", dataset_id=dataset.pk)
+
+
+@login_required
+@require_POST
+def dataset_settings(request, dataset_id):
+    dataset = services.access_dataset(request.user, dataset_id)
+    form = _settings_form(dataset, request.POST)
+    if form.is_valid():
+        try:
+            services.change_settings(
+                dataset,
+                requested_format=form.cleaned_data["format"],
+                column_mapping=form.mapping(),
+                split=services.SplitSettings(
+                    mode=form.cleaned_data["split_mode"],
+                    fraction=form.cleaned_data["validation_fraction"],
+                    seed=form.cleaned_data["split_seed"],
+                ),
+            )
+        except services.DatasetInputError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Settings saved; checking the file again.")
+            return redirect("dataset-detail", dataset_id=dataset.pk)
+    else:
+        for field, errors in form.errors.items():
+            label = (
+                form.fields[field].label or field.replace("_", " ")
+                if field in form.fields
+                else field
+            )
+            messages.error(request, f"{label}: {' '.join(errors)}")
+    return redirect("dataset-detail", dataset_id=dataset.pk)
+
+
+@login_required
+@require_POST
+def dataset_delete(request, dataset_id):
+    dataset = services.access_dataset(request.user, dataset_id)
+    services.delete_dataset(dataset)
+    messages.success(request, f"Deleted “{dataset.name}”.")
+    return redirect("datasets")

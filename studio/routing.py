@@ -1,3 +1,5 @@
 """Websocket routes of every app, gathered for the ASGI router."""
 
-websocket_urlpatterns: list = []
+from datasets_app.routing import websocket_urlpatterns as dataset_routes
+
+websocket_urlpatterns = [*dataset_routes]

@@ -141,6 +141,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MODELS_ROOT = env_path("MODELS_ROOT", VAR_DIR / "models")
 
+# Uploads: a dataset file may be this large. It streams to disk as it
+# arrives (never whole into memory) and is refused as soon as it passes this.
+DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 1024**3, minimum=1)
+FILE_UPLOAD_HANDLERS = ["datasets_app.uploads.SizeLimitedUploadHandler"]
+
 # --- Redis: broker, channel layer, flags --------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390")
 

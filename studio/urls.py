@@ -2,11 +2,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import SimpleRouter
 
+from datasets_app.api import DatasetViewSet
 from studio import api, views
+
+router = SimpleRouter()
+router.register("datasets", DatasetViewSet, basename="api-dataset")
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),
+    *router.urls,
 ]
 
 urlpatterns = [

@@ -1,0 +1,191 @@
+"""What a validation finds, as data: row errors, warnings, and the one table
+that turns an error code into its sentence.
+
+An error is (line, field, code) plus the few values its sentence needs. The
+sentence is made here, once, so the page, the API and the logs say the same
+thing: "line 12, `messages[1].role`: must be one of system, user, assistant
+(got 'bot')".
+"""
+
+from dataclasses import asdict, dataclass, field
+
+# code -> sentence. "{field}" in a sentence means the sentence names the field
+# itself, so the "line 3, `field`:" prefix leaves it out.
+MESSAGES = {
+    # --- the file as a whole -------------------------------------------------
+    "unknown_extension": (
+        "cannot tell the file type from the name {filename!r}; "
+        "accepted extensions: .jsonl, .ndjson, .json, .csv, .tsv, .tab, .parquet, .pq"
+    ),
+    "unknown_file_type": "unknown file type {file_type!r}; accepted: {accepted}",
+    "unknown_format_name": "unknown format {format!r}; accepted: {accepted}",
+    "bad_mapping_field": (
+        "the column mapping names {name!r}, which the {format} format does not read; "
+        "it reads: {accepted}"
+    ),
+    "bad_mapping_column": "the column mapping must map field names to column names (got {got})",
+    "missing_column": (
+        "the {format} format reads the column `{column}`, but the file has no such column "
+        "(columns: {columns})"
+    ),
+    "mapped_column_missing": (
+        "the column mapping reads {name!r} from the column `{column}`, "
+        "but the file has no such column (columns: {columns})"
+    ),
+    "empty_file": "the file is empty",
+    "no_records": "the file holds no records, only blank lines",
+    "empty_array": "the file holds an empty array: there are no records",
+    "header_only": "the file has a header but no rows",
+    "no_parquet_rows": "the file has columns ({columns}) but no rows",
+    "not_utf8": (
+        "not UTF-8 text: byte 0x{byte:02x} on line {file_line:,}, at byte offset {offset:,} "
+        "of the file{hint}"
+    ),
+    "binary_file": (
+        "the file looks binary, not text: a NUL byte on line {file_line:,}, "
+        "at byte offset {offset:,} of the file"
+    ),
+    "json_document_in_jsonl": (
+        "not valid JSON Lines: the file looks like one JSON document spread over several "
+        "lines; a .jsonl file holds one record per line (or name the file .json)"
+    ),
+    "not_an_array": (
+        "a .json file must hold an array of records ([{{...}}, {{...}}]), "
+        "but this one holds {got}; for one record per line, use .jsonl"
+    ),
+    "bad_array": "not valid JSON ({reason} at line {file_line:,}, column {column:,} of the file)",
+    "trailing_content": (
+        "unexpected content after the array's closing ] "
+        "(at line {file_line:,}, column {column:,} of the file)"
+    ),
+    "element_too_long": (
+        "the record is over the {limit:,}-byte limit (it runs past line {file_line:,} "
+        "of the file without ending)"
+    ),
+    "duplicate_header": "the header names the column `{name}` twice",
+    "bad_parquet": "not a readable Parquet file ({reason})",
+    "unknown_format": (
+        "the records match none of the accepted shapes ({shapes}); keys seen: {keys}. "
+        "If your columns hold one of these under other names, map them with a column mapping"
+    ),
+    "one_label": "only one label ({label}) in {rows}; a classifier needs at least two",
+    "too_many_labels": (
+        "more than {limit:,} different labels in `{column}`; a classification label "
+        "names a class, so this column looks like free text"
+    ),
+    # --- one row ---------------------------------------------------------------
+    "invalid_json": "not valid JSON ({reason} at column {column:,})",
+    "not_an_object": "must be a JSON object ({{...}}), got {got}",
+    "line_too_long": "the line is {size:,} bytes, over the {limit:,}-byte limit",
+    "row_too_long": "the row is {size:,} bytes, over the {limit:,}-byte limit",
+    "csv_row_runs_on": (
+        "the row runs on for more than {limit:,} bytes; the quoted field that starts "
+        "at line {quote_line:,}, column {quote_column:,} is probably missing its closing quote"
+    ),
+    "ragged_row": "{count} columns, the header has {expected}",
+    "unclosed_quote": (
+        "the quoted field that starts at line {quote_line:,}, column {quote_column:,} "
+        "is never closed (the file ends inside it)"
+    ),
+    "bad_csv": "malformed CSV ({reason})",
+    "bad_csv_multiline": (
+        "malformed CSV ({reason} at line {error_line:,}); the quoted field that starts at "
+        "line {quote_line:,}, column {quote_column:,} may be missing its closing quote"
+    ),
+    "missing_field": "missing `{field}`",
+    "wrong_type": "must be {expected}, got {got}",
+    "invalid_json_cell": "must hold JSON text ({reason} at column {column:,})",
+    "bad_text": "holds a lone surrogate escape (such as \\ud800), which is not text",
+    "no_messages": "must hold at least a user message and an assistant reply, got an empty list",
+    "bad_role": "must be one of {allowed} (got {got})",
+    "system_not_first": "a system message may only come first",
+    "first_not_user": (
+        "the conversation must start with {a_user} message "
+        "(after an optional system message), got {got}"
+    ),
+    "role_order": (
+        "expected {expected} after {previous} ({user} and {assistant} messages alternate), "
+        "got {got}"
+    ),
+    "last_not_assistant": "the conversation must end with {an_assistant} message, got {got}",
+    "empty_reply": "must not be empty: it is what the model learns to write",
+    "empty_text": "must not be empty",
+    "empty_label": "must not be empty",
+    "bad_label": "must be text or a number, got {got}",
+}
+
+
+@dataclass
+class RowError:
+    """One problem, at one place. `line` is None for a problem with the whole file."""
+
+    line: int | None
+    field: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DatasetWarning:
+    """Something that does not stop training but is worth a look."""
+
+    code: str
+    message: str
+    count: int
+    lines: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class DatasetError(Exception):
+    """A problem that stops reading the file; carries the RowError to report.
+
+    validate() catches it: callers get a report, never this exception.
+    """
+
+    def __init__(self, error: RowError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def make_error(
+    code: str, *, line: int | None = None, where: str = "line", field: str | None = None, **params
+) -> RowError:
+    """The RowError for `code` at `line` (a `where` number: line, element, row)."""
+    template = MESSAGES[code]
+    text = template.format(field=field, **params)
+    place = f"{where} {line:,}" if line is not None else ""
+    if field is not None and "{field}" not in template:
+        place = f"{place}, `{field}`" if place else f"`{field}`"
+    return RowError(
+        line=line, field=field, code=code, message=f"{place}: {text}" if place else text
+    )
+
+
+def shown(value) -> str:
+    """A value as a sentence quotes it: text in quotes, anything else by its kind."""
+    return repr(value) if isinstance(value, str) else describe(value)
+
+
+# Checked in order: bool before int, as True is an int to Python.
+_KINDS = (
+    (type(None), "null"),
+    (bool, "true/false"),
+    (int | float, "a number"),
+    (str, "text"),
+    (list | tuple, "a list"),
+    (dict, "an object"),
+    (bytes | bytearray, "binary data"),
+)
+
+
+def describe(value) -> str:
+    """A value's kind in the user's words: "a number", "a list", "null"."""
+    for kind, words in _KINDS:
+        if isinstance(value, kind):
+            return words
+    return f"a {type(value).__name__}"

@@ -1,0 +1,136 @@
+"""Datasets: an uploaded file, what validation found in it, and its split."""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class DatasetStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    VALIDATING = "validating", "Validating"
+    READY = "ready", "Ready"
+    INVALID = "invalid", "Invalid"
+
+
+class SplitMode(models.TextChoices):
+    HOLDOUT = "holdout", "Hold out a fraction"
+    FILE = "file", "Separate validation file"
+
+
+class DatasetQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The user's own datasets, never deleted ones. Staff see everyone's."""
+        visible = self.filter(deleted_at__isnull=True)
+        return visible if user.is_staff else visible.filter(owner=user)
+
+    def ready(self):
+        return self.filter(status=DatasetStatus.READY)
+
+
+def _upload_to(instance, filename):
+    return f"datasets/{instance.id}/source/{filename}"
+
+
+def _validation_upload_to(instance, filename):
+    return f"datasets/{instance.id}/validation-source/{filename}"
+
+
+class Dataset(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets"
+    )
+    name = models.CharField(max_length=200)
+    source = models.FileField(upload_to=_upload_to, max_length=500)
+    original_filename = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+
+    # What the user asked for; empty means "detect".
+    requested_format = models.CharField(max_length=32, blank=True)
+    column_mapping = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(
+        max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.UPLOADED
+    )
+    file_type = models.CharField(max_length=16, blank=True)
+    format = models.CharField(max_length=32, blank=True)
+    task = models.CharField(max_length=32, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    rows_checked = models.BigIntegerField(default=0)
+    bytes_checked = models.BigIntegerField(default=0)
+    num_rows = models.BigIntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+
+    split_mode = models.CharField(
+        max_length=16, choices=SplitMode.choices, default=SplitMode.HOLDOUT
+    )
+    # 10 %: enough rows to see over-fitting on a few-thousand-row set, few
+    # enough not to starve training.
+    validation_fraction = models.FloatField(default=0.1)
+    split_seed = models.IntegerField(default=42)
+    validation_source = models.FileField(
+        upload_to=_validation_upload_to, max_length=500, blank=True
+    )
+    validation_filename = models.CharField(max_length=255, blank=True)
+    num_train_rows = models.BigIntegerField(default=0)
+    num_validation_rows = models.BigIntegerField(default=0)
+
+    # Bumped whenever the file or its settings change: a validation run writes
+    # its results only while the revision it started with is current, and into
+    # a folder of its own, so a superseded run can never overwrite a newer one.
+    revision = models.IntegerField(default=1)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DatasetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = (models.Index(fields=("owner", "deleted_at", "-created_at")),)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def folder(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "datasets" / str(self.id)
+
+    def output_folder(self, revision: int | None = None):
+        return self.folder / f"r{revision or self.revision}"
+
+    @property
+    def records_path(self):
+        return self.output_folder() / "records.jsonl"
+
+    @property
+    def train_path(self):
+        return self.output_folder() / "train.jsonl"
+
+    @property
+    def validation_path(self):
+        return self.output_folder() / "validation.jsonl"
+
+    @property
+    def format_label(self) -> str:
+        from datasets_app.engine import FORMAT_LABELS
+
+        return FORMAT_LABELS.get(self.format, self.format)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (DatasetStatus.READY, DatasetStatus.INVALID)
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.size_bytes:
+            return 0
+        return min(100, int(100 * self.bytes_checked / self.size_bytes))

@@ -1,0 +1,78 @@
+import json
+
+from rest_framework import serializers
+
+from datasets_app import engine
+from datasets_app.models import Dataset, SplitMode
+
+
+class RowErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(
+        allow_null=True, help_text="1-based line or row; null for the whole file."
+    )
+    field = serializers.CharField(allow_null=True, help_text="e.g. messages[1].role")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class WarningSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    count = serializers.IntegerField()
+    lines = serializers.ListField(child=serializers.IntegerField())
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    errors = RowErrorSerializer(many=True, read_only=True)
+    warnings = WarningSerializer(many=True, read_only=True)
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = (
+            "id", "name", "owner", "status", "original_filename", "size_bytes",
+            "file_type", "format", "task", "requested_format", "column_mapping", "columns",
+            "rows_checked", "num_rows", "error_count", "errors", "warnings", "stats",
+            "split_mode", "validation_fraction", "split_seed", "validation_filename",
+            "num_train_rows", "num_validation_rows", "created_at", "validated_at",
+        )  # fmt: skip
+        read_only_fields = fields
+
+
+class JSONObjectField(serializers.JSONField):
+    """Accepts an object, or a JSON string of one (multipart forms send text)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = json.loads(data) if data.strip() else {}
+            except ValueError:
+                raise serializers.ValidationError("Must be a JSON object.") from None
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return data
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="JSONL, JSON, CSV, TSV or Parquet.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    format = serializers.ChoiceField(
+        choices=engine.FORMATS, required=False, help_text="Leave out to detect it."
+    )
+    column_mapping = JSONObjectField(
+        required=False, help_text='Canonical field → your column, e.g. {"prompt": "question"}.'
+    )
+    validation_file = serializers.FileField(required=False)
+    validation_fraction = serializers.FloatField(required=False, min_value=0.01, max_value=0.5)
+    split_seed = serializers.IntegerField(required=False)
+
+
+class DatasetUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200)
+    format = serializers.ChoiceField(
+        choices=["", *engine.FORMATS], required=False, help_text="Empty string: detect."
+    )
+    column_mapping = JSONObjectField(required=False)
+    split_mode = serializers.ChoiceField(choices=SplitMode.values, required=False)
+    validation_fraction = serializers.FloatField(required=False, min_value=0.01, max_value=0.5)
+    split_seed = serializers.IntegerField(required=False)

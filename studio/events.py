@@ -1,0 +1,58 @@
+"""Live events to the browser: one long-lived publisher per process.
+
+Workers call `publish(group, message)` from synchronous code. Each process
+keeps one event loop in a daemon thread and hands it group sends with
+`run_coroutine_threadsafe`, instead of paying for a fresh `async_to_sync`
+loop per event. A failed publish is logged and forgotten: the database holds
+the truth, and a page that missed an event catches up when it reconnects.
+"""
+
+import asyncio
+import logging
+import os
+import threading
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked Celery child inherits the parent's object but not its
+            # thread: start a loop of its own.
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="event-publisher", daemon=True
+                )
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def publish(self, group: str, message: dict):
+        """Send `message` to `group` without waiting; returns a Future."""
+        layer = get_channel_layer()
+        future = asyncio.run_coroutine_threadsafe(
+            layer.group_send(group, message), self._running_loop()
+        )
+        future.add_done_callback(_log_failure)
+        return future
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("Live event not delivered: %s", future.exception())
+
+
+_publisher = Publisher()
+
+
+def publish(group: str, message: dict):
+    return _publisher.publish(group, message)

@@ -1,0 +1,80 @@
+"""Validation runs are fenced by revision, and a failure ends as a message."""
+
+import pytest
+
+from datasets_app import services
+from datasets_app.models import Dataset
+from tests.datasets_app.helpers import chat_jsonl, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def new_dataset(owner, rows=20) -> Dataset:
+    return services.create_dataset(owner, upload=upload("n.jsonl", chat_jsonl(rows)))
+
+
+def test_a_run_for_an_old_revision_changes_nothing(alice):
+    dataset = new_dataset(alice)
+    services.change_settings(dataset, requested_format="chat")
+    assert services.run_validation(str(dataset.pk), revision=1) == "superseded"
+    dataset.refresh_from_db()
+    assert (dataset.revision, dataset.status) == (2, "uploaded")
+    assert services.run_validation(str(dataset.pk), revision=2) == "ready"
+
+
+def test_a_finished_revision_is_not_validated_twice(alice):
+    dataset = new_dataset(alice)
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "ready"
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "superseded"
+
+
+def test_a_deleted_dataset_is_not_validated(alice):
+    dataset = new_dataset(alice)
+    services.delete_dataset(dataset)
+    dataset.refresh_from_db()
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "superseded"
+
+
+def test_a_file_gone_from_disk_ends_invalid_with_a_plain_message(alice):
+    dataset = new_dataset(alice)
+    dataset.source.storage.delete(dataset.source.name)
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "invalid"
+    dataset.refresh_from_db()
+    assert dataset.error_count == 1
+    message = dataset.errors[0]["message"]
+    assert message.startswith("Validation stopped unexpectedly (FileNotFoundError:")
+    assert message.endswith(
+        "Nothing was imported. Try again; if it happens again, tell an operator."
+    )
+
+
+def test_holding_out_needs_at_least_two_rows(alice):
+    dataset = new_dataset(alice, rows=1)
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "invalid"
+    dataset.refresh_from_db()
+    assert dataset.errors[0]["message"] == (
+        "The file has 1 row; holding some out for validation needs at least 2. "
+        "Add rows or upload a separate validation file."
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"requested_format": "xml"}, "format", "Unknown format 'xml'; choose one of chat, prompt_completion, alpaca, sharegpt, text, text_label."),
+        ({"column_mapping": {"question": "q"}}, "column_mapping", "Cannot map onto 'question'; the fields are completion, conversations, input, instruction, label, messages, output, prompt, text."),
+        ({"column_mapping": ["prompt"]}, "column_mapping", 'Column mapping must be an object such as {"prompt": "question"}.'),
+        ({"split": services.SplitSettings(fraction=0.9)}, "validation_fraction", "Hold out between 1 % and 50 % of the rows (0.01 to 0.5)."),
+        ({"split": services.SplitSettings(mode="file")}, "validation_file", "Upload a validation file, or hold out a fraction instead."),
+    ],
+)  # fmt: skip
+def test_bad_settings_are_refused_with_the_field_named(alice, kwargs, field, message):
+    with pytest.raises(services.DatasetInputError) as error:
+        services.create_dataset(alice, upload=upload("n.jsonl", chat_jsonl(5)), **kwargs)
+    assert (error.value.field, error.value.message) == (field, message)
+    assert not Dataset.objects.exists()
+
+
+def test_an_empty_upload_is_refused(alice):
+    with pytest.raises(services.DatasetInputError, match=r"'empty\.jsonl' is empty\."):
+        services.create_dataset(alice, upload=upload("empty.jsonl", b""))
