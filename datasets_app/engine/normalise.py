@@ -247,14 +247,18 @@ def normalise_prompt_completion(row: dict, columns, text_cells: bool) -> Normali
         problems.append(_problem(completion_column, "empty_reply"))
     if problems:
         return (None, 0, problems, None)
+    return _exchange(prompt, completion, empty=prompt_column if _blank(prompt) else None)
+
+
+def _exchange(prompt: str, reply: str, *, empty: str | None) -> Normalised:
+    """One user turn and the assistant's reply: prompt/completion and Alpaca rows."""
     record = {
         "messages": [
             {"role": "user", "content": prompt},
-            {"role": "assistant", "content": completion},
+            {"role": "assistant", "content": reply},
         ]
     }
-    empty = prompt_column if _blank(prompt) else None
-    return (record, len(prompt) + len(completion), problems, empty)
+    return (record, len(prompt) + len(reply), [], empty)
 
 
 def normalise_alpaca(row: dict, columns, text_cells: bool) -> Normalised:
@@ -268,14 +272,7 @@ def normalise_alpaca(row: dict, columns, text_cells: bool) -> Normalised:
     if problems:
         return (None, 0, problems, None)
     prompt = "\n\n".join(part for part in (instruction, extra) if part)
-    record = {
-        "messages": [
-            {"role": "user", "content": prompt},
-            {"role": "assistant", "content": output},
-        ]
-    }
-    empty = instruction_column if _blank(instruction) else None
-    return (record, len(prompt) + len(output), problems, empty)
+    return _exchange(prompt, output, empty=instruction_column if _blank(instruction) else None)
 
 
 def normalise_text(row: dict, columns, text_cells: bool) -> Normalised:
