@@ -1,0 +1,148 @@
+"""The bundled sample datasets: generated deterministically, balanced, well-formed,
+with held-out files that share no row with train. Fast: no training here (the
+learnability recipe and its numbers are in datasets_app/samples/README.md)."""
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from datasets_app.samples import SAMPLES, SAMPLES_DIR, get_sample
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATOR = ROOT / "scripts" / "make_sample_datasets.py"
+TEAMS = {"billing", "shipping", "technical", "account"}
+
+
+def normalise(text):
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def read_csv(path):
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def data_files(folder):
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.suffix in {".csv", ".jsonl"}
+    )
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("samples")
+    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out)], check=True, timeout=120)
+    return out
+
+
+def test_checked_in_files_are_exactly_what_the_generator_writes(generated):
+    assert data_files(generated) == data_files(SAMPLES_DIR)
+    for relative in data_files(generated):
+        assert (SAMPLES_DIR / relative).read_bytes() == (generated / relative).read_bytes(), (
+            f"{relative} is stale: run .venv/bin/python scripts/make_sample_datasets.py"
+        )
+
+
+def test_a_second_run_is_byte_identical(generated, tmp_path):
+    subprocess.run([sys.executable, str(GENERATOR), "--out", str(tmp_path)], check=True)
+    for relative in data_files(generated):
+        assert (tmp_path / relative).read_bytes() == (generated / relative).read_bytes()
+
+
+def test_the_registry_points_at_files_that_exist():
+    assert [s.slug for s in SAMPLES] == ["sentiment", "support-routing"]
+    for sample in SAMPLES:
+        assert sample.train_file.is_file()
+        assert sample.validation_file.is_file()
+        assert sample.train_file != sample.validation_file
+        assert sample.task in {"classification", "generation"}
+        assert sample.suggested_model in {"minilm-l6", "tailor-tiny"}
+        assert sample.name
+        assert sample.description
+        assert get_sample(sample.slug) is sample
+    assert get_sample("no-such-sample") is None
+
+
+def test_the_registry_imports_neither_django_nor_torch():
+    code = (
+        "import sys, datasets_app.samples; "
+        "bad = {'django', 'torch', 'transformers'} & set(sys.modules); "
+        "sys.exit(f'imported {bad}' if bad else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_sentiment_is_a_balanced_csv_with_a_separate_held_out_file():
+    sample = get_sample("sentiment")
+    for path in (sample.train_file, sample.validation_file):
+        assert path.read_text(encoding="utf-8").splitlines()[0] == "text,label"
+    train, validation = read_csv(sample.train_file), read_csv(sample.validation_file)
+    assert len(train) == 1200
+    assert len(validation) == 200
+    assert Counter(r["label"] for r in train) == {"positive": 600, "negative": 600}
+    assert Counter(r["label"] for r in validation) == {"positive": 100, "negative": 100}
+    assert all(r["text"].strip() == r["text"] and r["text"] for r in train + validation)
+
+
+def test_sentiment_rows_are_unique_and_held_out_rows_are_not_in_train():
+    sample = get_sample("sentiment")
+    train = [normalise(r["text"]) for r in read_csv(sample.train_file)]
+    validation = [normalise(r["text"]) for r in read_csv(sample.validation_file)]
+    assert len(set(train)) == len(train)
+    assert len(set(validation)) == len(validation)
+    assert not set(train) & set(validation)
+
+
+def test_sentiment_is_varied_rather_than_one_template():
+    texts = [r["text"] for r in read_csv(get_sample("sentiment").train_file)]
+    words = [len(t.split()) for t in texts]
+    assert min(words) <= 3
+    assert max(words) >= 30
+    vocabulary = {w for t in texts for w in normalise(t).split()}
+    assert len(vocabulary) > 1000
+    lowered = " ".join(texts).lower()
+    for phrase in ("not bad at all", "i wanted to love", "but", "never", "wouldn't"):
+        assert phrase in lowered
+
+
+@pytest.mark.parametrize("which", ["train_file", "validation_file"])
+def test_every_chat_row_has_the_canonical_shape(which):
+    rows = read_jsonl(getattr(get_sample("support-routing"), which))
+    for row in rows:
+        assert set(row) == {"messages"}
+        messages = row["messages"]
+        roles = [m["role"] for m in messages]
+        assert roles in (["user", "assistant"], ["system", "user", "assistant"])
+        for message in messages:
+            assert set(message) == {"role", "content"}
+            assert isinstance(message["content"], str)
+            assert message["content"].strip()
+        # Short rows: they stay far inside tailor-tiny's max_length of 128 tokens.
+        assert len(messages[-2]["content"]) <= 120
+        assert messages[-1]["content"] in TEAMS
+
+
+def test_support_routing_is_balanced_and_held_out_messages_are_new():
+    sample = get_sample("support-routing")
+    train, validation = read_jsonl(sample.train_file), read_jsonl(sample.validation_file)
+    assert len(train) == 1200
+    assert len(validation) == 100
+    assert Counter(r["messages"][-1]["content"] for r in train) == dict.fromkeys(TEAMS, 300)
+    assert Counter(r["messages"][-1]["content"] for r in validation) == dict.fromkeys(TEAMS, 25)
+    train_texts = [normalise(r["messages"][-2]["content"]) for r in train]
+    validation_texts = [normalise(r["messages"][-2]["content"]) for r in validation]
+    assert len(set(train_texts)) == len(train_texts)
+    assert len(set(validation_texts)) == len(validation_texts)
+    assert not set(train_texts) & set(validation_texts)
