@@ -200,27 +200,29 @@ def normalise_chat(row: dict, columns, text_cells: bool) -> Normalised:
         plain = _plain_chat(turns)
         if plain is not None:
             return ({"messages": plain[0]}, plain[1], (), None)
-    if turns is _MISSING:
-        return (None, 0, [_problem(column, "missing_field")], None)
-    if text_cells and type(turns) is str:
-        problems = []
-        turns = _json_cell(turns, column, problems)
-        if problems:
-            return (None, 0, problems, None)
+    turns, problems = _turns_cell(turns, column, text_cells)
+    if problems:
+        return (None, 0, problems, None)
     return _conversation(turns, column, CHAT)
 
 
 def normalise_sharegpt(row: dict, columns, text_cells: bool) -> Normalised:
     (column,) = columns
-    turns = row.get(column, _MISSING)
-    if turns is _MISSING:
-        return (None, 0, [_problem(column, "missing_field")], None)
-    if text_cells and type(turns) is str:
-        problems = []
-        turns = _json_cell(turns, column, problems)
-        if problems:
-            return (None, 0, problems, None)
+    turns, problems = _turns_cell(row.get(column, _MISSING), column, text_cells)
+    if problems:
+        return (None, 0, problems, None)
     return _conversation(turns, column, SHAREGPT)
+
+
+def _turns_cell(turns, column: str, text_cells: bool) -> tuple:
+    """A conversation column's value: missing is a problem, and in files whose
+    cells are text (CSV, TSV) it is parsed as JSON."""
+    if turns is _MISSING:
+        return None, [_problem(column, "missing_field")]
+    problems = []
+    if text_cells and type(turns) is str:
+        turns = _json_cell(turns, column, problems)
+    return turns, problems
 
 
 def _text(row, column, problems, *, required=True):
