@@ -59,6 +59,9 @@ def roles(host: str, port: int) -> list[Role]:
         # Keeps models loaded between requests: one long-lived child.
         Role("infer", [*celery, "-Q", "infer", "-c", "1", "--prefetch-multiplier", "1",
                        "-n", "infer@%h"]),
+        # The reaper and dispatcher of jobs (docs/architecture.md, "Durability").
+        Role("beat", [PYTHON, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
+                      "-s", str(env_path("VAR_DIR", BASE_DIR / "var") / "celerybeat-schedule")]),
     ]  # fmt: skip
 
 

@@ -183,6 +183,34 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_TRACK_STARTED = True
 
+# --- Jobs: leases, reaper, limits ----------------------------------------------
+# A running job's worker renews its lease every TAILOR_HEARTBEAT_SECONDS; a
+# lease not renewed for TAILOR_JOB_LEASE_SECONDS means the worker is gone, and
+# the reaper (beat, every TAILOR_REAPER_INTERVAL_SECONDS) queues the job again
+# to resume from its newest checkpoint, at most TAILOR_JOB_MAX_ATTEMPTS runs.
+TAILOR_HEARTBEAT_SECONDS = env_int("TAILOR_HEARTBEAT_SECONDS", 30, minimum=1)
+TAILOR_JOB_LEASE_SECONDS = env_int("TAILOR_JOB_LEASE_SECONDS", 120, minimum=2)
+TAILOR_REAPER_INTERVAL_SECONDS = env_int("TAILOR_REAPER_INTERVAL_SECONDS", 30, minimum=1)
+TAILOR_JOB_MAX_ATTEMPTS = env_int("TAILOR_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A queued job whose message is in neither the queue nor a worker's hands
+# after this long is sent again.
+TAILOR_DISPATCH_GRACE_SECONDS = env_int("TAILOR_DISPATCH_GRACE_SECONDS", 60, minimum=1)
+# Full fine-tunes are offered up to this many parameters (16 bytes each).
+TAILOR_FULL_FINETUNE_MAX_PARAMETERS = env_int(
+    "TAILOR_FULL_FINETUNE_MAX_PARAMETERS", 1_000_000_000, minimum=0
+)
+# Effective training throughput of the workers' device, in FLOP/s, for the
+# time estimate before Start. The default is what this project's CPU
+# reference machine (2 cores, AVX2) reaches; set ~2e14 for an H100.
+TAILOR_TRAIN_FLOPS = float(env_int("TAILOR_TRAIN_FLOPS", 4_000_000_000, minimum=1))
+CELERY_BEAT_SCHEDULE = {
+    "reap-jobs": {
+        "task": "jobs.reap",
+        "schedule": float(TAILOR_REAPER_INTERVAL_SECONDS),
+        "options": {"queue": "default", "expires": float(TAILOR_REAPER_INTERVAL_SECONDS)},
+    }
+}
+
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,534 @@
+"""A fine-tuning job's configuration: one versioned document, split by concern.
+
+Plain Python (no Django, no torch): the web process validates and plans with
+it, the training worker runs from it, and a user can download it as YAML and
+upload it again to create the same job.
+
+A document looks like this (every field is optional on input; what is missing
+comes from the preset, and the stored document is always complete):
+
+    tailor_config: 1
+    name: support-routing on tailor-tiny
+    preset: quick
+    data: {dataset: <uuid>, validation_dataset: null}
+    model: {base_model: tailor-tiny, method: qlora}
+    lora: {rank: 16, alpha: 32, dropout: 0.05, target_modules: [all-linear]}
+    training: {epochs: 1, learning_rate: 0.003, ...}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+CONFIG_VERSION = 1
+
+METHODS = {
+    "qlora": "QLoRA (4-bit base + LoRA adapter)",
+    "lora": "LoRA (adapter on the full-precision base)",
+    "full": "Full fine-tune (every weight; small models only)",
+}
+PRESETS = {
+    "quick": "Quick",
+    "balanced": "Balanced",
+    "thorough": "Thorough",
+}
+SCHEDULERS = {
+    "linear": "Linear decay",
+    "cosine": "Cosine",
+    "constant": "Constant",
+    "constant_with_warmup": "Constant after warm-up",
+}
+LOSS_ON = {
+    "completions": "Completions only (assistant turns)",
+    "sequence": "Whole sequence",
+}
+TASKS = ("causal-lm", "sequence-classification")
+TASKS_LABELS = {"causal-lm": "text generation", "sequence-classification": "text classification"}
+# A dataset's task (datasets_app) and the model task that can learn it.
+MODEL_TASK_FOR_DATASET_TASK = {
+    "generation": "causal-lm",
+    "classification": "sequence-classification",
+}
+
+
+@dataclass
+class DataConfig:
+    dataset: str = field(default="", metadata={"help": "The training dataset's id."})
+    validation_dataset: str | None = field(
+        default=None,
+        metadata={"help": "Another ready dataset to validate on; empty uses the dataset's split."},
+    )
+
+
+@dataclass
+class ModelConfig:
+    base_model: str = field(default="", metadata={"help": "A model catalog id."})
+    # QLoRA by default: it fits the largest base in the least memory, and the
+    # adapter is as good as LoRA's for the few-thousand-row jobs Tailor is for.
+    method: str = field(default="qlora", metadata={"help": "qlora, lora or full."})
+
+
+@dataclass
+class LoraConfig:
+    # r 16 / alpha 32 on every linear layer is the QLoRA paper's finding:
+    # adapting all linear layers matters more than the rank.
+    rank: int = field(default=16, metadata={"help": "LoRA rank r (1-256)."})
+    alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
+    dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input (0-0.5)."})
+    target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={"help": "Module names to adapt, or all-linear."},
+    )
+
+
+@dataclass
+class TrainingConfig:
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the training rows."})
+    max_steps: int = field(
+        default=0, metadata={"help": "Stop after this many optimizer steps (0: from epochs)."}
+    )
+    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate."})
+    scheduler: str = field(default="linear", metadata={"help": "Learning-rate schedule."})
+    warmup_ratio: float = field(
+        default=0.03, metadata={"help": "Fraction of steps spent warming up (0-0.5)."}
+    )
+    batch_size: int = field(default=16, metadata={"help": "Rows per device step."})
+    gradient_accumulation: int = field(
+        default=1, metadata={"help": "Device steps per optimizer step."}
+    )
+    max_seq_length: int = field(default=512, metadata={"help": "Tokens per row (longer: cut)."})
+    # Off by default: packing gives fewer, fuller steps, which on small sets
+    # means too few updates (FINDINGS.md: 3.76 loss vs learning the task).
+    packing: bool = field(default=False, metadata={"help": "Pack rows into full sequences."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (0-1)."})
+    seed: int = field(default=42, metadata={"help": "Seed for shuffling and initialisation."})
+    eval_every: int = field(
+        default=0, metadata={"help": "Evaluate every N steps (0: at the end only)."}
+    )
+    save_every: int = field(
+        default=0, metadata={"help": "Save a checkpoint every N steps (0: at the end only)."}
+    )
+    keep_checkpoints: int = field(default=2, metadata={"help": "Newest checkpoints kept (1-20)."})
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={"help": "Stop after N evaluations without a better validation loss (0: off)."},
+    )
+    loss_on: str = field(
+        default="completions", metadata={"help": "completions (default) or sequence."}
+    )
+    logging_steps: int = field(default=0, metadata={"help": "Log every N steps (0: automatic)."})
+
+
+@dataclass
+class JobConfig:
+    name: str = ""
+    preset: str = "quick"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_document(self) -> dict:
+        return {"tailor_config": CONFIG_VERSION, **dataclasses.asdict(self)}
+
+
+SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "lora": LoraConfig,
+    "training": TrainingConfig,
+}
+
+
+# --- errors -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str  # dotted: "training.learning_rate"
+    message: str
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; `errors` names every bad field."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+    def as_dict(self) -> dict[str, str]:
+        return {e.field: e.message for e in self.errors}
+
+
+# --- reading a document -------------------------------------------------------
+
+_NUMBER = (int, float)
+
+
+def _coerce(name: str, value, kind, errors: list[FieldError]):
+    """`value` as `kind` (bool, int, float, str, list[str]), or None after an error."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "on", "off", "1", "0"}:
+            return value.lower() in {"true", "on", "1"}
+        errors.append(FieldError(name, "must be true or false."))
+        return None
+    if kind is int:
+        if isinstance(value, bool):
+            errors.append(FieldError(name, "must be a whole number."))
+            return None
+        if isinstance(value, str):
+            value = value.strip()
+            try:
+                return int(value)
+            except ValueError:
+                errors.append(FieldError(name, "must be a whole number."))
+                return None
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int):
+            return value
+        errors.append(FieldError(name, "must be a whole number."))
+        return None
+    if kind is float:
+        if isinstance(value, bool):
+            errors.append(FieldError(name, "must be a number."))
+            return None
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                errors.append(FieldError(name, "must be a number."))
+                return None
+        if isinstance(value, _NUMBER) and math.isfinite(value):
+            return float(value)
+        errors.append(FieldError(name, "must be a finite number."))
+        return None
+    if kind == "list":
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            return [v.strip() for v in value]
+        errors.append(FieldError(name, "must be a list of module names."))
+        return None
+    if kind == "optional_str":
+        if value is None or value == "":
+            return None
+        return str(value).strip()
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value).strip()
+    errors.append(FieldError(name, "must be text."))
+    return None
+
+
+def _kind_of(dc_field: dataclasses.Field):
+    annotation = dc_field.type
+    if annotation in ("bool", bool):
+        return bool
+    if annotation in ("int", int):
+        return int
+    if annotation in ("float", float):
+        return float
+    if annotation == "list[str]":
+        return "list"
+    if annotation == "str | None":
+        return "optional_str"
+    return str
+
+
+def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
+    """A JobConfig from a (possibly partial) document, on top of `base`.
+
+    Checks shape and types only (unknown keys, numbers that are not numbers);
+    `check_config` checks ranges and combinations. Raises ConfigError.
+    """
+    errors: list[FieldError] = []
+    if not isinstance(document, dict):
+        raise ConfigError([FieldError("config", "must be a mapping of sections.")])
+    config = dataclasses.replace(base) if base is not None else JobConfig()
+    config = JobConfig(
+        name=config.name,
+        preset=config.preset,
+        data=dataclasses.replace(config.data),
+        model=dataclasses.replace(config.model),
+        lora=dataclasses.replace(config.lora, target_modules=list(config.lora.target_modules)),
+        training=dataclasses.replace(config.training),
+    )
+    version = document.get("tailor_config", CONFIG_VERSION)
+    if version != CONFIG_VERSION:
+        errors.append(
+            FieldError("tailor_config", f"version {version!r} is not supported (this is 1).")
+        )
+    for key, value in document.items():
+        if key == "tailor_config":
+            continue
+        if key in ("name", "preset"):
+            text = _coerce(key, value, str, errors)
+            if text is not None:
+                setattr(config, key, text)
+            continue
+        section_class = SECTIONS.get(key)
+        if section_class is None:
+            errors.append(FieldError(key, "is not a configuration section."))
+            continue
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            errors.append(FieldError(key, "must be a mapping of fields."))
+            continue
+        section = getattr(config, key)
+        fields = {f.name: f for f in dataclasses.fields(section_class)}
+        for name, raw in value.items():
+            dotted = f"{key}.{name}"
+            if name not in fields:
+                errors.append(FieldError(dotted, "is not a known field."))
+                continue
+            coerced = _coerce(dotted, raw, _kind_of(fields[name]), errors)
+            if coerced is not None or _kind_of(fields[name]) == "optional_str":
+                setattr(section, name, coerced)
+    if errors:
+        raise ConfigError(errors)
+    return config
+
+
+def check_config(config: JobConfig, *, full_finetune_limit: int, model) -> None:
+    """Ranges and combinations; raises ConfigError naming every bad field.
+
+    `model` is the catalog entry (anything with `task`, `parameters`,
+    `supports_4bit` and `display_name`).
+    """
+    errors: list[FieldError] = []
+    t, lora = config.training, config.lora
+
+    def need(ok: bool, name: str, message: str) -> None:
+        if not ok:
+            errors.append(FieldError(name, message))
+
+    need(len(config.name) <= 200, "name", "must be at most 200 characters.")
+    need(config.preset in PRESETS, "preset", f"must be one of {', '.join(PRESETS)}.")
+    need(config.model.method in METHODS, "model.method", f"must be one of {', '.join(METHODS)}.")
+    need(0 < t.epochs <= 100, "training.epochs", "must be more than 0 and at most 100.")
+    need(0 <= t.max_steps <= 1_000_000, "training.max_steps", "must be between 0 and 1,000,000.")
+    need(0 < t.learning_rate <= 0.1, "training.learning_rate", "must be more than 0 and at most 0.1.")
+    need(t.scheduler in SCHEDULERS, "training.scheduler", f"must be one of {', '.join(SCHEDULERS)}.")
+    need(0 <= t.warmup_ratio <= 0.5, "training.warmup_ratio", "must be between 0 and 0.5.")
+    need(1 <= t.batch_size <= 1024, "training.batch_size", "must be between 1 and 1,024.")
+    need(
+        1 <= t.gradient_accumulation <= 1024,
+        "training.gradient_accumulation",
+        "must be between 1 and 1,024.",
+    )
+    need(16 <= t.max_seq_length <= 32768, "training.max_seq_length", "must be between 16 and 32,768.")
+    need(0 <= t.weight_decay <= 1, "training.weight_decay", "must be between 0 and 1.")
+    need(0 <= t.seed <= 2**32 - 1, "training.seed", "must be between 0 and 4,294,967,295.")
+    need(0 <= t.eval_every <= 1_000_000, "training.eval_every", "must be between 0 and 1,000,000.")
+    need(0 <= t.save_every <= 1_000_000, "training.save_every", "must be between 0 and 1,000,000.")
+    need(1 <= t.keep_checkpoints <= 20, "training.keep_checkpoints", "must be between 1 and 20.")
+    need(
+        0 <= t.early_stopping_patience <= 100,
+        "training.early_stopping_patience",
+        "must be between 0 and 100.",
+    )
+    need(t.loss_on in LOSS_ON, "training.loss_on", f"must be one of {', '.join(LOSS_ON)}.")
+    need(0 <= t.logging_steps <= 10_000, "training.logging_steps", "must be between 0 and 10,000.")
+    need(1 <= lora.rank <= 256, "lora.rank", "must be between 1 and 256.")
+    need(1 <= lora.alpha <= 1024, "lora.alpha", "must be between 1 and 1,024.")
+    need(0 <= lora.dropout <= 0.5, "lora.dropout", "must be between 0 and 0.5.")
+    need(bool(lora.target_modules), "lora.target_modules", "must name at least one module.")
+
+    method = config.model.method
+    if model is not None and method in METHODS:
+        if method == "qlora" and not model.supports_4bit:
+            errors.append(
+                FieldError(
+                    "model.method",
+                    f"{model.display_name} cannot be loaded in 4 bits here "
+                    f"({model.quantization_note or 'bitsandbytes does not support it'}); "
+                    "choose LoRA.",
+                )
+            )
+        if method == "full" and model.parameters > full_finetune_limit:
+            errors.append(
+                FieldError(
+                    "model.method",
+                    f"a full fine-tune is offered for models up to "
+                    f"{full_finetune_limit / 1e9:g}B parameters; {model.display_name} has "
+                    f"{model.parameters / 1e9:.1f}B. Choose QLoRA or LoRA.",
+                )
+            )
+        if model.task == "sequence-classification":
+            if t.packing:
+                errors.append(
+                    FieldError("training.packing", "applies to text generation models only.")
+                )
+            if t.loss_on != "completions":
+                errors.append(
+                    FieldError("training.loss_on", "applies to text generation models only.")
+                )
+    if t.early_stopping_patience and not t.eval_every:
+        errors.append(
+            FieldError(
+                "training.early_stopping_patience",
+                "needs evaluations during training: set training.eval_every.",
+            )
+        )
+    if t.packing and t.loss_on == "completions":
+        # TRL packs without the assistant mask only in its padding-free mode;
+        # mixing rows in one sequence would also train on prompts.
+        errors.append(
+            FieldError(
+                "training.packing",
+                "cannot be combined with loss on completions only; "
+                "set training.loss_on to sequence, or turn packing off.",
+            )
+        )
+    if errors:
+        raise ConfigError(errors)
+
+
+# --- planning: presets sized in steps -------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What planning needs to know of the training data."""
+
+    rows: int
+    validation_rows: int
+    mean_characters: float
+    p95_characters: float
+    task: str  # "generation" | "classification"
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What planning needs to know of a catalog entry."""
+
+    task: str
+    parameters: int
+    context_length: int
+    characters_per_token: float
+    learning_rate: float  # for LoRA/QLoRA; full fine-tunes use a tenth
+    batch_size: int
+    target_modules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The arithmetic behind a configuration, shown before Start."""
+
+    rows: int
+    tokens_per_row: float
+    tokens_per_epoch: int
+    sequences_per_epoch: int
+    rows_per_step: int
+    steps_per_epoch: int
+    total_steps: int
+    total_tokens: int
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Each preset: how many epochs, and at most how many optimizer steps (so a
+# big dataset stays quick), plus how often to evaluate and save. Steps, not
+# epochs, decide the time a job takes.
+PRESET_SHAPES = {
+    # One pass, capped at 300 steps: on the bundled 1,200-row sets that is
+    # 1,200 / 16 = 75 steps, enough for held-out accuracy above 0.9.
+    "quick": {"epochs": 1.0, "step_cap": 300, "evaluations": 1, "checkpoints": 2, "patience": 0},
+    # Two passes, up to 2,000 steps, 10 evaluations, stop after 3 without progress.
+    "balanced": {
+        "epochs": 2.0,
+        "step_cap": 2000,
+        "evaluations": 10,
+        "checkpoints": 5,
+        "patience": 3,
+    },
+    # Three passes, no cap, 20 evaluations, stop after 5 without progress.
+    "thorough": {
+        "epochs": 3.0,
+        "step_cap": 0,
+        "evaluations": 20,
+        "checkpoints": 10,
+        "patience": 5,
+    },
+}
+
+
+def tokens_per_row(dataset: DatasetFacts, model: ModelFacts) -> float:
+    # Characters over the model's measured characters per token, plus the
+    # chat template's role markers (about 4 tokens per turn, 3 turns).
+    overhead = 12 if dataset.task == "generation" else 2
+    return dataset.mean_characters / model.characters_per_token + overhead
+
+
+def plan(config: JobConfig, dataset: DatasetFacts, model: ModelFacts) -> Plan:
+    """Steps and tokens that `config` will run on `dataset` (an estimate for tokens)."""
+    t = config.training
+    per_row = min(tokens_per_row(dataset, model), t.max_seq_length)
+    tokens_per_epoch = int(dataset.rows * per_row)
+    if t.packing:
+        # Packed rows fill whole sequences: the step count follows tokens.
+        sequences = max(1, math.ceil(tokens_per_epoch / t.max_seq_length))
+    else:
+        sequences = dataset.rows
+    rows_per_step = t.batch_size * t.gradient_accumulation
+    steps_per_epoch = max(1, math.ceil(sequences / rows_per_step))
+    total = t.max_steps or max(1, math.ceil(steps_per_epoch * t.epochs))
+    return Plan(
+        rows=dataset.rows,
+        tokens_per_row=round(per_row, 1),
+        tokens_per_epoch=tokens_per_epoch,
+        sequences_per_epoch=sequences,
+        rows_per_step=rows_per_step,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total,
+        total_tokens=int(total * rows_per_step * (tokens_per_epoch / sequences)),
+    )
+
+
+def preset_overlay(preset: str, dataset: DatasetFacts, model: ModelFacts, method: str) -> dict:
+    """The fields `preset` sets, as a partial document, sized from the dataset."""
+    shape = PRESET_SHAPES[preset]
+    learning_rate = model.learning_rate if method != "full" else model.learning_rate / 10
+    # Rows longer than this are rare (p95), and shorter sequences train
+    # faster: round the p95 up to a multiple of 64, within the model's context.
+    p95_tokens = dataset.p95_characters / model.characters_per_token + 16
+    max_len = int(min(model.context_length, 2048, max(64, math.ceil(p95_tokens / 64) * 64)))
+    draft = JobConfig()
+    draft.training.batch_size = model.batch_size
+    draft.training.max_seq_length = max_len
+    draft.training.epochs = shape["epochs"]
+    steps = plan(draft, dataset, model)
+    total = steps.total_steps
+    if shape["step_cap"] and total > shape["step_cap"]:
+        total = shape["step_cap"]
+        max_steps = total
+    else:
+        max_steps = 0
+    evaluations = shape["evaluations"]
+    eval_every = 0 if evaluations <= 1 else max(1, total // evaluations)
+    return {
+        "preset": preset,
+        "lora": {"target_modules": list(model.target_modules)},
+        "training": {
+            "epochs": shape["epochs"],
+            "max_steps": max_steps,
+            "learning_rate": learning_rate,
+            "batch_size": model.batch_size,
+            "max_seq_length": max_len,
+            "eval_every": eval_every,
+            "save_every": eval_every or max(1, total // 2),
+            "keep_checkpoints": shape["checkpoints"],
+            "early_stopping_patience": shape["patience"] if eval_every else 0,
+        },
+    }
+
+
+def automatic_logging_steps(total_steps: int) -> int:
+    """About 100 points on the loss chart, and never fewer than one per 50 steps."""
+    return max(1, min(50, total_steps // 100))

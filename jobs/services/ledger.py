@@ -1,0 +1,326 @@
+"""The worker's side of a job: claim it, hold its lease, write what the run
+produces, finish it; and the reaper that rescues jobs whose worker died.
+
+Celery only rings the bell; the database decides (see docs/architecture.md,
+"Durability"). `claim` is one conditional UPDATE that bumps `attempt`, the
+run's fencing token. Every later write of the run matches on that attempt;
+when it matches nothing the run has lost the job (`LostJob`) and must stop
+without writing more.
+"""
+
+import logging
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
+from jobs.services import live
+from jobs.services.lifecycle import _event, _flags, _queue, cancel_flag_key, do_transition
+
+logger = logging.getLogger(__name__)
+
+RUNNING_STATES = (JobStatus.RUNNING, JobStatus.CANCELLING)
+
+
+class LostJob(Exception):
+    """This run's attempt no longer owns the job (a newer attempt claimed it,
+    or it was finished elsewhere)."""
+
+
+def _lease_end():
+    return timezone.now() + timedelta(seconds=settings.TAILOR_JOB_LEASE_SECONDS)
+
+
+def _owned(job_id, attempt: int):
+    return FineTuneJob.objects.filter(pk=job_id, attempt=attempt, status__in=RUNNING_STATES)
+
+
+def claim(job_id, worker: str) -> FineTuneJob | None:
+    """Take the job for this run: queued (or running with an expired lease) →
+    running, attempt + 1. None when someone else holds it or it is over."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimable = FineTuneJob.objects.filter(pk=job_id).filter(
+            Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+        )
+        previous = claimable.values_list("status", flat=True).first()
+        if previous is None:
+            return None
+        claimed = claimable.update(
+            status=JobStatus.RUNNING,
+            attempt=F("attempt") + 1,
+            lease_expires_at=_lease_end(),
+            worker=worker,
+            started_at=Coalesce(F("started_at"), now),
+            updated_at=now,
+        )
+        if not claimed:
+            return None
+        job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
+        resumed = " (resuming)" if job.attempt > 1 else ""
+        _event(
+            job,
+            "status",
+            f"Running on {worker}, attempt {job.attempt} of {job.max_attempts}{resumed}.",
+            from_status=previous,
+            to_status=JobStatus.RUNNING,
+            attempt=job.attempt,
+        )
+        transaction.on_commit(lambda: live.publish_summary(job_id))
+    return job
+
+
+def renew_lease(job_id, attempt: int) -> str | None:
+    """Extend the run's lease; the job's status, or None when the run lost it."""
+    if not _owned(job_id, attempt).update(lease_expires_at=_lease_end()):
+        return None
+    return FineTuneJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+
+
+def cancel_requested(job_id) -> bool:
+    try:
+        return bool(_flags().exists(cancel_flag_key(job_id)))
+    except redis.RedisError:
+        return False  # the heartbeat reads the status from the database too
+
+
+# --- what a run writes -------------------------------------------------------------
+
+
+def record_start(job_id, attempt: int, *, total_steps: int, resumed_from_step: int) -> None:
+    """The trainer knows its step count; earlier attempts' points past the
+    checkpoint this run resumes from no longer describe the model."""
+    with transaction.atomic():
+        if not _owned(job_id, attempt).update(total_steps=total_steps, current_step=resumed_from_step):
+            raise LostJob
+        stale = MetricPoint.objects.filter(job_id=job_id, attempt__lt=attempt, step__gt=resumed_from_step)
+        if stale.delete()[0]:
+            transaction.on_commit(
+                lambda: live.publish(
+                    live.job_group(job_id), {"type": "job.rewind", "after_step": resumed_from_step}
+                )
+            )
+    transaction.on_commit(lambda: live.publish_summary(job_id))
+
+
+def record_metric(job_id, attempt: int, event: dict) -> None:
+    """Store one logging step and send it to the job's page. Raises LostJob."""
+    kind = "eval" if event.get("train_loss") is None and event.get("val_loss") is not None else "train"
+    fields = {
+        "current_step": event["step"],
+        "epoch": event.get("epoch") or 0,
+        "trained_tokens": event.get("tokens") or 0,
+        "updated_at": timezone.now(),
+    }
+    if kind == "train":
+        fields.update(
+            train_loss=event.get("train_loss"),
+            tokens_per_second=event.get("tokens_per_second"),
+            eta_seconds=event.get("eta"),
+        )
+    else:
+        val = event["val_loss"]
+        fields.update(
+            val_loss=val,
+            best_val_loss=Coalesce(
+                # min(best, val) that works on SQLite and PostgreSQL alike
+                _least("best_val_loss", val),
+                val,
+            ),
+        )
+    with transaction.atomic():
+        if not _owned(job_id, attempt).update(**fields):
+            raise LostJob
+        point, _ = MetricPoint.objects.update_or_create(
+            job_id=job_id,
+            attempt=attempt,
+            step=event["step"],
+            kind=kind,
+            defaults={
+                "epoch": event.get("epoch") or 0,
+                "train_loss": event.get("train_loss"),
+                "val_loss": event.get("val_loss"),
+                "accuracy": event.get("accuracy"),
+                "learning_rate": event.get("learning_rate"),
+                "grad_norm": event.get("grad_norm"),
+                "tokens_per_second": event.get("tokens_per_second"),
+                "tokens": event.get("tokens") or 0,
+                "elapsed": event.get("elapsed") or 0,
+                "eta": event.get("eta"),
+            },
+        )
+    live.publish_metric(job_id, live.metric_payload(point, event.get("total_steps") or 0))
+
+
+def _least(column: str, value: float):
+    from django.db.models import Case, Value, When
+
+    return Case(
+        When(**{f"{column}__lt": value}, then=F(column)),
+        default=Value(value),
+    )
+
+
+def record_log(job_id, attempt: int, message: str, *, level: str = "info", data=None) -> None:
+    with transaction.atomic():
+        if not _owned(job_id, attempt).exists():
+            raise LostJob
+        _event(job_id, "log", message, level=level, attempt=attempt, data=data)
+
+
+def record_checkpoint(job_id, attempt: int, event: dict) -> None:
+    with transaction.atomic():
+        if not _owned(job_id, attempt).exists():
+            raise LostJob
+        Checkpoint.objects.update_or_create(
+            job_id=job_id,
+            step=event["step"],
+            defaults={
+                "attempt": attempt,
+                "path": event["path"],
+                "train_loss": event.get("train_loss"),
+                "val_loss": event.get("val_loss"),
+            },
+        )
+        # The trainer keeps only the newest few on disk; the list follows it.
+        from pathlib import Path
+
+        for checkpoint in Checkpoint.objects.filter(job_id=job_id).exclude(step=event["step"]):
+            if not Path(checkpoint.path).exists():
+                checkpoint.delete()
+        _event(
+            job_id,
+            "checkpoint",
+            f"Saved a checkpoint at step {event['step']:,}.",
+            attempt=attempt,
+            data={"step": event["step"]},
+        )
+
+
+# --- how a run ends -------------------------------------------------------------------
+
+
+def _clear_cancel_flag(job_id) -> None:
+    try:
+        _flags().delete(cancel_flag_key(job_id))
+    except redis.RedisError:
+        logger.warning("Could not clear the cancel flag of job %s", job_id)
+
+
+def finish_succeeded(job_id, attempt: int, *, metrics: dict, adapter_path: str,
+                     adapter_bytes: int, trained_tokens: int, final_step: int) -> bool:  # fmt: skip
+    job = FineTuneJob(pk=job_id)
+    with transaction.atomic():
+        done = do_transition(
+            job, JobStatus.SUCCEEDED, expected=RUNNING_STATES, attempt=attempt,
+            reason="Training finished; the adapter is ready to download.",
+            final_metrics=metrics, adapter_path=adapter_path, adapter_bytes=adapter_bytes,
+            trained_tokens=trained_tokens, current_step=final_step,
+        )  # fmt: skip
+    _clear_cancel_flag(job_id)
+    return done
+
+
+def finish_cancelled(job_id, attempt: int, *, step: int) -> bool:
+    job = FineTuneJob(pk=job_id)
+    kept = Checkpoint.objects.filter(job_id=job_id).order_by("-step").first()
+    where = f"; checkpoint of step {kept.step:,} kept" if kept else ""
+    with transaction.atomic():
+        done = do_transition(
+            job, JobStatus.CANCELLED, expected=RUNNING_STATES, attempt=attempt,
+            reason=f"Cancelled at step {step:,}{where}.", current_step=step,
+        )  # fmt: skip
+    _clear_cancel_flag(job_id)
+    return done
+
+
+def finish_failed(job_id, attempt: int, *, code: str, message: str, traceback: str) -> bool:
+    job = FineTuneJob(pk=job_id)
+    with transaction.atomic():
+        done = do_transition(
+            job, JobStatus.FAILED, expected=RUNNING_STATES, attempt=attempt, level="error",
+            reason=message, error_code=code, error_message=message, error_traceback=traceback,
+        )  # fmt: skip
+    _clear_cancel_flag(job_id)
+    return done
+
+
+# --- reaper and dispatcher (Celery beat) ------------------------------------------------
+
+
+def reap_expired_leases() -> int:
+    """Jobs whose worker stopped renewing its lease: queue them again to resume
+    from their newest checkpoint, or fail them after max_attempts."""
+    now = timezone.now()
+    handled = 0
+    expired = FineTuneJob.objects.filter(status__in=RUNNING_STATES, lease_expires_at__lt=now)
+    for job in expired:
+        with transaction.atomic():
+            if job.status == JobStatus.CANCELLING:
+                done = do_transition(
+                    job, JobStatus.CANCELLED, expected=(JobStatus.CANCELLING,),
+                    attempt=job.attempt,
+                    reason="Cancelled; the worker stopped before it could confirm.",
+                )  # fmt: skip
+            elif job.attempt >= job.max_attempts:
+                message = (
+                    f"The training worker stopped responding {job.attempt} times (its process "
+                    "died or its machine went away), so Tailor gave up. Check the worker's "
+                    "memory and logs, then retry."
+                )
+                done = do_transition(
+                    job, JobStatus.FAILED, expected=(JobStatus.RUNNING,), attempt=job.attempt,
+                    level="error", reason=message, error_code="worker_lost", error_message=message,
+                )  # fmt: skip
+            else:
+                done = _queue(
+                    job,
+                    JobStatus.RUNNING,
+                    attempt=job.attempt,
+                    reason=(
+                        "The training worker stopped responding; queued again to resume from "
+                        f"the newest checkpoint (attempt {job.attempt + 1} of {job.max_attempts})."
+                    ),
+                )
+        handled += bool(done)
+    return handled
+
+
+def _pending_in_broker() -> str:
+    """Everything waiting in the train queue or held unacknowledged, as one text."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
+    waiting = client.lrange("train", 0, -1)
+    unacked = client.hvals("unacked")
+    return "\n".join(item.decode("utf-8", "replace") for item in [*waiting, *unacked])
+
+
+def redispatch_lost_messages() -> int:
+    """Queued jobs whose task message is nowhere (lost with a Redis restart or a
+    broker flush) get a new one; the claim makes a duplicate harmless."""
+    grace = timezone.now() - timedelta(seconds=settings.TAILOR_DISPATCH_GRACE_SECONDS)
+    stale = list(
+        FineTuneJob.objects.filter(status=JobStatus.QUEUED)
+        .filter(Q(dispatched_at__lt=grace) | Q(dispatched_at__isnull=True, queued_at__lt=grace))
+        .values_list("pk", "task_id")
+    )
+    if not stale:
+        return 0
+    pending = _pending_in_broker()
+    resent = 0
+    from jobs.services.lifecycle import send_training_task
+
+    for job_id, task_id in stale:
+        if task_id and task_id in pending:
+            continue
+        JobEvent.objects.create(
+            job_id=job_id, kind="log", level="warning",
+            message="The queue had lost this job's message; sent it again.",
+        )  # fmt: skip
+        send_training_task(str(job_id))
+        resent += 1
+    return resent

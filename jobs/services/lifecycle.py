@@ -1,0 +1,495 @@
+"""A job's life as the user sees it: check a configuration, create, cancel, retry.
+
+Every lookup goes through `access_job` (owner and staff only; the same 404 for
+missing and foreign jobs). Status changes happen in `do_transition` alone.
+The worker's side (claim, lease, fenced writes, reaper) is in `ledger.py`.
+"""
+
+import dataclasses
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import yaml
+from django.conf import settings
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from datasets_app.models import Dataset, DatasetStatus
+from jobs import config as cfg
+from jobs.models import FineTuneJob, JobEvent, JobStatus
+from jobs.services import catalog, live
+from jobs.services.estimates import estimate
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILENAME = "tailor-job.yaml"
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+class JobStateError(ValueError):
+    """An action the job's current status does not allow (e.g. cancel a finished job)."""
+
+
+def access_job(user, job_id) -> FineTuneJob:
+    """The user's job (staff: anyone's); the same 404 for missing and foreign jobs."""
+    try:
+        uuid.UUID(str(job_id))
+    except ValueError:
+        raise Http404("No such job.") from None
+    job = FineTuneJob.objects.for_user(user).filter(pk=job_id).select_related("base_model").first()
+    if job is None:
+        raise Http404("No such job.")
+    return job
+
+
+# --- configuration ------------------------------------------------------------------
+
+
+@dataclass
+class JobDraft:
+    """A checked configuration, ready to become a job."""
+
+    config: cfg.JobConfig
+    model: object  # CatalogModel
+    dataset: Dataset
+    validation_dataset: Dataset | None
+    plan: cfg.Plan
+    estimate: dict
+
+    @property
+    def document(self) -> dict:
+        return self.config.to_document()
+
+
+def dataset_facts(dataset: Dataset) -> cfg.DatasetFacts:
+    length = (dataset.stats or {}).get("length", {})
+    return cfg.DatasetFacts(
+        rows=dataset.num_train_rows or dataset.num_rows,
+        validation_rows=dataset.num_validation_rows,
+        mean_characters=float(length.get("mean", 200)),
+        p95_characters=float(length.get("p95", length.get("max", 400))),
+        task=dataset.task,
+    )
+
+
+def _ready_dataset(user, dataset_id, field: str) -> Dataset:
+    try:
+        uuid.UUID(str(dataset_id))
+        dataset = Dataset.objects.for_user(user).filter(pk=dataset_id).first()
+    except ValueError:
+        dataset = None
+    if dataset is None:
+        raise cfg.ConfigError([cfg.FieldError(field, "no such dataset.")])
+    if dataset.status != DatasetStatus.READY:
+        raise cfg.ConfigError(
+            [
+                cfg.FieldError(
+                    field,
+                    f"dataset “{dataset.name}” is {dataset.get_status_display().lower()}, "
+                    "not ready: only validated datasets can be trained on.",
+                )
+            ]
+        )
+    return dataset
+
+
+def check_start_job(user, document: dict) -> JobDraft:
+    """Resolve and check a (partial) configuration document for `user`.
+
+    Fields missing from `document` come from its preset, sized from the
+    dataset and the model. Raises cfg.ConfigError naming every bad field;
+    writes nothing.
+    """
+    requested = cfg.read_document(document)
+    errors: list[cfg.FieldError] = []
+    if not requested.data.dataset:
+        errors.append(cfg.FieldError("data.dataset", "choose a dataset."))
+    if not requested.model.base_model:
+        errors.append(cfg.FieldError("model.base_model", "choose a base model."))
+    if requested.preset not in cfg.PRESETS:
+        errors.append(cfg.FieldError("preset", f"must be one of {', '.join(cfg.PRESETS)}."))
+    if requested.model.method not in cfg.METHODS:
+        errors.append(
+            cfg.FieldError("model.method", f"must be one of {', '.join(cfg.METHODS)}.")
+        )
+    if errors:
+        raise cfg.ConfigError(errors)
+
+    dataset = _ready_dataset(user, requested.data.dataset, "data.dataset")
+    validation = None
+    if requested.data.validation_dataset:
+        validation = _ready_dataset(
+            user, requested.data.validation_dataset, "data.validation_dataset"
+        )
+        if validation.task != dataset.task:
+            raise cfg.ConfigError(
+                [
+                    cfg.FieldError(
+                        "data.validation_dataset",
+                        f"is a {validation.task} dataset; the training set is {dataset.task}.",
+                    )
+                ]
+            )
+    try:
+        model = catalog.get_model(requested.model.base_model)
+    except Http404:
+        raise cfg.ConfigError(
+            [cfg.FieldError("model.base_model", "is not in the model catalog.")]
+        ) from None
+    wanted_task = cfg.MODEL_TASK_FOR_DATASET_TASK.get(dataset.task)
+    if model.task != wanted_task:
+        raise cfg.ConfigError(
+            [
+                cfg.FieldError(
+                    "model.base_model",
+                    f"{model.display_name} is a {model.get_task_display().lower()} model; "
+                    f"“{dataset.name}” needs a {dict(cfg.TASKS_LABELS)[wanted_task]} model.",
+                )
+            ]
+        )
+    if not catalog.availability(model).usable:
+        raise cfg.ConfigError(
+            [cfg.FieldError("model.base_model", catalog.availability(model).detail)]
+        )
+
+    method_given = "method" in ((document.get("model") or {}) if isinstance(document, dict) else {})
+    if not method_given and not model.supports_4bit:
+        # QLoRA is the default, but this model cannot be loaded in 4 bits here.
+        document = {**document, "model": {**(document.get("model") or {}), "method": "lora"}}
+        requested.model.method = "lora"
+    facts = dataset_facts(dataset)
+    mfacts = catalog.model_facts(model)
+    overlay = cfg.preset_overlay(requested.preset, facts, mfacts, requested.model.method)
+    base = cfg.read_document(overlay)
+    config = cfg.read_document(document, base=base)
+    config.model.base_model = model.id
+    config.data.dataset = str(dataset.id)
+    config.data.validation_dataset = str(validation.id) if validation else None
+    if not config.name:
+        config.name = f"{dataset.name} · {model.id} · {cfg.PRESETS[config.preset].lower()}"
+    cfg.check_config(config, full_finetune_limit=catalog.full_finetune_limit(), model=model)
+    validation_rows = validation.num_rows if validation else dataset.num_validation_rows
+    if (config.training.eval_every or config.training.early_stopping_patience) and not (
+        validation_rows
+    ):
+        raise cfg.ConfigError(
+            [
+                cfg.FieldError(
+                    "training.eval_every",
+                    "needs validation rows: the dataset has none held out "
+                    "(change its split or choose a validation dataset).",
+                )
+            ]
+        )
+    steps = cfg.plan(config, facts, mfacts)
+    if not config.training.logging_steps:
+        config.training.logging_steps = cfg.automatic_logging_steps(steps.total_steps)
+    return JobDraft(
+        config=config,
+        model=model,
+        dataset=dataset,
+        validation_dataset=validation,
+        plan=steps,
+        estimate=estimate(model, config, steps),
+    )
+
+
+def parse_config_upload(upload) -> dict:
+    """The document in an uploaded YAML (or JSON) file; ConfigError when unreadable."""
+    if upload.size > MAX_CONFIG_BYTES:
+        raise cfg.ConfigError(
+            [cfg.FieldError("config_file", "is larger than 64 KB; is it a Tailor job file?")]
+        )
+    raw = upload.read()
+    try:
+        document = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise cfg.ConfigError(
+            [cfg.FieldError("config_file", f"is not valid YAML{line}.")]
+        ) from None
+    if not isinstance(document, dict):
+        raise cfg.ConfigError(
+            [cfg.FieldError("config_file", "must hold a mapping with data, model and training.")]
+        )
+    return document
+
+
+def config_yaml(job: FineTuneJob) -> str:
+    header = (
+        f"# Tailor job configuration (version {cfg.CONFIG_VERSION}).\n"
+        f"# Job {job.id}: {job.name}\n"
+        "# Upload this file on the New job page, or POST it to /api/v1/jobs/, to run it again.\n"
+    )
+    return header + yaml.safe_dump(job.config, sort_keys=False, allow_unicode=True)
+
+
+# --- creating -------------------------------------------------------------------------
+
+
+def _fine_tuned_name(owner, model_id: str, job_id: uuid.UUID, suffix: str = "") -> str:
+    # OpenAI's shape, ft:<base>:<owner>:<suffix>:<id>, so clients that parse it work.
+    return f"ft:{model_id}:{owner.username}:{suffix}:{job_id.hex[:8]}"
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """Keep the job's own reference to a data file: a hard link (instant, no
+    extra space) where the file system allows it, else a copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
+
+
+def _snapshot_data(job: FineTuneJob, draft: JobDraft | None, source_job: FineTuneJob | None):
+    """The job's training and validation files, kept in its own folder so that
+    deleting or re-validating the dataset never changes a job's data."""
+    if source_job is not None and source_job.train_file.exists():
+        _link_or_copy(source_job.train_file, job.train_file)
+        if source_job.validation_file.exists():
+            _link_or_copy(source_job.validation_file, job.validation_file)
+        return
+    _link_or_copy(draft.dataset.train_path, job.train_file)
+    if draft.validation_dataset is not None:
+        _link_or_copy(draft.validation_dataset.records_path, job.validation_file)
+    elif draft.dataset.num_validation_rows and draft.dataset.validation_path.exists():
+        _link_or_copy(draft.dataset.validation_path, job.validation_file)
+
+
+def create_job(
+    owner, draft: JobDraft, *, start: bool = True, retry_of: FineTuneJob | None = None,
+    suffix: str = "",
+) -> FineTuneJob:  # fmt: skip
+    """Store a new job from a checked draft and, with `start`, queue it.
+
+    Its data files are linked into the job's folder first; if anything fails
+    the folder is removed and no row remains.
+    """
+    job_id = uuid.uuid4()
+    job = FineTuneJob(
+        id=job_id,
+        owner=owner,
+        name=draft.config.name,
+        dataset=draft.dataset,
+        validation_dataset=draft.validation_dataset,
+        base_model=draft.model,
+        method=draft.config.model.method,
+        preset=draft.config.preset,
+        task=draft.model.task,
+        config=draft.document,
+        plan=draft.plan.as_dict(),
+        estimate=draft.estimate,
+        total_steps=draft.plan.total_steps,
+        retry_of=retry_of,
+        max_attempts=settings.TAILOR_JOB_MAX_ATTEMPTS,
+        fine_tuned_model=_fine_tuned_name(owner, draft.model.id, job_id, suffix),
+    )
+    try:
+        _snapshot_data(job, draft, retry_of)
+        with transaction.atomic():
+            job.save(force_insert=True)
+            _event(job, "status", f"Created from {draft.dataset.name}.", to_status="created")
+            if start:
+                _queue(job, JobStatus.CREATED, reason="Queued for a training worker.")
+    except BaseException:
+        shutil.rmtree(job.folder, ignore_errors=True)
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def start_job(job: FineTuneJob) -> FineTuneJob:
+    with transaction.atomic():
+        if not _queue(job, JobStatus.CREATED, reason="Queued for a training worker."):
+            raise JobStateError(f"The job is {job.get_status_display().lower()}; it cannot start.")
+    job.refresh_from_db()
+    return job
+
+
+def _queue(job: FineTuneJob, expected: str, *, reason: str, attempt: int | None = None) -> bool:
+    """created/running → queued, and send the task after commit."""
+    if not do_transition(job, JobStatus.QUEUED, expected=(expected,), reason=reason,
+                         attempt=attempt, queued_at=timezone.now()):  # fmt: skip
+        return False
+    job_id = str(job.pk)
+    transaction.on_commit(lambda: send_training_task(job_id))
+    return True
+
+
+def send_training_task(job_id: str) -> None:
+    """Ring the bell: the task claims the job from the ledger, or does nothing."""
+    from jobs.tasks import train_job
+
+    result = train_job.apply_async(args=[job_id], queue="train")
+    FineTuneJob.objects.filter(pk=job_id).update(
+        task_id=result.id, dispatched_at=timezone.now()
+    )
+
+
+# --- transitions --------------------------------------------------------------------
+
+
+def _event(job, kind, message, *, level="info", to_status="", from_status="", data=None,
+           attempt=None) -> JobEvent:  # fmt: skip
+    event = JobEvent.objects.create(
+        job_id=job.pk if hasattr(job, "pk") else job,
+        kind=kind,
+        level=level,
+        message=message,
+        to_status=to_status,
+        from_status=from_status,
+        attempt=attempt or 0,
+        data=data or {},
+    )
+    transaction.on_commit(lambda: live.publish_event(event))
+    return event
+
+
+def do_transition(
+    job: FineTuneJob,
+    to: str,
+    *,
+    expected: tuple[str, ...],
+    reason: str,
+    attempt: int | None = None,
+    level: str = "info",
+    **fields,
+) -> bool:
+    """Change the job's status from one of `expected` to `to`, with an event.
+
+    One conditional UPDATE (on the expected status and, for a worker's
+    writes, on its attempt), so concurrent callers cannot both win; returns
+    False, writing nothing, when the row did not match. Call inside a
+    transaction: the event and the live message go out only if it commits.
+    """
+    query = FineTuneJob.objects.filter(pk=job.pk, status__in=expected)
+    if attempt is not None:
+        query = query.filter(attempt=attempt)
+    now = timezone.now()
+    if to in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        fields.setdefault("finished_at", now)
+        fields.setdefault("lease_expires_at", None)
+        fields.setdefault("eta_seconds", None)
+    previous = FineTuneJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+    if not query.update(status=to, updated_at=now, **fields):
+        return False
+    _event(job, "status", reason, level=level, from_status=previous or "", to_status=to,
+           attempt=attempt)  # fmt: skip
+    job_id = job.pk
+    transaction.on_commit(lambda: live.publish_summary(job_id))
+    return True
+
+
+# --- cancel, retry, clone -------------------------------------------------------------
+
+
+def _flags():
+    return redis.Redis.from_url(settings.REDIS_FLAGS_URL, socket_timeout=2)
+
+
+def cancel_flag_key(job_id) -> str:
+    return f"tailor:cancel:{job_id}"
+
+
+def cancel_job(job: FineTuneJob) -> FineTuneJob:
+    """Cancel in any state: at once when not running; a running job stops at its
+    next step, keeping its last checkpoint. Finished jobs raise JobStateError."""
+    with transaction.atomic():
+        done = do_transition(
+            job, JobStatus.CANCELLED, expected=(JobStatus.CREATED, JobStatus.QUEUED),
+            reason="Cancelled before it started.",
+        )  # fmt: skip
+        if not done:
+            done = do_transition(
+                job, JobStatus.CANCELLING, expected=(JobStatus.RUNNING,),
+                reason="Cancel requested; stopping at the next step.",
+            )  # fmt: skip
+            if done:
+                job_id = str(job.pk)
+                transaction.on_commit(lambda: _raise_cancel_flag(job_id))
+    job.refresh_from_db()
+    if not done and job.status != JobStatus.CANCELLING:
+        raise JobStateError(f"The job has already {job.get_status_display().lower()}.")
+    return job
+
+
+def _raise_cancel_flag(job_id: str) -> None:
+    # The flag is a fast path for the training step; the lease heartbeat also
+    # reads the status, so a lost flag only delays the stop.
+    try:
+        _flags().set(cancel_flag_key(job_id), "1", ex=7 * 24 * 3600)
+    except redis.RedisError:
+        logger.warning("Could not raise the cancel flag of job %s", job_id)
+
+
+def retry_job(user, job: FineTuneJob) -> FineTuneJob:
+    """A new job with the same configuration and data as `job` (finished jobs only)."""
+    if not job.is_finished:
+        raise JobStateError("Only a finished job can be retried; cancel it first.")
+    draft = draft_from_job(user, job)
+    return create_job(job.owner, draft, retry_of=job)
+
+
+def draft_from_job(user, job: FineTuneJob) -> JobDraft:
+    """The job's configuration checked again, with its own data when its dataset is gone."""
+    document = dict(job.config)
+    try:
+        return check_start_job(user, document)
+    except cfg.ConfigError as error:
+        if not any(e.field.startswith("data.") for e in error.errors):
+            raise
+    # The dataset was deleted or changed since: train on the job's own copy.
+    config = cfg.read_document(document)
+    model = catalog.get_model(config.model.base_model)
+    facts = dataset_facts(job.dataset)
+    steps = cfg.plan(config, facts, catalog.model_facts(model))
+    return JobDraft(
+        config=config,
+        model=model,
+        dataset=job.dataset,
+        validation_dataset=job.validation_dataset,
+        plan=steps,
+        estimate=estimate(model, config, steps),
+    )
+
+
+def clone_document(job: FineTuneJob) -> dict:
+    """The job's configuration, to edit in the wizard as a new job."""
+    document = dict(job.config)
+    document["name"] = f"{job.name} (copy)"[:200]
+    return document
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def job_summary(job: FineTuneJob) -> dict:
+    """What the jobs list shows of a job (and sends live)."""
+    return {
+        "id": str(job.pk),
+        "name": job.name,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "current_step": job.current_step,
+        "total_steps": job.total_steps,
+        "progress_percent": job.progress_percent,
+        "train_loss": job.train_loss,
+        "val_loss": job.val_loss,
+        "eta_seconds": job.eta_seconds,
+    }
+
+
+def draft_as_dict(draft: JobDraft) -> dict:
+    return {
+        "config": draft.document,
+        "plan": dataclasses.asdict(draft.plan),
+        "estimate": draft.estimate,
+    }

@@ -1,0 +1,19 @@
+"""Builders for job tests: ready datasets without a worker, and jobs from them."""
+
+from datasets_app.models import Dataset
+from datasets_app.services import create_from_sample, run_validation
+from jobs.services.lifecycle import check_start_job, create_job
+
+
+def ready_sample(owner, slug: str = "support-routing") -> Dataset:
+    """A bundled sample, validated here and now (no worker involved)."""
+    dataset = create_from_sample(owner, slug)
+    run_validation(str(dataset.pk), dataset.revision)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready", dataset.errors
+    return dataset
+
+
+def make_job(owner, dataset: Dataset, *, model: str = "tailor-tiny", start: bool = False, **doc):
+    document = {"data": {"dataset": str(dataset.pk)}, "model": {"base_model": model}, **doc}
+    return create_job(owner, check_start_job(owner, document), start=start)
