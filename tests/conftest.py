@@ -165,26 +165,65 @@ def wait_for(predicate, timeout: float, what: str, child: ChildProcess | None = 
     pytest.fail(f"Timed out after {timeout} s waiting for {what}\n{tail}")
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
-    """One real Celery worker consuming every queue, against the test database."""
-    from studio.celery import app
+# Short leases, so that a killed training worker is noticed within seconds
+# (production: a 30 s heartbeat and a 120 s lease).
+WORKER_ENV = {
+    "TAILOR_HEARTBEAT_SECONDS": "1",
+    "TAILOR_JOB_LEASE_SECONDS": "8",
+    "TAILOR_REAPER_INTERVAL_SECONDS": "1",
+}
 
-    name = f"tests-{os.getpid()}@localhost"
-    worker = ChildProcess(
-        "celery-worker",
-        [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", "default,train,infer",
-         "-c", "1", "-n", name, "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-        child_env(),
-    )  # fmt: skip
-    wait_for(
-        lambda: app.control.ping(destination=[name], timeout=0.5),
-        60,
-        "the Celery worker to answer a ping",
-        worker,
-    )
-    yield name
+
+class CeleryWorker:
+    """One real Celery worker consuming every queue, against the test database.
+
+    Tests may kill it (SIGKILL, as a crash would) and start it again.
+    """
+
+    def __init__(self):
+        self.name = f"tests-{os.getpid()}@localhost"
+        self.child: ChildProcess | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        from studio.celery import app
+
+        self.starts += 1
+        self.child = ChildProcess(
+            f"celery-worker-{self.starts}",
+            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", "default,train,infer",
+             "-c", "1", "-n", self.name, "--loglevel", "INFO", "--without-mingle",
+             "--without-gossip"],
+            child_env(**WORKER_ENV),
+        )  # fmt: skip
+        wait_for(
+            lambda: app.control.ping(destination=[self.name], timeout=0.5),
+            60,
+            "the Celery worker to answer a ping",
+            self.child,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once, like a machine dying."""
+        self.child.stop(signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    worker = CeleryWorker()
+    worker.start()
+    yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_worker_process):
+    """The name of a running real Celery worker (all queues, test database)."""
+    return celery_worker_process.name
 
 
 @pytest.fixture(scope="session")

@@ -127,11 +127,8 @@ def record_metric(job_id, attempt: int, event: dict) -> None:
         val = event["val_loss"]
         fields.update(
             val_loss=val,
-            best_val_loss=Coalesce(
-                # min(best, val) that works on SQLite and PostgreSQL alike
-                _least("best_val_loss", val),
-                val,
-            ),
+            # min(best, val), written so that SQLite and PostgreSQL agree
+            best_val_loss=_least("best_val_loss", val),
         )
     with transaction.atomic():
         if not _owned(job_id, attempt).update(**fields):
@@ -269,9 +266,9 @@ def reap_expired_leases() -> int:
                 )  # fmt: skip
             elif job.attempt >= job.max_attempts:
                 message = (
-                    f"The training worker stopped responding {job.attempt} times (its process "
-                    "died or its machine went away), so Tailor gave up. Check the worker's "
-                    "memory and logs, then retry."
+                    f"The training worker was lost on every attempt ({job.attempt} of "
+                    f"{job.max_attempts}): its process died or its machine went away, so Tailor "
+                    "gave up. Check the worker's memory and logs, then retry."
                 )
                 done = do_transition(
                     job, JobStatus.FAILED, expected=(JobStatus.RUNNING,), attempt=job.attempt,
