@@ -8,7 +8,7 @@ REQUIREMENTS := requirements/web.txt requirements/ml.txt requirements/test.txt
 # PostgreSQL for the second test pass; CI has one on 127.0.0.1:5432.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/tailor
 
-.PHONY: run test test-sqlite test-postgres lint format venv system-deps clean
+.PHONY: run test test-sqlite test-postgres lint format venv system-deps clean gpu-check bench
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,16 @@ test-postgres: $(STAMP)
 	else \
 	  echo "== PostgreSQL pass not run: nothing answers at $(TEST_POSTGRES_URL) (set TEST_POSTGRES_URL) =="; \
 	fi
+
+# On a CUDA machine: a QLoRA job on a generated ~100M model, with tokens/s
+# and peak GPU memory.
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py
+
+# The benchmarks (figures printed, not asserted; see bench/README.md).
+bench: $(STAMP)
+	$(PY) bench/datasets_validate.py
+	$(PY) bench/train_overhead.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -167,61 +167,72 @@ class ConfigError(ValueError):
 _NUMBER = (int, float)
 
 
-def _coerce(name: str, value, kind, errors: list[FieldError]):
-    """`value` as `kind` (bool, int, float, str, list[str]), or None after an error."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "false", "on", "off", "1", "0"}:
-            return value.lower() in {"true", "on", "1"}
-        errors.append(FieldError(name, "must be true or false."))
-        return None
-    if kind is int:
-        if isinstance(value, bool):
-            errors.append(FieldError(name, "must be a whole number."))
-            return None
-        if isinstance(value, str):
-            value = value.strip()
-            try:
-                return int(value)
-            except ValueError:
-                errors.append(FieldError(name, "must be a whole number."))
-                return None
-        if isinstance(value, float) and value.is_integer():
+def _as_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false", "on", "off", "1", "0"}:
+        return value.lower() in {"true", "on", "1"}
+    raise ValueError("must be true or false.")
+
+
+def _as_int(value):
+    if isinstance(value, str):
+        value = value.strip()
+        if value.lstrip("-").isdigit():
             return int(value)
-        if isinstance(value, int):
-            return value
-        errors.append(FieldError(name, "must be a whole number."))
-        return None
-    if kind is float:
-        if isinstance(value, bool):
-            errors.append(FieldError(name, "must be a number."))
-            return None
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                errors.append(FieldError(name, "must be a number."))
-                return None
-        if isinstance(value, _NUMBER) and math.isfinite(value):
-            return float(value)
-        errors.append(FieldError(name, "must be a finite number."))
-        return None
-    if kind == "list":
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
-            return [v.strip() for v in value]
-        errors.append(FieldError(name, "must be a list of module names."))
-        return None
-    if kind == "optional_str":
-        if value is None or value == "":
-            return None
-        return str(value).strip()
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("must be a whole number.")
+
+
+def _as_float(value):
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError("must be a number.") from None
+    if isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ValueError("must be a finite number.")
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return [v.strip() for v in value]
+    raise ValueError("must be a list of module names.")
+
+
+def _as_optional_str(value):
+    return None if value is None or value == "" else str(value).strip()
+
+
+def _as_str(value):
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value).strip()
-    errors.append(FieldError(name, "must be text."))
-    return None
+    raise ValueError("must be text.")
+
+
+_COERCERS = {
+    bool: _as_bool,
+    int: _as_int,
+    float: _as_float,
+    "list": _as_list,
+    "optional_str": _as_optional_str,
+    str: _as_str,
+}
+
+
+def _coerce(name: str, value, kind, errors: list[FieldError]):
+    """`value` as `kind`, or None after recording an error."""
+    try:
+        return _COERCERS[kind](value)
+    except ValueError as exc:
+        errors.append(FieldError(name, str(exc)))
+        return None
 
 
 def _kind_of(dc_field: dataclasses.Field):
@@ -239,6 +250,19 @@ def _kind_of(dc_field: dataclasses.Field):
     return str
 
 
+def _read_section(section, key: str, value: dict, errors: list[FieldError]) -> None:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    for name, raw in value.items():
+        dotted = f"{key}.{name}"
+        if name not in fields:
+            errors.append(FieldError(dotted, "is not a known field."))
+            continue
+        kind = _kind_of(fields[name])
+        coerced = _coerce(dotted, raw, kind, errors)
+        if coerced is not None or kind == "optional_str":
+            setattr(section, name, coerced)
+
+
 def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
     """A JobConfig from a (possibly partial) document, on top of `base`.
 
@@ -248,8 +272,8 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
     errors: list[FieldError] = []
     if not isinstance(document, dict):
         raise ConfigError([FieldError("config", "must be a mapping of sections.")])
-    config = dataclasses.replace(base) if base is not None else JobConfig()
-    config = JobConfig(
+    config = base or JobConfig()
+    config = JobConfig(  # a deep copy: `base` stays as it was
         name=config.name,
         preset=config.preset,
         data=dataclasses.replace(config.data),
@@ -279,16 +303,7 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
         if not isinstance(value, dict):
             errors.append(FieldError(key, "must be a mapping of fields."))
             continue
-        section = getattr(config, key)
-        fields = {f.name: f for f in dataclasses.fields(section_class)}
-        for name, raw in value.items():
-            dotted = f"{key}.{name}"
-            if name not in fields:
-                errors.append(FieldError(dotted, "is not a known field."))
-                continue
-            coerced = _coerce(dotted, raw, _kind_of(fields[name]), errors)
-            if coerced is not None or _kind_of(fields[name]) == "optional_str":
-                setattr(section, name, coerced)
+        _read_section(getattr(config, key), key, value, errors)
     if errors:
         raise ConfigError(errors)
     return config
@@ -312,8 +327,12 @@ def check_config(config: JobConfig, *, full_finetune_limit: int, model) -> None:
     need(config.model.method in METHODS, "model.method", f"must be one of {', '.join(METHODS)}.")
     need(0 < t.epochs <= 100, "training.epochs", "must be more than 0 and at most 100.")
     need(0 <= t.max_steps <= 1_000_000, "training.max_steps", "must be between 0 and 1,000,000.")
-    need(0 < t.learning_rate <= 0.1, "training.learning_rate", "must be more than 0 and at most 0.1.")
-    need(t.scheduler in SCHEDULERS, "training.scheduler", f"must be one of {', '.join(SCHEDULERS)}.")
+    need(
+        0 < t.learning_rate <= 0.1, "training.learning_rate", "must be more than 0 and at most 0.1."
+    )
+    need(
+        t.scheduler in SCHEDULERS, "training.scheduler", f"must be one of {', '.join(SCHEDULERS)}."
+    )
     need(0 <= t.warmup_ratio <= 0.5, "training.warmup_ratio", "must be between 0 and 0.5.")
     need(1 <= t.batch_size <= 1024, "training.batch_size", "must be between 1 and 1,024.")
     need(
@@ -321,7 +340,9 @@ def check_config(config: JobConfig, *, full_finetune_limit: int, model) -> None:
         "training.gradient_accumulation",
         "must be between 1 and 1,024.",
     )
-    need(16 <= t.max_seq_length <= 32768, "training.max_seq_length", "must be between 16 and 32,768.")
+    need(
+        16 <= t.max_seq_length <= 32768, "training.max_seq_length", "must be between 16 and 32,768."
+    )
     need(0 <= t.weight_decay <= 1, "training.weight_decay", "must be between 0 and 1.")
     need(0 <= t.seed <= 2**32 - 1, "training.seed", "must be between 0 and 4,294,967,295.")
     need(0 <= t.eval_every <= 1_000_000, "training.eval_every", "must be between 0 and 1,000,000.")
@@ -339,6 +360,15 @@ def check_config(config: JobConfig, *, full_finetune_limit: int, model) -> None:
     need(0 <= lora.dropout <= 0.5, "lora.dropout", "must be between 0 and 0.5.")
     need(bool(lora.target_modules), "lora.target_modules", "must name at least one module.")
 
+    errors.extend(_combination_errors(config, model, full_finetune_limit))
+    if errors:
+        raise ConfigError(errors)
+
+
+def _combination_errors(config: JobConfig, model, full_finetune_limit: int) -> list[FieldError]:
+    """Fields that are fine alone but not together, or not with this model."""
+    errors: list[FieldError] = []
+    t = config.training
     method = config.model.method
     if model is not None and method in METHODS:
         if method == "qlora" and not model.supports_4bit:
@@ -385,8 +415,7 @@ def check_config(config: JobConfig, *, full_finetune_limit: int, model) -> None:
                 "set training.loss_on to sequence, or turn packing off.",
             )
         )
-    if errors:
-        raise ConfigError(errors)
+    return errors
 
 
 # --- planning: presets sized in steps -------------------------------------------

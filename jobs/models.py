@@ -88,9 +88,7 @@ class FineTuneJob(models.Model):
     )
     name = models.CharField(max_length=200)
     # PROTECT: a job's record names its data; deleting a dataset only hides it.
-    dataset = models.ForeignKey(
-        "datasets.Dataset", on_delete=models.PROTECT, related_name="jobs"
-    )
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="jobs")
     validation_dataset = models.ForeignKey(
         "datasets.Dataset",
         on_delete=models.PROTECT,
@@ -214,6 +212,9 @@ class JobEvent(models.Model):
         ordering = ("created_at", "id")
         indexes = (models.Index(fields=("job", "id")),)
 
+    def __str__(self) -> str:
+        return self.message
+
 
 class MetricPoint(models.Model):
     """One logging step of a run; the loss chart is drawn from these."""
@@ -243,6 +244,9 @@ class MetricPoint(models.Model):
             ),
         )
 
+    def __str__(self) -> str:
+        return f"step {self.step} ({self.kind})"
+
 
 class Checkpoint(models.Model):
     job = models.ForeignKey(FineTuneJob, on_delete=models.CASCADE, related_name="checkpoints")
@@ -255,4 +259,9 @@ class Checkpoint(models.Model):
 
     class Meta:
         ordering = ("step",)
-        constraints = (models.UniqueConstraint(fields=("job", "step"), name="one_checkpoint_per_step"),)
+        constraints = (
+            models.UniqueConstraint(fields=("job", "step"), name="one_checkpoint_per_step"),
+        )
+
+    def __str__(self) -> str:
+        return f"checkpoint-{self.step}"

@@ -65,6 +65,24 @@ def pytest_unconfigure(config):
         shutil.rmtree(_scratch, ignore_errors=True)
 
 
+# --- data every database test starts with ---------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _model_catalog(request):
+    """The catalog's default entries, as the data migration writes them.
+
+    A transactional test empties every table when it ends, migrations' rows
+    included; the next database test gets them back from here.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("django_db_setup")
+    from jobs.services.catalog import seed_catalog
+
+    seed_catalog()
+
+
 # --- personas -----------------------------------------------------------------
 
 

@@ -8,168 +8,349 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('datasets', '0001_initial'),
+        ("datasets", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CatalogModel',
+            name="CatalogModel",
             fields=[
-                ('id', models.SlugField(help_text='Short id, e.g. qwen2.5-0.5b', max_length=100, primary_key=True, serialize=False)),
-                ('display_name', models.CharField(max_length=200)),
-                ('family', models.CharField(blank=True, max_length=100)),
-                ('parameters', models.BigIntegerField(help_text='Parameter count of the base model.')),
-                ('task', models.CharField(choices=[('causal-lm', 'Text generation (causal LM)'), ('sequence-classification', 'Text classification')], default='causal-lm', max_length=32)),
-                ('source_kind', models.CharField(choices=[('bundled', 'Bundled with Tailor'), ('hf', 'Hugging Face id'), ('local', 'Local folder')], max_length=16)),
-                ('source', models.CharField(help_text="Hugging Face id (org/name), an absolute folder, or a bundled model's name.", max_length=500)),
-                ('context_length', models.IntegerField(default=2048)),
-                ('characters_per_token', models.FloatField(default=4.0)),
-                ('learning_rate', models.FloatField(default=0.0002, help_text='LoRA/QLoRA learning rate of the presets (full: a tenth).')),
-                ('batch_size', models.IntegerField(default=8, help_text='Rows per step of the presets.')),
-                ('target_modules', models.JSONField(blank=True, default=list, help_text='LoRA targets; empty means ["all-linear"].')),
-                ('supports_4bit', models.BooleanField(default=True)),
-                ('quantization_note', models.CharField(blank=True, help_text='Why 4-bit is not offered, shown in the wizard.', max_length=300)),
-                ('description', models.TextField(blank=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('sort_order', models.IntegerField(default=100)),
+                (
+                    "id",
+                    models.SlugField(
+                        help_text="Short id, e.g. qwen2.5-0.5b",
+                        max_length=100,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=200)),
+                ("family", models.CharField(blank=True, max_length=100)),
+                (
+                    "parameters",
+                    models.BigIntegerField(help_text="Parameter count of the base model."),
+                ),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[
+                            ("causal-lm", "Text generation (causal LM)"),
+                            ("sequence-classification", "Text classification"),
+                        ],
+                        default="causal-lm",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "source_kind",
+                    models.CharField(
+                        choices=[
+                            ("bundled", "Bundled with Tailor"),
+                            ("hf", "Hugging Face id"),
+                            ("local", "Local folder"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        help_text="Hugging Face id (org/name), an absolute folder, or a bundled model's name.",
+                        max_length=500,
+                    ),
+                ),
+                ("context_length", models.IntegerField(default=2048)),
+                ("characters_per_token", models.FloatField(default=4.0)),
+                (
+                    "learning_rate",
+                    models.FloatField(
+                        default=0.0002,
+                        help_text="LoRA/QLoRA learning rate of the presets (full: a tenth).",
+                    ),
+                ),
+                (
+                    "batch_size",
+                    models.IntegerField(default=8, help_text="Rows per step of the presets."),
+                ),
+                (
+                    "target_modules",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='LoRA targets; empty means ["all-linear"].',
+                    ),
+                ),
+                ("supports_4bit", models.BooleanField(default=True)),
+                (
+                    "quantization_note",
+                    models.CharField(
+                        blank=True,
+                        help_text="Why 4-bit is not offered, shown in the wizard.",
+                        max_length=300,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("sort_order", models.IntegerField(default=100)),
             ],
             options={
-                'ordering': ('sort_order', 'parameters', 'id'),
+                "ordering": ("sort_order", "parameters", "id"),
             },
         ),
         migrations.CreateModel(
-            name='FineTuneJob',
+            name="FineTuneJob",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('method', models.CharField(max_length=16)),
-                ('preset', models.CharField(max_length=16)),
-                ('task', models.CharField(choices=[('causal-lm', 'Text generation (causal LM)'), ('sequence-classification', 'Text classification')], max_length=32)),
-                ('config', models.JSONField(help_text='The whole configuration document, resolved.')),
-                ('plan', models.JSONField(blank=True, default=dict)),
-                ('estimate', models.JSONField(blank=True, default=dict)),
-                ('fine_tuned_model', models.CharField(max_length=300, unique=True)),
-                ('status', models.CharField(choices=[('created', 'Created'), ('queued', 'Queued'), ('running', 'Running'), ('cancelling', 'Cancelling'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='created', max_length=16)),
-                ('attempt', models.IntegerField(default=0)),
-                ('max_attempts', models.IntegerField(default=3)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('dispatched_at', models.DateTimeField(blank=True, null=True)),
-                ('current_step', models.IntegerField(default=0)),
-                ('total_steps', models.IntegerField(default=0)),
-                ('epoch', models.FloatField(default=0)),
-                ('train_loss', models.FloatField(blank=True, null=True)),
-                ('val_loss', models.FloatField(blank=True, null=True)),
-                ('best_val_loss', models.FloatField(blank=True, null=True)),
-                ('tokens_per_second', models.FloatField(blank=True, null=True)),
-                ('trained_tokens', models.BigIntegerField(default=0)),
-                ('eta_seconds', models.FloatField(blank=True, null=True)),
-                ('final_metrics', models.JSONField(blank=True, default=dict)),
-                ('error_code', models.CharField(blank=True, max_length=32)),
-                ('error_message', models.TextField(blank=True)),
-                ('error_traceback', models.TextField(blank=True)),
-                ('adapter_path', models.CharField(blank=True, max_length=500)),
-                ('adapter_bytes', models.BigIntegerField(default=0)),
-                ('export_status', models.CharField(blank=True, max_length=16)),
-                ('export_path', models.CharField(blank=True, max_length=500)),
-                ('export_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('base_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='jobs.catalogmodel')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='datasets.dataset')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to=settings.AUTH_USER_MODEL)),
-                ('retry_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='retries', to='jobs.finetunejob')),
-                ('validation_dataset', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='validation_jobs', to='datasets.dataset')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("method", models.CharField(max_length=16)),
+                ("preset", models.CharField(max_length=16)),
+                (
+                    "task",
+                    models.CharField(
+                        choices=[
+                            ("causal-lm", "Text generation (causal LM)"),
+                            ("sequence-classification", "Text classification"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "config",
+                    models.JSONField(help_text="The whole configuration document, resolved."),
+                ),
+                ("plan", models.JSONField(blank=True, default=dict)),
+                ("estimate", models.JSONField(blank=True, default=dict)),
+                ("fine_tuned_model", models.CharField(max_length=300, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("cancelling", "Cancelling"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="created",
+                        max_length=16,
+                    ),
+                ),
+                ("attempt", models.IntegerField(default=0)),
+                ("max_attempts", models.IntegerField(default=3)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("dispatched_at", models.DateTimeField(blank=True, null=True)),
+                ("current_step", models.IntegerField(default=0)),
+                ("total_steps", models.IntegerField(default=0)),
+                ("epoch", models.FloatField(default=0)),
+                ("train_loss", models.FloatField(blank=True, null=True)),
+                ("val_loss", models.FloatField(blank=True, null=True)),
+                ("best_val_loss", models.FloatField(blank=True, null=True)),
+                ("tokens_per_second", models.FloatField(blank=True, null=True)),
+                ("trained_tokens", models.BigIntegerField(default=0)),
+                ("eta_seconds", models.FloatField(blank=True, null=True)),
+                ("final_metrics", models.JSONField(blank=True, default=dict)),
+                ("error_code", models.CharField(blank=True, max_length=32)),
+                ("error_message", models.TextField(blank=True)),
+                ("error_traceback", models.TextField(blank=True)),
+                ("adapter_path", models.CharField(blank=True, max_length=500)),
+                ("adapter_bytes", models.BigIntegerField(default=0)),
+                ("export_status", models.CharField(blank=True, max_length=16)),
+                ("export_path", models.CharField(blank=True, max_length=500)),
+                ("export_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="jobs",
+                        to="jobs.catalogmodel",
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="jobs",
+                        to="datasets.dataset",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "retry_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="retries",
+                        to="jobs.finetunejob",
+                    ),
+                ),
+                (
+                    "validation_dataset",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="validation_jobs",
+                        to="datasets.dataset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at',),
+                "ordering": ("-created_at",),
             },
         ),
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt', models.IntegerField()),
-                ('step', models.IntegerField()),
-                ('path', models.CharField(max_length=500)),
-                ('train_loss', models.FloatField(blank=True, null=True)),
-                ('val_loss', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='jobs.finetunejob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("attempt", models.IntegerField()),
+                ("step", models.IntegerField()),
+                ("path", models.CharField(max_length=500)),
+                ("train_loss", models.FloatField(blank=True, null=True)),
+                ("val_loss", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checkpoints",
+                        to="jobs.finetunejob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('step',),
+                "ordering": ("step",),
             },
         ),
         migrations.CreateModel(
-            name='JobEvent',
+            name="JobEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('kind', models.CharField(max_length=16)),
-                ('level', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('error', 'Error')], default='info', max_length=8)),
-                ('message', models.TextField()),
-                ('from_status', models.CharField(blank=True, max_length=16)),
-                ('to_status', models.CharField(blank=True, max_length=16)),
-                ('attempt', models.IntegerField(default=0)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='jobs.finetunejob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("kind", models.CharField(max_length=16)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("error", "Error")],
+                        default="info",
+                        max_length=8,
+                    ),
+                ),
+                ("message", models.TextField()),
+                ("from_status", models.CharField(blank=True, max_length=16)),
+                ("to_status", models.CharField(blank=True, max_length=16)),
+                ("attempt", models.IntegerField(default=0)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="jobs.finetunejob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('created_at', 'id'),
+                "ordering": ("created_at", "id"),
             },
         ),
         migrations.CreateModel(
-            name='MetricPoint',
+            name="MetricPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt', models.IntegerField()),
-                ('step', models.IntegerField()),
-                ('kind', models.CharField(default='train', max_length=8)),
-                ('epoch', models.FloatField(default=0)),
-                ('train_loss', models.FloatField(blank=True, null=True)),
-                ('val_loss', models.FloatField(blank=True, null=True)),
-                ('accuracy', models.FloatField(blank=True, null=True)),
-                ('learning_rate', models.FloatField(blank=True, null=True)),
-                ('grad_norm', models.FloatField(blank=True, null=True)),
-                ('tokens_per_second', models.FloatField(blank=True, null=True)),
-                ('tokens', models.BigIntegerField(default=0)),
-                ('elapsed', models.FloatField(default=0)),
-                ('eta', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metrics', to='jobs.finetunejob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("attempt", models.IntegerField()),
+                ("step", models.IntegerField()),
+                ("kind", models.CharField(default="train", max_length=8)),
+                ("epoch", models.FloatField(default=0)),
+                ("train_loss", models.FloatField(blank=True, null=True)),
+                ("val_loss", models.FloatField(blank=True, null=True)),
+                ("accuracy", models.FloatField(blank=True, null=True)),
+                ("learning_rate", models.FloatField(blank=True, null=True)),
+                ("grad_norm", models.FloatField(blank=True, null=True)),
+                ("tokens_per_second", models.FloatField(blank=True, null=True)),
+                ("tokens", models.BigIntegerField(default=0)),
+                ("elapsed", models.FloatField(default=0)),
+                ("eta", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metrics",
+                        to="jobs.finetunejob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('step', 'id'),
+                "ordering": ("step", "id"),
             },
         ),
         migrations.AddIndex(
-            model_name='finetunejob',
-            index=models.Index(fields=['owner', '-created_at'], name='jobs_finetu_owner_i_ba38d5_idx'),
+            model_name="finetunejob",
+            index=models.Index(
+                fields=["owner", "-created_at"], name="jobs_finetu_owner_i_ba38d5_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='finetunejob',
-            index=models.Index(fields=['status', 'lease_expires_at'], name='jobs_finetu_status_af6b06_idx'),
+            model_name="finetunejob",
+            index=models.Index(
+                fields=["status", "lease_expires_at"], name="jobs_finetu_status_af6b06_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='checkpoint',
-            constraint=models.UniqueConstraint(fields=('job', 'step'), name='one_checkpoint_per_step'),
+            model_name="checkpoint",
+            constraint=models.UniqueConstraint(
+                fields=("job", "step"), name="one_checkpoint_per_step"
+            ),
         ),
         migrations.AddIndex(
-            model_name='jobevent',
-            index=models.Index(fields=['job', 'id'], name='jobs_jobeve_job_id_95f7be_idx'),
+            model_name="jobevent",
+            index=models.Index(fields=["job", "id"], name="jobs_jobeve_job_id_95f7be_idx"),
         ),
         migrations.AddConstraint(
-            model_name='metricpoint',
-            constraint=models.UniqueConstraint(fields=('job', 'attempt', 'step', 'kind'), name='one_metric_per_step'),
+            model_name="metricpoint",
+            constraint=models.UniqueConstraint(
+                fields=("job", "attempt", "step", "kind"), name="one_metric_per_step"
+            ),
         ),
     ]

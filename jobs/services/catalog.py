@@ -19,6 +19,97 @@ from jobs.models import CatalogModel, ModelSource
 
 GIB = 1024**3
 
+# Popular small instruct models, by Hugging Face id: (slug, name, family,
+# parameters, id, context length).
+_HF_CAUSAL = [
+        (
+            "smollm2-135m-instruct",
+            "SmolLM2 135M Instruct",
+            "SmolLM2",
+            134_515_008,
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+            8192,
+        ),
+        (
+            "smollm2-360m-instruct",
+            "SmolLM2 360M Instruct",
+            "SmolLM2",
+            361_821_120,
+            "HuggingFaceTB/SmolLM2-360M-Instruct",
+            8192,
+        ),
+        (
+            "qwen2.5-0.5b-instruct",
+            "Qwen2.5 0.5B Instruct",
+            "Qwen2.5",
+            494_032_768,
+            "Qwen/Qwen2.5-0.5B-Instruct",
+            32768,
+        ),
+        (
+            "llama-3.2-1b-instruct",
+            "Llama 3.2 1B Instruct",
+            "Llama 3.2",
+            1_235_814_400,
+            "meta-llama/Llama-3.2-1B-Instruct",
+            131072,
+        ),
+        (
+            "qwen2.5-1.5b-instruct",
+            "Qwen2.5 1.5B Instruct",
+            "Qwen2.5",
+            1_543_714_304,
+            "Qwen/Qwen2.5-1.5B-Instruct",
+            32768,
+        ),
+        (
+            "smollm2-1.7b-instruct",
+            "SmolLM2 1.7B Instruct",
+            "SmolLM2",
+            1_711_376_384,
+            "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+            8192,
+        ),
+        (
+            "llama-3.2-3b-instruct",
+            "Llama 3.2 3B Instruct",
+            "Llama 3.2",
+            3_212_749_824,
+            "meta-llama/Llama-3.2-3B-Instruct",
+            131072,
+        ),
+        (
+            "mistral-7b-instruct-v0.3",
+            "Mistral 7B Instruct v0.3",
+            "Mistral",
+            7_248_023_552,
+            "mistralai/Mistral-7B-Instruct-v0.3",
+            32768,
+        ),
+]  # fmt: skip
+
+
+def _hf_causal_entry(order: int, row: tuple) -> dict:
+    slug, name, family, parameters, hf_id, context = row
+    return {
+        "id": slug,
+        "display_name": name,
+        "family": family,
+        "parameters": parameters,
+        "task": "causal-lm",
+        "source_kind": ModelSource.HUGGING_FACE,
+        "source": hf_id,
+        "context_length": context,
+        "characters_per_token": 4.0,
+        # The QLoRA paper's 2e-4 for LoRA on pretrained models.
+        "learning_rate": 2e-4,
+        "batch_size": 8,
+        "target_modules": [],
+        "supports_4bit": True,
+        "sort_order": order,
+    }
+
+
 # The entries a new installation starts with (a data migration writes them;
 # operators add more in the admin). Parameter counts from the model cards;
 # characters per token measured on English text with each tokenizer.
@@ -63,46 +154,7 @@ DEFAULT_ENTRIES = [
         "description": "A small English sentence encoder with a new classification head.",
         "sort_order": 2,
     },
-    *[
-        {
-            "id": slug,
-            "display_name": name,
-            "family": family,
-            "parameters": parameters,
-            "task": "causal-lm",
-            "source_kind": ModelSource.HUGGING_FACE,
-            "source": hf_id,
-            "context_length": context,
-            "characters_per_token": 4.0,
-            # The QLoRA paper's 2e-4 for LoRA on pretrained models.
-            "learning_rate": 2e-4,
-            "batch_size": 8,
-            "target_modules": [],
-            "supports_4bit": True,
-            "sort_order": order,
-        }
-        for order, (slug, name, family, parameters, hf_id, context) in enumerate(
-            [
-                ("smollm2-135m-instruct", "SmolLM2 135M Instruct", "SmolLM2", 134_515_008,
-                 "HuggingFaceTB/SmolLM2-135M-Instruct", 8192),
-                ("smollm2-360m-instruct", "SmolLM2 360M Instruct", "SmolLM2", 361_821_120,
-                 "HuggingFaceTB/SmolLM2-360M-Instruct", 8192),
-                ("qwen2.5-0.5b-instruct", "Qwen2.5 0.5B Instruct", "Qwen2.5", 494_032_768,
-                 "Qwen/Qwen2.5-0.5B-Instruct", 32768),
-                ("llama-3.2-1b-instruct", "Llama 3.2 1B Instruct", "Llama 3.2", 1_235_814_400,
-                 "meta-llama/Llama-3.2-1B-Instruct", 131072),
-                ("qwen2.5-1.5b-instruct", "Qwen2.5 1.5B Instruct", "Qwen2.5", 1_543_714_304,
-                 "Qwen/Qwen2.5-1.5B-Instruct", 32768),
-                ("smollm2-1.7b-instruct", "SmolLM2 1.7B Instruct", "SmolLM2", 1_711_376_384,
-                 "HuggingFaceTB/SmolLM2-1.7B-Instruct", 8192),
-                ("llama-3.2-3b-instruct", "Llama 3.2 3B Instruct", "Llama 3.2", 3_212_749_824,
-                 "meta-llama/Llama-3.2-3B-Instruct", 131072),
-                ("mistral-7b-instruct-v0.3", "Mistral 7B Instruct v0.3", "Mistral", 7_248_023_552,
-                 "mistralai/Mistral-7B-Instruct-v0.3", 32768),
-            ],
-            start=10,
-        )
-    ],  # fmt: skip
+    *[_hf_causal_entry(order, row) for order, row in enumerate(_HF_CAUSAL, start=10)],
     {
         "id": "distilbert-base-uncased",
         "display_name": "DistilBERT base (classifier, 66M)",

@@ -96,9 +96,13 @@ def record_start(job_id, attempt: int, *, total_steps: int, resumed_from_step: i
     """The trainer knows its step count; earlier attempts' points past the
     checkpoint this run resumes from no longer describe the model."""
     with transaction.atomic():
-        if not _owned(job_id, attempt).update(total_steps=total_steps, current_step=resumed_from_step):
+        if not _owned(job_id, attempt).update(
+            total_steps=total_steps, current_step=resumed_from_step
+        ):
             raise LostJob
-        stale = MetricPoint.objects.filter(job_id=job_id, attempt__lt=attempt, step__gt=resumed_from_step)
+        stale = MetricPoint.objects.filter(
+            job_id=job_id, attempt__lt=attempt, step__gt=resumed_from_step
+        )
         if stale.delete()[0]:
             transaction.on_commit(
                 lambda: live.publish(
@@ -110,7 +114,9 @@ def record_start(job_id, attempt: int, *, total_steps: int, resumed_from_step: i
 
 def record_metric(job_id, attempt: int, event: dict) -> None:
     """Store one logging step and send it to the job's page. Raises LostJob."""
-    kind = "eval" if event.get("train_loss") is None and event.get("val_loss") is not None else "train"
+    kind = (
+        "eval" if event.get("train_loss") is None and event.get("val_loss") is not None else "train"
+    )
     fields = {
         "current_step": event["step"],
         "epoch": event.get("epoch") or 0,

@@ -99,45 +99,10 @@ def _ready_dataset(user, dataset_id, field: str) -> Dataset:
     return dataset
 
 
-def check_start_job(user, document: dict) -> JobDraft:
-    """Resolve and check a (partial) configuration document for `user`.
-
-    Fields missing from `document` come from its preset, sized from the
-    dataset and the model. Raises cfg.ConfigError naming every bad field;
-    writes nothing.
-    """
-    requested = cfg.read_document(document)
-    errors: list[cfg.FieldError] = []
-    if not requested.data.dataset:
-        errors.append(cfg.FieldError("data.dataset", "choose a dataset."))
-    if not requested.model.base_model:
-        errors.append(cfg.FieldError("model.base_model", "choose a base model."))
-    if requested.preset not in cfg.PRESETS:
-        errors.append(cfg.FieldError("preset", f"must be one of {', '.join(cfg.PRESETS)}."))
-    if requested.model.method not in cfg.METHODS:
-        errors.append(
-            cfg.FieldError("model.method", f"must be one of {', '.join(cfg.METHODS)}.")
-        )
-    if errors:
-        raise cfg.ConfigError(errors)
-
-    dataset = _ready_dataset(user, requested.data.dataset, "data.dataset")
-    validation = None
-    if requested.data.validation_dataset:
-        validation = _ready_dataset(
-            user, requested.data.validation_dataset, "data.validation_dataset"
-        )
-        if validation.task != dataset.task:
-            raise cfg.ConfigError(
-                [
-                    cfg.FieldError(
-                        "data.validation_dataset",
-                        f"is a {validation.task} dataset; the training set is {dataset.task}.",
-                    )
-                ]
-            )
+def _usable_model(model_id: str, dataset: Dataset):
+    """The catalog entry `model_id`, when it can learn `dataset`'s task here."""
     try:
-        model = catalog.get_model(requested.model.base_model)
+        model = catalog.get_model(model_id)
     except Http404:
         raise cfg.ConfigError(
             [cfg.FieldError("model.base_model", "is not in the model catalog.")]
@@ -158,6 +123,45 @@ def check_start_job(user, document: dict) -> JobDraft:
             [cfg.FieldError("model.base_model", catalog.availability(model).detail)]
         )
 
+    return model
+
+
+def check_start_job(user, document: dict) -> JobDraft:
+    """Resolve and check a (partial) configuration document for `user`.
+
+    Fields missing from `document` come from its preset, sized from the
+    dataset and the model. Raises cfg.ConfigError naming every bad field;
+    writes nothing.
+    """
+    requested = cfg.read_document(document)
+    errors: list[cfg.FieldError] = []
+    if not requested.data.dataset:
+        errors.append(cfg.FieldError("data.dataset", "choose a dataset."))
+    if not requested.model.base_model:
+        errors.append(cfg.FieldError("model.base_model", "choose a base model."))
+    if requested.preset not in cfg.PRESETS:
+        errors.append(cfg.FieldError("preset", f"must be one of {', '.join(cfg.PRESETS)}."))
+    if requested.model.method not in cfg.METHODS:
+        errors.append(cfg.FieldError("model.method", f"must be one of {', '.join(cfg.METHODS)}."))
+    if errors:
+        raise cfg.ConfigError(errors)
+
+    dataset = _ready_dataset(user, requested.data.dataset, "data.dataset")
+    validation = None
+    if requested.data.validation_dataset:
+        validation = _ready_dataset(
+            user, requested.data.validation_dataset, "data.validation_dataset"
+        )
+        if validation.task != dataset.task:
+            raise cfg.ConfigError(
+                [
+                    cfg.FieldError(
+                        "data.validation_dataset",
+                        f"is a {validation.task} dataset; the training set is {dataset.task}.",
+                    )
+                ]
+            )
+    model = _usable_model(requested.model.base_model, dataset)
     method_given = "method" in ((document.get("model") or {}) if isinstance(document, dict) else {})
     if not method_given and not model.supports_4bit:
         # QLoRA is the default, but this model cannot be loaded in 4 bits here.
@@ -309,7 +313,9 @@ def create_job(
 def start_job(job: FineTuneJob) -> FineTuneJob:
     with transaction.atomic():
         if not _queue(job, JobStatus.CREATED, reason="Queued for a training worker."):
-            raise JobStateError(f"The job is {job.get_status_display().lower()}; it cannot start.")
+            raise JobStateError(
+                f"Only a created job can start; this one is {job.get_status_display().lower()}."
+            )
     job.refresh_from_db()
     return job
 
@@ -329,9 +335,7 @@ def send_training_task(job_id: str) -> None:
     from jobs.tasks import train_job
 
     result = train_job.apply_async(args=[job_id], queue="train")
-    FineTuneJob.objects.filter(pk=job_id).update(
-        task_id=result.id, dispatched_at=timezone.now()
-    )
+    FineTuneJob.objects.filter(pk=job_id).update(task_id=result.id, dispatched_at=timezone.now())
 
 
 # --- transitions --------------------------------------------------------------------
