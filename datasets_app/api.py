@@ -1,7 +1,8 @@
 """/api/v1/datasets/: the same services as the pages, for scripts."""
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -22,6 +23,14 @@ def _input_error(error: services.DatasetInputError) -> ValidationError:
     return ValidationError({error.field: [error.message]})
 
 
+_DATASET_ID = extend_schema(
+    parameters=[OpenApiParameter("dataset_id", OpenApiTypes.UUID, OpenApiParameter.PATH)]
+)
+
+
+@extend_schema_view(
+    retrieve=_DATASET_ID, partial_update=_DATASET_ID, destroy=_DATASET_ID, preview=_DATASET_ID
+)
 class DatasetViewSet(viewsets.ViewSet):
     parser_classes = (MultiPartParser, FormParser, JSONParser)
     serializer_class = DatasetSerializer

@@ -4,6 +4,7 @@ Both `Authorization: Bearer <token>` (what OpenAI clients send) and
 `Authorization: Token <token>` (DRF's habit) are accepted.
 """
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -35,3 +36,13 @@ class ApiTokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request):
         # Makes DRF answer 401 (with this challenge) rather than 403.
         return 'Bearer realm="api"'
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the token header in the OpenAPI schema."""
+
+    target_class = "studio.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A personal API token (tlr_…)."}

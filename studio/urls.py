@@ -5,10 +5,13 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from datasets_app.api import DatasetViewSet
+from jobs.api import CatalogModelViewSet, JobViewSet
 from studio import api, views
 
 router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="api-dataset")
+router.register("models", CatalogModelViewSet, basename="api-model")
+router.register("jobs", JobViewSet, basename="api-job")
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),

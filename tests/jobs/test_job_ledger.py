@@ -146,7 +146,7 @@ def test_a_finished_job_cannot_be_cancelled_or_started(queued_job):
     queued_job.refresh_from_db()
     with pytest.raises(JobStateError) as cancelled:
         cancel_job(queued_job)
-    assert str(cancelled.value) == "The job has already succeeded."
+    assert str(cancelled.value) == "The job has already finished (succeeded)."
     with pytest.raises(JobStateError) as started:
         start_job(queued_job)
     assert str(started.value) == "Only a created job can start; this one is succeeded."

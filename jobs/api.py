@@ -1,0 +1,445 @@
+"""/api/v1/models/ and /api/v1/jobs/: the same services as the pages, for scripts.
+
+Errors keep DRF's shape, like /api/v1/datasets/: a 400 maps each dotted
+configuration field to its messages (`{"training.learning_rate": ["…"]}`),
+and 404 and 409 carry `{"detail": "…"}`.
+"""
+
+import dataclasses
+import json
+
+from django.http import FileResponse, HttpResponse
+from django.utils.text import slugify
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from jobs import config as cfg
+from jobs.models import CatalogModel, FineTuneJob, JobEvent, JobStatus, MetricPoint
+from jobs.serializers import (
+    CatalogModelSerializer,
+    CheckpointSerializer,
+    DraftSerializer,
+    ExportSerializer,
+    FineTuneJobSerializer,
+    JobCreateSerializer,
+    JobDocumentSerializer,
+    JobEventPageSerializer,
+    JobUploadSerializer,
+    MetricPageSerializer,
+)
+from jobs.services import artifacts, catalog, lifecycle, live
+
+# --- reading a create body ----------------------------------------------------------------
+
+# The flat shape's keys and where they go in the document.
+FLAT_FIELDS = {
+    "dataset": ("data", "dataset"),
+    "validation_dataset": ("data", "validation_dataset"),
+    "base_model": ("model", "base_model"),
+    "method": ("model", "method"),
+}
+HYPERPARAMETER_SECTIONS = {
+    name: {f.name for f in dataclasses.fields(cfg.SECTIONS[name])} for name in ("training", "lora")
+}
+
+
+def _start_flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "on", "off"}:
+        return value.lower() in {"true", "1", "on"}
+    raise cfg.ConfigError([cfg.FieldError("start", "must be true or false.")])
+
+
+def job_document(body: dict, base: dict | None = None) -> tuple[dict, bool]:
+    """The configuration document of a create or estimate body, and its `start` flag.
+
+    `body` is a document, the flat shape (dataset, validation_dataset,
+    base_model, method, hyperparameters) or a mix; flat keys win over the
+    document's. `base` is an uploaded document that `body` overrides. Shape
+    and ranges are left to `check_start_job`; raises cfg.ConfigError for what
+    only this shape can get wrong.
+    """
+    body = dict(body)
+    start = _start_flag(body.pop("start", True))
+    flat = {key: body.pop(key) for key in FLAT_FIELDS if key in body}
+    hyperparameters = body.pop("hyperparameters", None)
+    document = {**(base or {}), **body}
+    errors: list[cfg.FieldError] = []
+
+    def put(section: str, name: str, value) -> None:
+        current = document.get(section) or {}
+        # A section that is not a mapping is reported by read_document.
+        if isinstance(current, dict):
+            document[section] = {**current, name: value}
+
+    for key, value in flat.items():
+        put(*FLAT_FIELDS[key], value)
+    if isinstance(hyperparameters, str):  # a multipart form sends it as JSON text
+        try:
+            hyperparameters = json.loads(hyperparameters or "{}")
+        except ValueError:
+            hyperparameters = None
+            errors.append(cfg.FieldError("hyperparameters", "is not valid JSON."))
+    if hyperparameters is not None and not isinstance(hyperparameters, dict):
+        errors.append(
+            cfg.FieldError("hyperparameters", "must be a mapping of training or lora fields.")
+        )
+    elif hyperparameters:
+        for name, value in hyperparameters.items():
+            section = next(
+                (s for s, names in HYPERPARAMETER_SECTIONS.items() if name in names), None
+            )
+            if section is None:
+                errors.append(
+                    cfg.FieldError(f"hyperparameters.{name}", "is not a training or lora field.")
+                )
+            else:
+                put(section, name, value)
+    if errors:
+        raise cfg.ConfigError(errors)
+    return document, start
+
+
+def _request_document(request) -> tuple[dict, bool]:
+    """job_document() of a JSON body, or of a multipart form with `config_file`."""
+    data = request.data
+    if hasattr(data, "dict"):  # a form: one value per field, the file apart
+        base = None
+        upload = request.FILES.get("config_file")
+        if upload is not None:
+            base = lifecycle.parse_config_upload(upload)
+        fields = {key: value for key, value in data.dict().items() if key not in request.FILES}
+        return job_document(fields, base)
+    if not isinstance(data, dict):
+        raise cfg.ConfigError([cfg.FieldError("config", "must be a mapping of sections.")])
+    return job_document(data)
+
+
+def _field_errors(error: cfg.ConfigError) -> ValidationError:
+    messages: dict[str, list[str]] = {}
+    for field_error in error.errors:
+        messages.setdefault(field_error.field, []).append(field_error.message)
+    return ValidationError(messages)
+
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+class Conflict(APIException):
+    """The job's status does not allow this (yet)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The job's status does not allow this."
+    default_code = "conflict"
+
+
+class JobPagination(PageNumberPagination):
+    # `page` and `per_page`, with the limit the dataset preview has.
+    page_size = 50
+    page_size_query_param = "per_page"
+    max_page_size = 200
+
+
+def _whole_number(request, name: str, default: int, *, lowest: int, highest: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: ["Must be a whole number."]}) from None
+    if not lowest <= value <= highest:
+        raise ValidationError({name: [f"Must be between {lowest} and {highest:,}."]})
+    return value
+
+
+LIMIT = OpenApiParameter("limit", int, description="At most this many, 1 to 1,000 (default 500).")
+
+
+def _limit(request) -> int:
+    return _whole_number(request, "limit", 500, lowest=1, highest=1000)
+
+
+def _file_stem(job: FineTuneJob) -> str:
+    return f"{slugify(job.name) or 'job'}-{job.pk.hex[:8]}"
+
+
+# Answered with a file whatever the client says it accepts; only errors are JSON.
+DOWNLOADS = {"adapter", "config", "export"}
+CONFLICT = OpenApiResponse(description="The job's status does not allow this; `detail` says why.")
+CONFIG_ERRORS = OpenApiResponse(
+    description="Each bad field, dotted (`training.learning_rate`), with its messages."
+)
+
+
+# --- the model catalog --------------------------------------------------------------------
+
+
+class CatalogModelViewSet(viewsets.GenericViewSet):
+    serializer_class = CatalogModelSerializer
+    queryset = CatalogModel.objects.filter(enabled=True)
+    lookup_url_kwarg = "model_id"
+    lookup_value_regex = r"[^/]+"  # catalog ids have dots: qwen2.5-0.5b-instruct
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str, enum=list(cfg.TASKS))],
+        summary="Base models you can fine-tune",
+    )
+    def list(self, request):
+        task = request.query_params.get("task") or None
+        if task is not None and task not in cfg.TASKS:
+            raise ValidationError({"task": [f"Must be one of {', '.join(cfg.TASKS)}."]})
+        models = catalog.list_models(task=task)
+        return Response(CatalogModelSerializer(models, many=True).data)
+
+    @extend_schema(summary="A base model: availability, memory by method, recommended settings")
+    def retrieve(self, request, model_id=None):
+        return Response(CatalogModelSerializer(catalog.get_model(model_id)).data)
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+# Create, follow, cancel, retry, download; no update or delete (405).
+class JobViewSet(viewsets.GenericViewSet):
+    serializer_class = FineTuneJobSerializer
+    pagination_class = JobPagination
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+    lookup_url_kwarg = "job_id"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular, with no user
+            return FineTuneJob.objects.none()
+        return FineTuneJob.objects.for_user(self.request.user).select_related("base_model")
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=force or self.action in DOWNLOADS)
+
+    def _job(self, job: FineTuneJob) -> dict:
+        return FineTuneJobSerializer(job, context={"request": self.request}).data
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=JobStatus.values)],
+        summary="Your jobs, newest first",
+    )
+    def list(self, request):
+        jobs = self.get_queryset()
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in JobStatus.values:
+                raise ValidationError(
+                    {"status": [f"Must be one of {', '.join(JobStatus.values)}."]}
+                )
+            jobs = jobs.filter(status=wanted)
+        page = self.paginate_queryset(jobs)
+        data = FineTuneJobSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        request={
+            "application/json": JobCreateSerializer,
+            "multipart/form-data": JobUploadSerializer,
+        },
+        responses={201: FineTuneJobSerializer, 400: CONFIG_ERRORS},
+        summary="Create a job from a configuration (JSON, flat fields or a YAML file) and queue it",
+    )
+    def create(self, request):
+        try:
+            document, start = _request_document(request)
+            draft = lifecycle.check_start_job(request.user, document)
+        except cfg.ConfigError as error:
+            raise _field_errors(error) from None
+        job = lifecycle.create_job(request.user, draft, start=start)
+        return Response(self._job(job), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={
+            "application/json": JobDocumentSerializer,
+            "multipart/form-data": JobUploadSerializer,
+        },
+        responses={200: DraftSerializer, 400: CONFIG_ERRORS},
+        summary="The resolved configuration, plan and estimate of a job, without creating it",
+    )
+    @action(detail=False, methods=["post"])
+    def estimate(self, request):
+        try:
+            document, _ = _request_document(request)
+            draft = lifecycle.check_start_job(request.user, document)
+        except cfg.ConfigError as error:
+            raise _field_errors(error) from None
+        return Response(lifecycle.draft_as_dict(draft))
+
+    @extend_schema(summary="A job: status, progress, losses, configuration and links")
+    def retrieve(self, request, job_id=None):
+        return Response(self._job(lifecycle.access_job(request.user, job_id)))
+
+    @extend_schema(
+        request=None,
+        responses={200: FineTuneJobSerializer, 409: CONFLICT},
+        summary="Cancel: at once before it runs; a running job stops at its next step",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        try:
+            job = lifecycle.cancel_job(job)
+        except lifecycle.JobStateError as error:
+            raise Conflict(str(error)) from None
+        return Response(self._job(job))
+
+    @extend_schema(
+        request=None,
+        responses={201: FineTuneJobSerializer, 400: CONFIG_ERRORS, 409: CONFLICT},
+        summary="A new job with a finished job's configuration and data",
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        try:
+            new_job = lifecycle.retry_job(request.user, job)
+        except lifecycle.JobStateError as error:
+            raise Conflict(str(error)) from None
+        except cfg.ConfigError as error:
+            raise _field_errors(error) from None
+        return Response(self._job(new_job), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after_step", int, description="Only points after this step."),
+            LIMIT,
+        ],
+        responses=MetricPageSerializer,
+        summary="Logged training and evaluation points, by step",
+    )
+    @action(detail=True, methods=["get"])
+    def metrics(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        after_step = _whole_number(request, "after_step", -1, lowest=-1, highest=2**31 - 1)
+        limit = _limit(request)
+        query = MetricPoint.objects.filter(job=job, step__gt=after_step).order_by("step", "kind")
+        points = list(query[: limit + 1])
+        next_url = None
+        if len(points) > limit:
+            # A training point and an evaluation can share a step: end the page
+            # on a whole step, so that after_step=<last step> skips nothing.
+            cut = points[limit].step
+            points = [p for p in points if p.step < cut] or [p for p in points if p.step == cut]
+            next_url = replace_query_param(
+                request.build_absolute_uri(), "after_step", points[-1].step
+            )
+        results = [live.metric_payload(point, job.total_steps) for point in points]
+        return Response({"results": results, "next": next_url})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, description="Only events after this id."),
+            LIMIT,
+        ],
+        responses=JobEventPageSerializer,
+        summary="What happened to the job: status changes, logs, checkpoints",
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        after = _whole_number(request, "after", 0, lowest=0, highest=2**63 - 1)
+        limit = _limit(request)
+        events = list(JobEvent.objects.filter(job=job, pk__gt=after).order_by("pk")[: limit + 1])
+        next_url = None
+        if len(events) > limit:
+            events = events[:limit]
+            next_url = replace_query_param(request.build_absolute_uri(), "after", events[-1].pk)
+        return Response({"results": [live.event_payload(e) for e in events], "next": next_url})
+
+    @extend_schema(
+        responses=CheckpointSerializer(many=True),
+        summary="Saved checkpoints, by step (the newest few are kept)",
+    )
+    @action(detail=True, methods=["get"])
+    def checkpoints(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        return Response(CheckpointSerializer(job.checkpoints.order_by("step"), many=True).data)
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 409: CONFLICT},
+        summary="The trained adapter (PEFT files) as a zip",
+    )
+    @action(detail=True, methods=["get"])
+    def adapter(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        path = artifacts.adapter_archive(job)
+        if path is None:
+            if job.status == JobStatus.SUCCEEDED:
+                raise Conflict("The job succeeded, but its adapter archive is missing.")
+            raise Conflict(
+                f"The job is {job.get_status_display().lower()}; "
+                "its adapter can be downloaded once it has succeeded."
+            )
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"{_file_stem(job)}-adapter.zip",
+            content_type="application/zip",
+        )
+
+    @extend_schema(
+        responses={(200, "text/yaml"): OpenApiTypes.STR},
+        summary="The job's configuration as YAML, to upload again",
+    )
+    @action(detail=True, methods=["get"])
+    def config(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        response = HttpResponse(lifecycle.config_yaml(job), content_type="text/yaml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{lifecycle.CONFIG_FILENAME}"'
+        return response
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            202: ExportSerializer,
+            409: CONFLICT,
+        },
+        summary="The merged model as a zip once exported (202 while it is being made)",
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        path = artifacts.merged_archive(job)
+        if path is not None:
+            return FileResponse(
+                path.open("rb"),
+                as_attachment=True,
+                filename=f"{_file_stem(job)}-merged.zip",
+                content_type="application/zip",
+            )
+        if job.export_status in ("queued", "running"):
+            return Response(_export(job), status=status.HTTP_202_ACCEPTED)
+        if job.export_status == "failed":
+            raise Conflict(f"The export failed: {job.export_error}")
+        raise Conflict("The job has no merged model: POST here to export one (LoRA jobs only).")
+
+    @extend_schema(
+        request=None,
+        responses={202: ExportSerializer, 409: CONFLICT},
+        summary="Merge a succeeded LoRA job's adapter into its base, as a full model",
+    )
+    @export.mapping.post
+    def request_export(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        try:
+            job = artifacts.request_export(job)
+        except lifecycle.JobStateError as error:
+            raise Conflict(str(error)) from None
+        return Response(_export(job), status=status.HTTP_202_ACCEPTED)
+
+
+def _export(job: FineTuneJob) -> dict:
+    return ExportSerializer({"status": job.export_status, "error": job.export_error}).data

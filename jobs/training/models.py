@@ -1,0 +1,137 @@
+"""Loading the base model and tokenizer for a method (qlora, lora, full).
+
+Any loading error becomes TrainingFailure("model_load", ...): a missing
+folder, a bad Hugging Face id, a broken config, a model too large to fit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .api import TrainingFailure, short_cause
+
+
+def compute_dtype_name() -> str:
+    """bfloat16 where the hardware computes it natively, else float32.
+
+    On a CPU without AVX512-BF16 or AMX, bfloat16 is emulated and about ten
+    times slower than float32 (measured here), so only those CPUs get it.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    capabilities = torch.cpu.get_capabilities()
+    if capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"):
+        return "bfloat16"
+    return "float32"
+
+
+def model_load_failure(cause: str) -> TrainingFailure:
+    return TrainingFailure("model_load", f"The base model could not be loaded: {cause}.")
+
+
+def _check_local(source: str) -> None:
+    # A path that is not there would otherwise be tried as a Hub id and fail
+    # with a long message about repository names.
+    looks_local = os.path.isabs(source) or source.startswith((".", "~"))
+    if looks_local and not Path(source).expanduser().is_dir():
+        raise model_load_failure(f"there is no model folder at {source}")
+
+
+def load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    _check_local(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as exc:
+        raise model_load_failure(short_cause(exc)) from exc
+    if tokenizer.pad_token is None:
+        # Llama-style tokenizers ship without one; padding is masked anyway.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def quantization_config(compute_dtype):
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def load_model(source: str, *, task: str, method: str, labels: list[str] | None = None):
+    """The base model, ready for PEFT (qlora: 4-bit and prepared for k-bit training)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    _check_local(source)
+    cuda = torch.cuda.is_available()
+    compute_dtype = getattr(torch, compute_dtype_name())
+    kwargs = {}
+    if task == "sequence-classification":
+        if method == "qlora" and not cuda:
+            # FINDINGS.md: bitsandbytes' CPU 4-bit path fails for the encoder.
+            raise model_load_failure(
+                "4-bit (QLoRA) loading of classification models does not work on a CPU; "
+                "choose LoRA",
+            )
+        kwargs.update(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+        auto_class = AutoModelForSequenceClassification
+    else:
+        auto_class = AutoModelForCausalLM
+    if method == "qlora":
+        kwargs["quantization_config"] = quantization_config(compute_dtype)
+        if task == "sequence-classification":
+            kwargs["quantization_config"].llm_int8_skip_modules = ["classifier", "score", "pooler"]
+        if cuda:
+            kwargs["device_map"] = {"": torch.cuda.current_device()}
+    elif method == "lora":
+        # The frozen base in the compute dtype; the adapter trains in float32 (PEFT upcasts it).
+        kwargs["dtype"] = compute_dtype
+    else:
+        # Full fine-tunes keep float32 master weights; bf16 is autocast where supported.
+        kwargs["dtype"] = torch.float32
+    try:
+        model = auto_class.from_pretrained(source, **kwargs)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        raise model_load_failure(short_cause(exc)) from exc
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=use_gradient_checkpointing()
+        )
+    return model
+
+
+def use_gradient_checkpointing() -> bool:
+    """On a GPU memory is what runs out; on a CPU the models are small and time is what counts."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def lora_config(config, *, task: str):
+    from peft import LoraConfig
+
+    targets = list(config.lora.target_modules)
+    return LoraConfig(
+        r=config.lora.rank,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        bias="none",
+        task_type="SEQ_CLS" if task == "sequence-classification" else "CAUSAL_LM",
+    )
