@@ -421,9 +421,7 @@ def cancel_job(job: FineTuneJob) -> FineTuneJob:
                 transaction.on_commit(lambda: _raise_cancel_flag(job_id))
     job.refresh_from_db()
     if not done and job.status != JobStatus.CANCELLING:
-        raise JobStateError(
-            f"The job has already finished ({job.get_status_display().lower()})."
-        )
+        raise JobStateError(f"The job has already finished ({job.get_status_display().lower()}).")
     return job
 
 
