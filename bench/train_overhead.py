@@ -137,11 +137,18 @@ def plain_run(model_path: str, train_file: Path, training: dict, out: Path) -> f
         per_device_train_batch_size=training["batch_size"],
         max_steps=training["max_steps"],
         logging_steps=1,
-        save_strategy="no",
+        # Tailor's save_every 0 keeps one checkpoint, at the last step: so here.
+        save_strategy="steps",
+        save_steps=training["max_steps"],
         max_length=training["max_seq_length"],
         assistant_only_loss=True,
         include_num_input_tokens_seen="non_padding",
         use_cpu=not torch.cuda.is_available(),
+        # The same numerics as Tailor's run: TRL would otherwise default to
+        # bf16 autocast and activation checkpointing, both ~10x slower on a
+        # CPU without bf16 instructions, and the comparison would flatter Tailor.
+        bf16=False,
+        gradient_checkpointing=False,
         report_to="none",
         disable_tqdm=True,
     )

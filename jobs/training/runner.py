@@ -202,6 +202,7 @@ def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop):
         **common,
         max_length=t.max_seq_length,
         packing=t.packing,
+        packing_strategy=models.packing_strategy(),
         assistant_only_loss=completions and markers,
         completion_only_loss=prompt_completion,
         prediction_loss_only=True,  # eval needs the loss; logits would cost a second forward

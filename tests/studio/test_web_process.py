@@ -32,11 +32,14 @@ connection.creation.create_test_db(verbosity=0)
 user = get_user_model().objects.create_user("probe", password="x", is_staff=True, is_superuser=True)
 client = Client()
 client.force_login(user)
-PAGES = ["/", "/datasets/", "/jobs/", "/playground/", "/models/", "/tokens/", "/admin/",
-         "/api/v1/me/", "/api/schema/"]
+PAGES = ["/", "/datasets/", "/jobs/", "/jobs/new/", "/playground/", "/models/", "/tokens/",
+         "/admin/", "/admin/jobs/finetunejob/", "/admin/jobs/catalogmodel/", "/api/v1/me/",
+         "/api/v1/jobs/", "/api/v1/models/", "/api/schema/"]
 for path in PAGES:
     assert client.get(path).status_code == 200, path
-HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl")
+# What sending a training task imports (the task module and the runner).
+import jobs.tasks, jobs.runner, jobs.training
+HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate")
 print(",".join(m for m in HEAVY if m in sys.modules) or "none")
 """
 
