@@ -166,10 +166,12 @@ def run_export(job_id: str) -> str:
     from jobs import training
     from jobs.models import FineTuneJob
 
-    job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
-    if job.export_status != "queued":
+    # A conditional claim, like training's: a repeated message does nothing.
+    if not FineTuneJob.objects.filter(pk=job_id, export_status="queued").update(
+        export_status="running"
+    ):
         return "not-queued"
-    FineTuneJob.objects.filter(pk=job_id).update(export_status="running")
+    job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
     try:
         merged = training.export_merged(
             Path(job.adapter_path), catalog.model_source(job.base_model),

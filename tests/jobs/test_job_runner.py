@@ -99,3 +99,23 @@ def test_a_job_that_is_not_queued_is_left_alone(alice, routing):
     FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED)
     assert runner.run_job(str(job.pk), "here") == "not-claimed"
     assert not MetricPoint.objects.filter(job=job).exists()
+
+
+def test_a_finished_lora_job_exports_a_merged_model_that_loads_without_peft(alice, routing):
+    from transformers import AutoModelForCausalLM
+
+    from jobs.services.artifacts import merged_archive, request_export
+
+    job = queued_job(alice, routing, max_steps=2)
+    assert runner.run_job(str(job.pk), "here") == "succeeded"
+    job.refresh_from_db()
+    request_export(job)  # the task is sent after commit; here the runner is called directly
+    assert runner.run_export(str(job.pk)) == "ready"
+    job.refresh_from_db()
+    archive = merged_archive(job)
+    assert archive is not None and archive.name == "merged-model.zip"
+    with zipfile.ZipFile(archive) as zipped:
+        names = {name.split("/", 1)[1] for name in zipped.namelist()}
+    assert "config.json" in names and "adapter_config.json" not in names
+    merged = AutoModelForCausalLM.from_pretrained(job.folder / "merged")
+    assert merged.config.model_type == "llama"
