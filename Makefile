@@ -49,8 +49,8 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.replace('/tailor','/postgres'), connect_timeout=3).close()" 2>/dev/null; then \
-	  echo "== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) =="; \
-	  DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest; \
+	  echo "== tests that use the database, on PostgreSQL ($(TEST_POSTGRES_URL)) =="; \
+	  DATABASE_URL=$(TEST_POSTGRES_URL) TAILOR_TESTS_DATABASE_ONLY=1 $(PY) -m pytest; \
 	elif [ "$$CI" = "true" ]; then \
 	  echo "CI needs PostgreSQL at $(TEST_POSTGRES_URL) for the second test pass, and none answers."; exit 1; \
 	else \

@@ -58,6 +58,28 @@ def pytest_configure(config):
     settings.DATABASES  # noqa: B018  (loads the settings now, with the test Redis)
 
 
+_DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup"}
+
+
+def uses_database(item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(
+        _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """`TAILOR_TESTS_DATABASE_ONLY=1` (make test's PostgreSQL pass) keeps the
+    tests that touch the database: the rest (file parsing, the training
+    engine, settings) ran in the SQLite pass and do not depend on it."""
+    if os.environ.get("TAILOR_TESTS_DATABASE_ONLY") != "1":
+        return
+    kept = [item for item in items if uses_database(item)]
+    dropped = [item for item in items if not uses_database(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_unconfigure(config):
     if _redis is not None:
         _redis.stop()
