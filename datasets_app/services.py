@@ -10,11 +10,12 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 # How often a running validation writes its progress to the database and
 # the page: often enough to look live, rarely enough to cost nothing.
 PROGRESS_INTERVAL_S = 0.25
+# A validation with no progress written for this long has lost its worker.
+STALLED_AFTER = timedelta(minutes=5)
 
 
 class DatasetInputError(ValueError):
@@ -281,7 +284,7 @@ class _Progress:
             return
         self.last = now
         Dataset.objects.filter(pk=self.dataset_id, revision=self.revision).update(
-            rows_checked=rows, bytes_checked=bytes_read
+            rows_checked=rows, bytes_checked=bytes_read, updated_at=timezone.now()
         )
         percent = int(100 * bytes_read / total_bytes) if total_bytes else 0
         publish(
@@ -298,20 +301,31 @@ class _Progress:
 def run_validation(dataset_id: str, revision: int) -> str:
     """Validate, normalise and split one revision of a dataset. Never raises.
 
-    Claims the dataset (uploaded or validating → validating) only for the
-    given revision; returns the final status, or "superseded" when the
-    dataset changed (or was deleted) before or while it ran.
+    Claims the dataset (uploaded → validating, or a stalled validating run)
+    only for the given revision; returns the final status, "already-running"
+    when another run holds it, or "superseded" when the dataset changed (or
+    was deleted) before or while it ran.
     """
-    claimed = Dataset.objects.filter(
-        pk=dataset_id,
-        revision=revision,
-        deleted_at__isnull=True,
-        status__in=(DatasetStatus.UPLOADED, DatasetStatus.VALIDATING),
-    ).update(status=DatasetStatus.VALIDATING, rows_checked=0, bytes_checked=0)
+    now = timezone.now()
+    # One run per revision: a second message for it (a redelivery, a retry)
+    # finds it validating and leaves it alone, unless that run has shown no
+    # progress for STALLED_AFTER (its worker died): then it takes over.
+    claimed = (
+        Dataset.objects.filter(pk=dataset_id, revision=revision, deleted_at__isnull=True)
+        .filter(
+            Q(status=DatasetStatus.UPLOADED)
+            | Q(status=DatasetStatus.VALIDATING, updated_at__lt=now - STALLED_AFTER)
+        )
+        .update(status=DatasetStatus.VALIDATING, rows_checked=0, bytes_checked=0, updated_at=now)
+    )
     if not claimed:
+        current = Dataset.objects.filter(pk=dataset_id, revision=revision).first()
+        if current is not None and current.status == DatasetStatus.VALIDATING:
+            return "already-running"
         return "superseded"
     dataset = Dataset.objects.get(pk=dataset_id)
     out = dataset.output_folder(revision)
+    shutil.rmtree(out, ignore_errors=True)  # what a dead run of this revision left
     try:
         outcome = _validate_into(dataset, out, revision)
     except Exception as exc:  # a bug must end as a message, not a crashed worker

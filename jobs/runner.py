@@ -183,8 +183,21 @@ def run_export(job_id: str) -> str:
         FineTuneJob.objects.filter(pk=job_id).update(
             export_status="failed", export_error=f"{type(exc).__name__}: {exc}"[:2000]
         )
+        _export_event(job, "The merged model could not be exported: see the error.", "error")
         return "failed"
     FineTuneJob.objects.filter(pk=job_id).update(
         export_status="ready", export_path=str(archive), export_error=""
     )
+    _export_event(job, "The merged model is ready to download.", "info")
     return "ready"
+
+
+def _export_event(job, message: str, level: str) -> None:
+    from django.db import transaction
+
+    from jobs.services import live
+    from jobs.services.lifecycle import _event
+
+    with transaction.atomic():
+        _event(job, "log", message, level=level)
+    live.publish_summary(job.pk)

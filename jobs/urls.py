@@ -4,5 +4,16 @@ from jobs import views
 
 urlpatterns = [
     path("jobs/", views.job_list, name="jobs"),
+    path("jobs/new/", views.job_new, name="job-new"),
+    path("jobs/new/preview/", views.job_preview, name="job-preview"),
+    path("jobs/new/upload/", views.job_upload, name="job-upload"),
+    path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
+    path("jobs/<uuid:job_id>/row/", views.job_row, name="job-row"),
+    path("jobs/<uuid:job_id>/cancel/", views.job_cancel, name="job-cancel"),
+    path("jobs/<uuid:job_id>/retry/", views.job_retry, name="job-retry"),
+    path("jobs/<uuid:job_id>/export/", views.job_export, name="job-export"),
+    path("jobs/<uuid:job_id>/config.yaml", views.job_config, name="job-config"),
+    path("jobs/<uuid:job_id>/adapter.zip", views.job_adapter, name="job-adapter"),
+    path("jobs/<uuid:job_id>/merged.zip", views.job_merged, name="job-merged"),
     path("models/", views.model_list, name="models"),
 ]

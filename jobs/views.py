@@ -1,16 +1,257 @@
-"""Pages of the jobs section: the job list and the model catalog."""
+"""Pages of the jobs section: the list, the new-job wizard, a job's page and its
+downloads, and the model catalog. Every job lookup goes through `access_job`."""
 
+import re
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs.demo_models import describe_demo_models
+from jobs import config as cfg
+from jobs.forms import JobWizard, WizardInput, human_bytes, human_duration, human_parameters
+from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus
+from jobs.services import artifacts, catalog, lifecycle
+
+LOG_TAIL = 50
+JOBS_PER_PAGE = 50
+METHOD_NAMES = {method: label.split(" (")[0] for method, label in cfg.METHODS.items()}
+
+
+# --- list ---------------------------------------------------------------------------
 
 
 @login_required
+@require_GET
 def job_list(request):
-    return render(request, "jobs/job_list.html")
+    jobs = FineTuneJob.objects.for_user(request.user).select_related("base_model", "dataset")
+    status = request.GET.get("status", "")
+    if status in JobStatus.values:
+        jobs = jobs.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    for job in page:
+        job.method_label = METHOD_NAMES.get(job.method, job.method)
+    context = {
+        "jobs": page,
+        "page": page,
+        "status": status,
+        "statuses": JobStatus.choices,
+        "has_any": bool(status or page.paginator.count),
+    }
+    return render(request, "jobs/job_list.html", context)
 
 
 @login_required
+@require_GET
+def job_row(request, job_id):
+    """One row of the list, for a job the list's socket has just heard of."""
+    job = lifecycle.access_job(request.user, job_id)
+    job.method_label = METHOD_NAMES.get(job.method, job.method)
+    return render(request, "jobs/job_list.html#job-row", {"job": job})
+
+
+# --- new job ------------------------------------------------------------------------
+
+
+def _render_wizard(request, wizard: JobWizard, *, status=200, upload_errors=None):
+    template = "jobs/job_new.html"
+    if request.htmx and upload_errors is None:
+        template += "#wizard"
+    context = {"wizard": wizard, "upload_errors": upload_errors or []}
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_new(request):
+    if request.method == "POST":
+        wizard_input = WizardInput.from_post(request.POST)
+        try:
+            draft = lifecycle.check_start_job(request.user, wizard_input.document())
+        except cfg.ConfigError as error:
+            wizard = JobWizard(request.user, wizard_input, errors=error.as_dict())
+            return _render_wizard(request, wizard, status=422)
+        job = lifecycle.create_job(request.user, draft)
+        messages.success(request, f"“{job.name}” is queued for a training worker.")
+        return redirect("job-detail", job_id=job.pk)
+    if request.GET.get("from"):
+        source = lifecycle.access_job(request.user, request.GET["from"])
+        wizard_input = WizardInput.from_document(lifecycle.clone_document(source))
+    else:
+        wizard_input = WizardInput(dataset=request.GET.get("dataset", ""))
+    return _render_wizard(request, JobWizard(request.user, wizard_input))
+
+
+@login_required
+@require_POST
+def job_preview(request):
+    """The wizard again, for the choices so far, with the estimate (htmx)."""
+    wizard = JobWizard(request.user, WizardInput.from_post(request.POST))
+    return render(request, "jobs/job_new.html#wizard", {"wizard": wizard})
+
+
+@login_required
+@require_POST
+def job_upload(request):
+    """Create a job from an uploaded YAML configuration (as downloaded from a job page)."""
+    upload = request.FILES.get("config_file")
+    try:
+        if upload is None:
+            raise cfg.ConfigError([cfg.FieldError("config_file", "choose a YAML file.")])
+        draft = lifecycle.check_start_job(request.user, lifecycle.parse_config_upload(upload))
+    except cfg.ConfigError as error:
+        wizard = JobWizard(request.user, WizardInput())
+        upload_errors = [(e.field, e.message) for e in error.errors]
+        return _render_wizard(request, wizard, status=422, upload_errors=upload_errors)
+    job = lifecycle.create_job(request.user, draft)
+    messages.success(request, f"“{job.name}” is queued for a training worker.")
+    return redirect("job-detail", job_id=job.pk)
+
+
+# --- one job ------------------------------------------------------------------------
+
+
+def _panel_context(request, job: FineTuneJob) -> dict:
+    return {
+        "job": job,
+        "checkpoints": Checkpoint.objects.filter(job=job),
+        "adapter_ready": artifacts.adapter_archive(job) is not None,
+        "merged_ready": artifacts.merged_archive(job) is not None,
+        "can_export": artifacts.can_export(job),
+        "show_traceback": request.user.is_staff,
+    }
+
+
+@login_required
+@require_GET
+def job_detail(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    if request.htmx:
+        return render(request, "jobs/job_detail.html#job-panel", _panel_context(request, job))
+    events = list(JobEvent.objects.filter(job=job).order_by("-id")[:LOG_TAIL])[::-1]
+    context = {
+        **_panel_context(request, job),
+        "events": events,
+        "config_yaml": lifecycle.config_yaml(job),
+        "method_label": METHOD_NAMES.get(job.method, job.method),
+        "summary": lifecycle.job_summary(job),
+        "estimate_duration": human_duration(job.estimate.get("seconds")),
+        "estimate_memory": human_bytes(job.estimate["memory_bytes"])
+        if job.estimate.get("memory_bytes")
+        else "—",
+        "eta": human_duration(job.eta_seconds) if job.eta_seconds is not None else "—",
+    }
+    return render(request, "jobs/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    try:
+        job = lifecycle.cancel_job(job)
+    except lifecycle.JobStateError as error:
+        messages.error(request, str(error))
+    else:
+        if job.status == JobStatus.CANCELLING:
+            messages.info(request, "Cancelling: the job stops at its next step.")
+        else:
+            messages.success(request, "Cancelled.")
+    return redirect("job-detail", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_retry(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    try:
+        retry = lifecycle.retry_job(request.user, job)
+    except lifecycle.JobStateError as error:
+        messages.error(request, str(error))
+        return redirect("job-detail", job_id=job.pk)
+    except cfg.ConfigError as error:
+        messages.error(request, f"This job cannot run again as it was: {error}")
+        return redirect("job-detail", job_id=job.pk)
+    messages.success(request, f"Retrying as a new job: “{retry.name}”.")
+    return redirect("job-detail", job_id=retry.pk)
+
+
+@login_required
+@require_POST
+def job_export(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    try:
+        artifacts.request_export(job)
+    except lifecycle.JobStateError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Merging the adapter into the base model; reload in a minute.")
+    return redirect("job-detail", job_id=job.pk)
+
+
+def _file_stem(job: FineTuneJob) -> str:
+    # ft:tailor-tiny:alice::1a2b3c4d → ft-tailor-tiny-alice-1a2b3c4d
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", job.fine_tuned_model).strip("-") or "job"
+
+
+@login_required
+@require_GET
+def job_config(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    response = HttpResponse(lifecycle.config_yaml(job), content_type="application/yaml")
+    response["Content-Disposition"] = f'attachment; filename="tailor-job-{job.pk.hex[:8]}.yaml"'
+    return response
+
+
+@login_required
+@require_GET
+def job_adapter(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    path = artifacts.adapter_archive(job)
+    if path is None:
+        raise Http404("This job has no adapter to download.")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=f"{_file_stem(job)}-adapter.zip"
+    )
+
+
+@login_required
+@require_GET
+def job_merged(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    path = artifacts.merged_archive(job)
+    if path is None:
+        raise Http404("This job has no merged model to download yet.")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=f"{_file_stem(job)}-merged.zip"
+    )
+
+
+# --- models -------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
 def model_list(request):
-    return render(request, "jobs/model_list.html", {"models": describe_demo_models()})
+    rows = []
+    for entry in catalog.list_models():
+        memory = catalog.memory_by_method(entry)
+        rows.append(
+            {
+                "entry": entry,
+                "parameters": human_parameters(entry.parameters),
+                "availability": catalog.availability(entry),
+                "memory": [(METHOD_NAMES[m], human_bytes(b)) for m, b in memory.items()],
+                "full_allowed": entry.parameters <= catalog.full_finetune_limit(),
+                "download_size": human_bytes(catalog.weight_bytes(entry.parameters)),
+            }
+        )
+    context = {
+        "rows": rows,
+        "full_limit": human_parameters(catalog.full_finetune_limit()),
+    }
+    return render(request, "jobs/model_list.html", context)

@@ -1,5 +1,6 @@
 """Websocket routes of every app, gathered for the ASGI router."""
 
 from datasets_app.routing import websocket_urlpatterns as dataset_routes
+from jobs.routing import websocket_urlpatterns as job_routes
 
-websocket_urlpatterns = [*dataset_routes]
+websocket_urlpatterns = [*dataset_routes, *job_routes]

@@ -16,8 +16,9 @@ _FLOPS_PER_TOKEN_AND_PARAMETER = {"full": 6.0, "lora": 4.0, "qlora": 4.0}
 # QLoRA dequantises every 4-bit weight on each use: measured 0.39 vs 0.37 s
 # a step against LoRA on tailor-tiny (CPU, float32 compute).
 _METHOD_SLOWDOWN = {"full": 1.0, "lora": 1.0, "qlora": 1.05}
-# Loading the base, tokenising and saving: a fixed cost per job.
-_SETUP_SECONDS = 15
+# Loading the base, tokenising, the final evaluation and saving: a fixed
+# cost per job (about 30 s for tailor-tiny on 2 CPU cores).
+_SETUP_SECONDS = 30
 
 
 def estimate(model, config: JobConfig, plan: Plan) -> dict:

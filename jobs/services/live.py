@@ -44,6 +44,14 @@ def owner_group(user_id) -> str:
     return f"jobs-of-{user_id}"
 
 
+# Operators' jobs list shows everyone's jobs: it listens here.
+STAFF_GROUP = "jobs-of-staff"
+
+
+def list_group(user) -> str:
+    return STAFF_GROUP if user.is_staff else owner_group(user.pk)
+
+
 def metric_payload(point, total_steps: int) -> MetricPayload:
     return {
         "step": point.step,
@@ -91,3 +99,4 @@ def publish_summary(job_id) -> None:
     message = {"type": "job.summary", "job": job_summary(job)}
     publish(job_group(job_id), message)
     publish(owner_group(job.owner_id), message)
+    publish(STAFF_GROUP, message)

@@ -1,6 +1,9 @@
 """Validation runs are fenced by revision, and a failure ends as a message."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from datasets_app import services
 from datasets_app.models import Dataset
@@ -26,6 +29,24 @@ def test_a_finished_revision_is_not_validated_twice(alice):
     dataset = new_dataset(alice)
     assert services.run_validation(str(dataset.pk), dataset.revision) == "ready"
     assert services.run_validation(str(dataset.pk), dataset.revision) == "superseded"
+
+
+def test_a_second_run_of_a_revision_in_progress_leaves_it_to_the_first(alice):
+    dataset = new_dataset(alice)
+    Dataset.objects.filter(pk=dataset.pk).update(status="validating", updated_at=timezone.now())
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "already-running"
+    assert Dataset.objects.get(pk=dataset.pk).status == "validating"
+
+
+def test_a_stalled_run_is_taken_over_and_its_leftovers_replaced(alice):
+    dataset = new_dataset(alice)
+    leftover = dataset.output_folder() / "train.jsonl"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("half a file from a run whose worker died")
+    stalled = timezone.now() - services.STALLED_AFTER - timedelta(seconds=1)
+    Dataset.objects.filter(pk=dataset.pk).update(status="validating", updated_at=stalled)
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "ready"
+    assert leftover.read_text().count("\n") == Dataset.objects.get(pk=dataset.pk).num_train_rows
 
 
 def test_a_deleted_dataset_is_not_validated(alice):

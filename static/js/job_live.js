@@ -1,0 +1,286 @@
+// A job's page, live: the loss chart, progress, status and log over one websocket.
+//
+// On every (re)connect the page asks {"after_step": <last step it has>}; the
+// server replies with the stored points after it, then forwards live ones.
+// Points are kept by (kind, step), so a replay that overlaps live points adds
+// nothing twice. A train point that skips past the logging interval means a
+// message was lost: the page asks again. No polling: when the job reaches a
+// final status (or saves a checkpoint) the page fetches its panel once.
+(function () {
+  "use strict";
+
+  const root = document.getElementById("job-live");
+  if (!root) return;
+
+  const TERMINAL = ["succeeded", "failed", "cancelled"];
+  const LOG_TAIL = 50;
+  const chartNode = document.getElementById("loss-chart");
+  const points = new Map(); // "kind:step" → payload
+  let chart = null;
+  let socket = null;
+  let backoff = 1000;
+  let status = root.dataset.status;
+  let loggingSteps = parseInt(root.dataset.loggingSteps || "0", 10) || 0;
+
+  function byId(id) { return document.getElementById(id); }
+
+  function lastStep() {
+    let last = -1;
+    points.forEach(function (p) { if (p.step > last) last = p.step; });
+    return last;
+  }
+
+  function lastTrainStep() {
+    let last = -1;
+    points.forEach(function (p) { if (p.kind === "train" && p.step > last) last = p.step; });
+    return last;
+  }
+
+  // --- chart ---------------------------------------------------------------------
+
+  function chartData() {
+    const train = new Map(), val = new Map();
+    points.forEach(function (p) {
+      if (p.kind === "eval") { if (p.val_loss !== null) val.set(p.step, p.val_loss); }
+      else if (p.train_loss !== null) train.set(p.step, p.train_loss);
+    });
+    const steps = Array.from(new Set(Array.from(train.keys()).concat(Array.from(val.keys()))));
+    steps.sort(function (a, b) { return a - b; });
+    return [
+      steps,
+      steps.map(function (s) { return train.has(s) ? train.get(s) : null; }),
+      steps.map(function (s) { return val.has(s) ? val.get(s) : null; }),
+    ];
+  }
+
+  function redraw() {
+    chartNode.dataset.points = String(points.size);
+    const empty = byId("loss-chart-empty");
+    if (empty) empty.hidden = points.size > 0;
+    if (typeof uPlot === "undefined" || points.size === 0) return;
+    const data = chartData();
+    if (chart === null) {
+      chart = new uPlot({
+        width: Math.max(chartNode.clientWidth, 280),
+        height: 260,
+        scales: { x: { time: false } },
+        axes: [{ label: "step" }, { label: "loss" }],
+        series: [
+          { label: "step" },
+          { label: "train loss", stroke: "rgb(1, 114, 173)", width: 2, spanGaps: true, points: { show: false } },
+          { label: "validation loss", stroke: "rgb(239, 108, 0)", width: 2, spanGaps: true, points: { show: true, size: 7 } },
+        ],
+      }, data, chartNode);
+    } else {
+      chart.setData(data);
+    }
+  }
+
+  window.addEventListener("resize", function () {
+    if (chart) chart.setSize({ width: Math.max(chartNode.clientWidth, 280), height: 260 });
+  });
+
+  function addPoint(p) {
+    points.set(p.kind + ":" + p.step, p);
+  }
+
+  // --- progress and status --------------------------------------------------------
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    seconds = Math.round(seconds);
+    if (seconds < 60) return seconds + " s";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 10) return minutes + " min " + String(seconds % 60).padStart(2, "0") + " s";
+    if (minutes < 60) return minutes + " min";
+    return Math.floor(minutes / 60) + " h " + String(minutes % 60).padStart(2, "0") + " min";
+  }
+
+  function loss(value) {
+    return value === null || value === undefined ? "—" : value.toFixed(4);
+  }
+
+  function setText(id, text) {
+    const node = byId(id);
+    if (node) node.textContent = text;
+  }
+
+  function applySummary(job) {
+    setText("job-step", job.current_step.toLocaleString("en"));
+    setText("job-total-steps", job.total_steps.toLocaleString("en"));
+    setText("job-progress-percent", job.progress_percent + " %");
+    const bar = byId("job-progress-bar");
+    if (bar) bar.value = job.progress_percent;
+    setText("job-eta", TERMINAL.indexOf(job.status) >= 0 ? "—" : duration(job.eta_seconds));
+    setText("job-train-loss", loss(job.train_loss));
+    setText("job-val-loss", loss(job.val_loss));
+    const badge = root.querySelector("[data-status-badge]");
+    if (badge) {
+      badge.textContent = job.status_label;
+      badge.className = "badge badge-job-" + job.status;
+    }
+    if (job.status !== status) {
+      const becameFinal = TERMINAL.indexOf(job.status) >= 0;
+      status = job.status;
+      root.dataset.status = status;
+      // Buttons and downloads depend on the status: fetch them once.
+      if (becameFinal || job.status === "cancelling") reloadPanel();
+    }
+  }
+
+  function applyLatestPoint(p) {
+    if (p.kind !== "train") return;
+    if (p.tokens_per_second !== null) setText("job-tps", Math.round(p.tokens_per_second).toLocaleString("en"));
+  }
+
+  function reloadPanel() {
+    if (typeof htmx === "undefined") return;
+    htmx.ajax("GET", root.dataset.panelUrl, { target: "#job-panel", swap: "outerHTML" });
+  }
+
+  // --- log ------------------------------------------------------------------------
+
+  function addEvent(event) {
+    const log = byId("job-log");
+    if (!log || log.querySelector('[data-event-id="' + event.id + '"]')) return;
+    const item = document.createElement("li");
+    item.className = "log-" + event.level;
+    item.dataset.eventId = event.id;
+    const time = document.createElement("time");
+    time.dateTime = event.created_at;
+    time.textContent = new Date(event.created_at).toTimeString().slice(0, 8);
+    const level = document.createElement("span");
+    level.className = "log-level";
+    level.textContent = event.level;
+    item.append(time, " ", level, " " + event.message);
+    log.append(item);
+    while (log.children.length > LOG_TAIL) log.firstElementChild.remove();
+    log.scrollTop = log.scrollHeight;
+    if (event.kind === "checkpoint") reloadPanel();
+  }
+
+  // --- socket ---------------------------------------------------------------------
+
+  function ask() {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ after_step: lastStep() }));
+    }
+  }
+
+  function receive(message) {
+    if (message.type === "points") {
+      message.points.forEach(addPoint);
+      if (message.points.length) applyLatestPoint(message.points[message.points.length - 1]);
+      message.events.forEach(addEvent);
+      applySummary(message.summary);
+      redraw();
+    } else if (message.type === "point") {
+      const p = message.point;
+      const previous = lastTrainStep();
+      const gap = p.kind === "train" && loggingSteps > 0 && previous >= 0 && p.step > previous + loggingSteps;
+      addPoint(p);
+      applyLatestPoint(p);
+      setText("job-step", p.step.toLocaleString("en"));
+      redraw();
+      if (gap) {
+        // Ask from before the hole; the reply's points are deduplicated.
+        socket.send(JSON.stringify({ after_step: previous }));
+      }
+    } else if (message.type === "event") {
+      addEvent(message.event);
+    } else if (message.type === "summary") {
+      applySummary(message.job);
+    } else if (message.type === "rewind") {
+      // A resumed run replaces the points after its checkpoint.
+      Array.from(points.keys()).forEach(function (key) {
+        if (points.get(key).step > message.after_step) points.delete(key);
+      });
+      if (chart) { chart.destroy(); chart = null; chartNode.innerHTML = ""; }
+      redraw();
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
+    socket.addEventListener("open", function () {
+      backoff = 1000;
+      root.dataset.live = "connected";
+      ask();
+    });
+    socket.addEventListener("message", function (event) {
+      receive(JSON.parse(event.data));
+    });
+    socket.addEventListener("close", function () {
+      root.dataset.live = "reconnecting";
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    });
+  }
+
+  function start() {
+    redraw();
+    connect();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
+
+// The jobs list, live: each summary updates its row (id "job-<id>"); a job the
+// page has not shown yet gets its row fetched once.
+(function () {
+  "use strict";
+
+  // An empty list listens too: its first job reloads the page into a table.
+  const table = document.getElementById("jobs-table") || document.getElementById("jobs-empty");
+  if (!table || !table.dataset.wsPath) return;
+  let backoff = 1000;
+
+  function loss(value) {
+    return value === null || value === undefined ? "—" : value.toFixed(4);
+  }
+
+  function update(job) {
+    const filter = table.dataset.statusFilter;
+    if (!table.tBodies) {
+      if (!filter || filter === job.status) location.reload();
+      return;
+    }
+    let row = document.getElementById("job-" + job.id);
+    if (!row) {
+      if (filter && filter !== job.status) return;
+      fetch("/jobs/" + job.id + "/row/", { headers: { "HX-Request": "true" } })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (html) {
+          if (!html || document.getElementById("job-" + job.id)) return;
+          table.tBodies[0].insertAdjacentHTML("afterbegin", html);
+        });
+      return;
+    }
+    const badge = row.querySelector("[data-status-badge]");
+    badge.textContent = job.status_label;
+    badge.className = "badge badge-job-" + job.status;
+    row.querySelector('[data-field="progress"]').value = job.progress_percent;
+    row.querySelector('[data-field="step"]').textContent = job.current_step.toLocaleString("en");
+    row.querySelector('[data-field="total"]').textContent = job.total_steps.toLocaleString("en");
+    row.querySelector('[data-field="train-loss"]').textContent = loss(job.train_loss);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + table.dataset.wsPath);
+    socket.addEventListener("open", function () { backoff = 1000; table.dataset.live = "connected"; });
+    socket.addEventListener("message", function (event) {
+      const message = JSON.parse(event.data);
+      if (message.type === "summary") update(message.job);
+    });
+    socket.addEventListener("close", function () {
+      table.dataset.live = "reconnecting";
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    });
+  }
+
+  connect();
+})();
