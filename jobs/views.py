@@ -207,15 +207,20 @@ def job_config(request, job_id):
     return response
 
 
+def _archive_response(job, path, suffix: str, missing: str) -> FileResponse:
+    if path is None:
+        raise Http404(missing)
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=f"{_file_stem(job)}-{suffix}.zip"
+    )
+
+
 @login_required
 @require_GET
 def job_adapter(request, job_id):
     job = lifecycle.access_job(request.user, job_id)
-    path = artifacts.adapter_archive(job)
-    if path is None:
-        raise Http404("This job has no adapter to download.")
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=f"{_file_stem(job)}-adapter.zip"
+    return _archive_response(
+        job, artifacts.adapter_archive(job), "adapter", "This job has no adapter to download."
     )
 
 
@@ -223,12 +228,10 @@ def job_adapter(request, job_id):
 @require_GET
 def job_merged(request, job_id):
     job = lifecycle.access_job(request.user, job_id)
-    path = artifacts.merged_archive(job)
-    if path is None:
-        raise Http404("This job has no merged model to download yet.")
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=f"{_file_stem(job)}-merged.zip"
-    )
+    return _archive_response(
+        job, artifacts.merged_archive(job), "merged",
+        "This job has no merged model to download yet.",
+    )  # fmt: skip
 
 
 # --- models -------------------------------------------------------------------------
