@@ -488,6 +488,7 @@ def job_summary(job: FineTuneJob) -> dict:
         "train_loss": job.train_loss,
         "val_loss": job.val_loss,
         "eta_seconds": job.eta_seconds,
+        "export_status": job.export_status,
     }
 
 

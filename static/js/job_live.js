@@ -105,6 +105,8 @@
     if (node) node.textContent = text;
   }
 
+  let exportStatus = null;
+
   function applySummary(job) {
     setText("job-step", job.current_step.toLocaleString("en"));
     setText("job-total-steps", job.total_steps.toLocaleString("en"));
@@ -118,6 +120,11 @@
     if (badge) {
       badge.textContent = job.status_label;
       badge.className = "badge badge-job-" + job.status;
+    }
+    if (job.export_status !== undefined && job.export_status !== exportStatus) {
+      // The merged model's button follows its export: fetch the panel again.
+      if (exportStatus !== null) reloadPanel();
+      exportStatus = job.export_status;
     }
     if (job.status !== status) {
       const becameFinal = TERMINAL.indexOf(job.status) >= 0;
