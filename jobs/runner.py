@@ -7,7 +7,9 @@ sent live, and the stop check answers cancels and lost leases.
 """
 
 import logging
+import queue
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -23,16 +25,24 @@ logger = logging.getLogger(__name__)
 class RunControl:
     """Why this run should stop, if it should: the user cancelled, or the run lost the job."""
 
+    # The trainer asks every step; Redis is asked at most this often, so a
+    # cancel lands within about a second without a round trip per step.
+    FLAG_INTERVAL_S = 0.5
+
     def __init__(self, job_id, attempt: int):
         self.job_id, self.attempt = job_id, attempt
         self.cancelled = threading.Event()
         self.lost = threading.Event()
+        self.flag_checked_at = 0.0
 
     def should_stop(self) -> bool:
         if self.lost.is_set() or self.cancelled.is_set():
             return True
-        if ledger.cancel_requested(self.job_id):
-            self.cancelled.set()
+        now = time.monotonic()
+        if now - self.flag_checked_at >= self.FLAG_INTERVAL_S:
+            self.flag_checked_at = now
+            if ledger.cancel_requested(self.job_id):
+                self.cancelled.set()
         return self.cancelled.is_set()
 
 
@@ -69,23 +79,44 @@ class Heartbeat(threading.Thread):
 
 
 class EventSink:
-    """The training engine's `on_event`: store, then send live."""
+    """The training engine's `on_event`: hands each event to a writer thread
+    that stores it (fenced on the attempt) and sends it live, so the training
+    step never waits for the database or Redis. Events keep their order;
+    `close` waits until every one is written."""
 
     def __init__(self, control: RunControl):
         self.control = control
-        self.last_step = 0
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.writer = threading.Thread(
+            target=self._write_all, name=f"events-{control.job_id}", daemon=True
+        )
+        self.writer.start()
 
     def __call__(self, event: dict) -> None:
-        if self.control.lost.is_set():
-            return
+        if not self.control.lost.is_set():
+            self.queue.put(event)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.writer.join()
+
+    def _write_all(self) -> None:
+        from django.db import connection
+
+        try:
+            while (event := self.queue.get()) is not None:
+                if not self.control.lost.is_set():
+                    self._write(event)
+        finally:
+            connection.close()
+
+    def _write(self, event: dict) -> None:
         job_id, attempt = self.control.job_id, self.control.attempt
         try:
             kind = event["kind"]
             if kind == "metric":
-                self.last_step = max(self.last_step, event["step"])
                 ledger.record_metric(job_id, attempt, event)
             elif kind == "started":
-                self.last_step = event["resumed_from_step"]
                 ledger.record_start(
                     job_id, attempt, total_steps=event["total_steps"],
                     resumed_from_step=event["resumed_from_step"],
@@ -97,6 +128,8 @@ class EventSink:
         except ledger.LostJob:
             logger.warning("Job %s: attempt %s lost the job; stopping", job_id, attempt)
             self.control.lost.set()
+        except Exception:  # a database blip must not stop training: the point is lost
+            logger.exception("Job %s: could not store a %s event", job_id, event.get("kind"))
 
 
 def run_job(job_id: str, worker: str) -> str:
@@ -129,30 +162,39 @@ def run_job(job_id: str, worker: str) -> str:
             cfg.read_document(job.config), paths, task=job.task,
             on_event=sink, should_stop=control.should_stop, resume_from=resume,
         )  # fmt: skip
-    except training.TrainingFailure as failure:
-        if not control.lost.is_set():
-            ledger.finish_failed(
-                job.pk, job.attempt, code=failure.code, message=failure.message,
-                traceback=traceback.format_exc(),
-            )  # fmt: skip
-        return "failed"
+    except training.TrainingFailure as exc:
+        failure = (exc.code, exc.message, traceback.format_exc())
     except Exception as exc:
         logger.exception("Job %s failed", job.pk)
-        if not control.lost.is_set():
-            ledger.finish_failed(
-                job.pk, job.attempt, code="training",
-                message=f"Training stopped with an error: {type(exc).__name__}: {exc}"[:2000],
-                traceback=traceback.format_exc(),
-            )  # fmt: skip
-        return "failed"
+        message = f"Training stopped with an error: {type(exc).__name__}: {exc}"[:2000]
+        failure = ("training", message, traceback.format_exc())
+    else:
+        failure = None
+    finally:
+        sink.close()  # every event stored before the final status
+    try:
+        # The lease is held until the end: zipping a large model takes a while.
+        return _finish(job, control, result=None if failure else result, failure=failure)
     finally:
         heartbeat.stop()
+
+
+def _finish(job, control: RunControl, *, result, failure) -> str:
     if control.lost.is_set():
         return "lost"
-    if result.stopped:
+    if failure is None and result.stopped:
         ledger.finish_cancelled(job.pk, job.attempt, step=result.final_step)
         return "cancelled"
-    archive = artifacts.zip_folder(result.adapter_dir, job.folder / artifacts.ADAPTER_ZIP)
+    if failure is None:
+        try:
+            archive = artifacts.zip_folder(result.adapter_dir, job.folder / artifacts.ADAPTER_ZIP)
+        except OSError as exc:
+            message = f"The adapter was trained but could not be saved: {exc}."
+            failure = ("training", message, traceback.format_exc())
+    if failure is not None:
+        code, message, trace = failure
+        ledger.finish_failed(job.pk, job.attempt, code=code, message=message, traceback=trace)
+        return "failed"
     ledger.finish_succeeded(
         job.pk, job.attempt, metrics=result.metrics, adapter_path=str(result.adapter_dir),
         adapter_bytes=archive.stat().st_size, trained_tokens=result.trained_tokens,
