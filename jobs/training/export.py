@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 from . import models
 from .api import short_cause
+from .files import atomic_folder
 
 
 def export_merged(adapter_dir: Path, model_source: str, out_dir: Path, *, task: str) -> Path:
@@ -28,9 +28,7 @@ def export_merged(adapter_dir: Path, model_source: str, out_dir: Path, *, task: 
         if task == "sequence-classification"
         else AutoModelForCausalLM
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as staging:
         if (adapter_dir / "adapter_config.json").exists():
             from peft import PeftModel
 
@@ -59,11 +57,4 @@ def export_merged(adapter_dir: Path, model_source: str, out_dir: Path, *, task: 
         for name in ("tailor_config.json", "tailor_metrics.json", "tailor_labels.json"):
             if (adapter_dir / name).exists():
                 shutil.copy2(adapter_dir / name, staging / name)
-        staging.chmod(0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from . import data, models
 from .api import TASKS, RunPaths, TrainingFailure, TrainingResult
 from .callbacks import make_event_callback
+from .files import atomic_folder
 
 OUT_OF_MEMORY = (
     "The run ran out of memory. Lower the batch size or the maximum sequence length, or use QLoRA."
@@ -164,6 +163,17 @@ def _describe_loading(source: str, method: str) -> str:
     return f"Loading base model {name} in {dtype}"
 
 
+def _facts(tokenizer, events, labels, eval_rows) -> dict:
+    """What `_train` and `_save_adapter` need to know of a built trainer."""
+    return {
+        "tokenizer": tokenizer,
+        "events": events,
+        "labels": labels,
+        "has_validation": eval_rows is not None,
+        "eval_rows": len(eval_rows or []),
+    }
+
+
 def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -242,14 +252,7 @@ def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop):
         )
     if models.compute_dtype_name() == "float32":
         _keep_adapter_in_float32(trainer.model)
-    facts = {
-        "tokenizer": tokenizer,
-        "events": events,
-        "labels": None,
-        "has_validation": has_validation,
-        "eval_rows": len(eval_rows or []),
-    }
-    return trainer, facts
+    return trainer, _facts(tokenizer, events, None, eval_rows)
 
 
 def _nothing_fits(max_length: int) -> TrainingFailure:
@@ -336,14 +339,7 @@ def build_classification_trainer(config, paths: RunPaths, on_event, should_stop)
         compute_metrics=accuracy,
         callbacks=callbacks,
     )
-    facts = {
-        "tokenizer": tokenizer,
-        "events": events,
-        "labels": labels,
-        "has_validation": has_validation,
-        "eval_rows": len(eval_rows or []),
-    }
-    return trainer, facts
+    return trainer, _facts(tokenizer, events, labels, eval_rows)
 
 
 # --- running --------------------------------------------------------------------
@@ -440,25 +436,11 @@ def _metrics(state, train_output: dict, started: float, *, val: dict | None) -> 
 
 def _save_adapter(trainer, facts, config, paths: RunPaths, metrics: dict) -> Path:
     """Write the adapter beside its final place, then rename it in."""
-    paths.output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=paths.output_dir))
-    try:
+    with atomic_folder(paths.adapter_dir) as staging:
         trainer.save_model(str(staging))
         facts["tokenizer"].save_pretrained(str(staging))
         (staging / "tailor_config.json").write_text(json.dumps(config.to_document(), indent=2))
         (staging / "tailor_metrics.json").write_text(json.dumps(metrics, indent=2))
         if facts["labels"] is not None:
             (staging / "tailor_labels.json").write_text(json.dumps(facts["labels"]))
-        staging.chmod(0o755)  # mkdtemp makes it private; the web process reads it
-        final = paths.adapter_dir
-        if final.exists():
-            old = final.with_name(f".adapter-old-{time.time_ns()}")
-            final.rename(old)
-            staging.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return paths.adapter_dir
