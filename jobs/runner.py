@@ -238,8 +238,8 @@ def _export_event(job, message: str, level: str) -> None:
     from django.db import transaction
 
     from jobs.services import live
-    from jobs.services.lifecycle import _event
+    from jobs.services.lifecycle import record_event
 
     with transaction.atomic():
-        _event(job, "log", message, level=level)
+        record_event(job, "log", message, level=level)
     live.publish_summary(job.pk)

@@ -189,7 +189,10 @@ def job_export(request, job_id):
     except lifecycle.JobStateError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Merging the adapter into the base model; reload in a minute.")
+        messages.success(
+            request,
+            "Merging the adapter into the base model; its download appears here when ready.",
+        )
     return redirect("job-detail", job_id=job.pk)
 
 

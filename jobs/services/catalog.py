@@ -179,9 +179,9 @@ DEFAULT_ENTRIES = [
 
 def seed_catalog(model_class=CatalogModel) -> None:
     """Write the default entries that do not exist yet (operators' edits stay)."""
-    for entry in DEFAULT_ENTRIES:
-        fields = {k: v for k, v in entry.items() if k != "id"}
-        model_class.objects.get_or_create(id=entry["id"], defaults=fields)
+    present = set(model_class.objects.values_list("id", flat=True))
+    missing = [model_class(**entry) for entry in DEFAULT_ENTRIES if entry["id"] not in present]
+    model_class.objects.bulk_create(missing, ignore_conflicts=True)
 
 
 # --- where a model is and whether it is here ------------------------------------

@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.services import live
-from jobs.services.lifecycle import _event, _flags, _queue, cancel_flag_key, do_transition
+from jobs.services.lifecycle import (
+    cancel_flag_key,
+    do_transition,
+    flags_client,
+    queue_job,
+    record_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +69,7 @@ def claim(job_id, worker: str) -> FineTuneJob | None:
             return None
         job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
         resumed = " (resuming)" if job.attempt > 1 else ""
-        _event(
+        record_event(
             job,
             "status",
             f"Running on {worker}, attempt {job.attempt} of {job.max_attempts}{resumed}.",
@@ -84,7 +90,7 @@ def renew_lease(job_id, attempt: int) -> str | None:
 
 def cancel_requested(job_id) -> bool:
     try:
-        return bool(_flags().exists(cancel_flag_key(job_id)))
+        return bool(flags_client().exists(cancel_flag_key(job_id)))
     except redis.RedisError:
         return False  # the heartbeat reads the status from the database too
 
@@ -173,7 +179,7 @@ def record_log(job_id, attempt: int, message: str, *, level: str = "info", data=
     with transaction.atomic():
         if not _owned(job_id, attempt).exists():
             raise LostJob
-        _event(job_id, "log", message, level=level, attempt=attempt, data=data)
+        record_event(job_id, "log", message, level=level, attempt=attempt, data=data)
 
 
 def record_checkpoint(job_id, attempt: int, event: dict) -> None:
@@ -196,7 +202,7 @@ def record_checkpoint(job_id, attempt: int, event: dict) -> None:
         for checkpoint in Checkpoint.objects.filter(job_id=job_id).exclude(step=event["step"]):
             if not Path(checkpoint.path).exists():
                 checkpoint.delete()
-        _event(
+        record_event(
             job_id,
             "checkpoint",
             f"Saved a checkpoint at step {event['step']:,}.",
@@ -210,7 +216,7 @@ def record_checkpoint(job_id, attempt: int, event: dict) -> None:
 
 def _clear_cancel_flag(job_id) -> None:
     try:
-        _flags().delete(cancel_flag_key(job_id))
+        flags_client().delete(cancel_flag_key(job_id))
     except redis.RedisError:
         logger.warning("Could not clear the cancel flag of job %s", job_id)
 
@@ -281,7 +287,7 @@ def reap_expired_leases() -> int:
                     level="error", reason=message, error_code="worker_lost", error_message=message,
                 )  # fmt: skip
             else:
-                done = _queue(
+                done = queue_job(
                     job,
                     JobStatus.RUNNING,
                     attempt=job.attempt,

@@ -6,6 +6,7 @@ The worker's side (claim, lease, fenced writes, reaper) is in `ledger.py`.
 """
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -118,10 +119,9 @@ def _usable_model(model_id: str, dataset: Dataset):
                 )
             ]
         )
-    if not catalog.availability(model).usable:
-        raise cfg.ConfigError(
-            [cfg.FieldError("model.base_model", catalog.availability(model).detail)]
-        )
+    available = catalog.availability(model)
+    if not available.usable:
+        raise cfg.ConfigError([cfg.FieldError("model.base_model", available.detail)])
 
     return model
 
@@ -300,9 +300,9 @@ def create_job(
         _snapshot_data(job, draft, retry_of)
         with transaction.atomic():
             job.save(force_insert=True)
-            _event(job, "status", f"Created from {draft.dataset.name}.", to_status="created")
+            record_event(job, "status", f"Created from {draft.dataset.name}.", to_status="created")
             if start:
-                _queue(job, JobStatus.CREATED, reason="Queued for a training worker.")
+                queue_job(job, JobStatus.CREATED, reason="Queued for a training worker.")
     except BaseException:
         shutil.rmtree(job.folder, ignore_errors=True)
         raise
@@ -312,7 +312,7 @@ def create_job(
 
 def start_job(job: FineTuneJob) -> FineTuneJob:
     with transaction.atomic():
-        if not _queue(job, JobStatus.CREATED, reason="Queued for a training worker."):
+        if not queue_job(job, JobStatus.CREATED, reason="Queued for a training worker."):
             raise JobStateError(
                 f"Only a created job can start; this one is {job.get_status_display().lower()}."
             )
@@ -320,7 +320,7 @@ def start_job(job: FineTuneJob) -> FineTuneJob:
     return job
 
 
-def _queue(job: FineTuneJob, expected: str, *, reason: str, attempt: int | None = None) -> bool:
+def queue_job(job: FineTuneJob, expected: str, *, reason: str, attempt: int | None = None) -> bool:
     """created/running → queued, and send the task after commit."""
     if not do_transition(job, JobStatus.QUEUED, expected=(expected,), reason=reason,
                          attempt=attempt, queued_at=timezone.now()):  # fmt: skip
@@ -341,7 +341,7 @@ def send_training_task(job_id: str) -> None:
 # --- transitions --------------------------------------------------------------------
 
 
-def _event(job, kind, message, *, level="info", to_status="", from_status="", data=None,
+def record_event(job, kind, message, *, level="info", to_status="", from_status="", data=None,
            attempt=None) -> JobEvent:  # fmt: skip
     event = JobEvent.objects.create(
         job_id=job.pk if hasattr(job, "pk") else job,
@@ -385,7 +385,7 @@ def do_transition(
     previous = FineTuneJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
     if not query.update(status=to, updated_at=now, **fields):
         return False
-    _event(job, "status", reason, level=level, from_status=previous or "", to_status=to,
+    record_event(job, "status", reason, level=level, from_status=previous or "", to_status=to,
            attempt=attempt)  # fmt: skip
     job_id = job.pk
     transaction.on_commit(lambda: live.publish_summary(job_id))
@@ -395,7 +395,10 @@ def do_transition(
 # --- cancel, retry, clone -------------------------------------------------------------
 
 
-def _flags():
+@functools.cache
+def flags_client() -> redis.Redis:
+    """One client (and connection pool) per process: the training run asks it
+    twice a second. redis-py's pool reconnects in a forked child by itself."""
     return redis.Redis.from_url(settings.REDIS_FLAGS_URL, socket_timeout=2)
 
 
@@ -429,7 +432,7 @@ def _raise_cancel_flag(job_id: str) -> None:
     # The flag is a fast path for the training step; the lease heartbeat also
     # reads the status, so a lost flag only delays the stop.
     try:
-        _flags().set(cancel_flag_key(job_id), "1", ex=7 * 24 * 3600)
+        flags_client().set(cancel_flag_key(job_id), "1", ex=7 * 24 * 3600)
     except redis.RedisError:
         logger.warning("Could not raise the cancel flag of job %s", job_id)
 
