@@ -488,6 +488,23 @@ PRESET_SHAPES = {
 }
 
 
+_PASSES = {1.0: "One pass", 2.0: "Two passes", 3.0: "Three passes"}
+
+
+def preset_description(preset: str) -> str:
+    """One line saying what `preset` does, read from its shape."""
+    shape = PRESET_SHAPES[preset]
+    parts = [_PASSES.get(shape["epochs"], f"{shape['epochs']:g} passes")]
+    if shape["step_cap"]:
+        parts.append(f"at most {shape['step_cap']:,} steps")
+    evaluations = shape["evaluations"]
+    parts.append("one evaluation at the end" if evaluations <= 1 else f"{evaluations} evaluations")
+    text = ", ".join(parts)
+    if shape["patience"]:
+        text += f"; stops early after {shape['patience']} evaluations without gain"
+    return text + "."
+
+
 def tokens_per_row(dataset: DatasetFacts, model: ModelFacts) -> float:
     # Characters over the model's measured characters per token, plus the
     # chat template's role markers (about 4 tokens per turn, 3 turns).

@@ -14,12 +14,6 @@ from datasets_app.models import Dataset
 from jobs import config as cfg
 from jobs.services import catalog, lifecycle
 
-PRESET_DESCRIPTIONS = {
-    "quick": "One pass, at most 300 steps, one evaluation at the end. Minutes on the demo models.",
-    "balanced": "Two passes, up to 2,000 steps, 10 evaluations; stops early after 3 without gain.",
-    "thorough": "Three passes, 20 evaluations; stops early after 5 evaluations without gain.",
-}
-
 
 @dataclass(frozen=True)
 class AdvancedField:
@@ -277,7 +271,7 @@ class JobWizard:
 
     def preset_options(self) -> list[dict]:
         return [
-            {"value": v, "label": label, "description": PRESET_DESCRIPTIONS[v]}
+            {"value": v, "label": label, "description": cfg.preset_description(v)}
             for v, label in cfg.PRESETS.items()
         ]
 
