@@ -66,6 +66,7 @@ gpu-check: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/datasets_validate.py
 	$(PY) bench/train_overhead.py
+	$(PY) bench/serving.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
