@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ServingConfig(AppConfig):
     name = "serving"
     verbose_name = "Serving and playground"
+
+    def ready(self):
+        from jobs.signals import job_succeeded
+        from serving.services.evaluations import evaluate_after_success
+
+        job_succeeded.connect(evaluate_after_success, dispatch_uid="serving-evaluate-after-success")

@@ -4,4 +4,7 @@ from serving import views
 
 urlpatterns = [
     path("playground/", views.playground, name="playground"),
+    path("playground/generations/<uuid:generation_id>/vote/", views.vote, name="playground-vote"),
+    path("jobs/<uuid:job_id>/evaluation/", views.job_evaluation, name="job-evaluation"),
+    path("jobs/<uuid:job_id>/evaluate/", views.job_evaluate, name="job-evaluate"),
 ]

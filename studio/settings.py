@@ -152,7 +152,11 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [with_db(REDIS_URL, CHANNEL_LAYER_DB)]},
+        # channels_redis blocks up to 5 s in BZPOPMIN; redis-py's default socket
+        # timeout is also 5 s and would turn an idle wait into an error.
+        "CONFIG": {
+            "hosts": [{"address": with_db(REDIS_URL, CHANNEL_LAYER_DB), "socket_timeout": 15}]
+        },
     }
 }
 REDIS_FLAGS_URL = with_db(REDIS_URL, FLAGS_DB)
@@ -204,6 +208,25 @@ TAILOR_FULL_FINETUNE_MAX_PARAMETERS = env_int(
 # reference machine reaches (2 cores, AVX2: tailor-tiny at ~1,900 tokens/s
 # and MiniLM at ~730, i.e. 4-7e10); a GPU is far faster (an H100: ~2e14).
 TAILOR_TRAIN_FLOPS = float(env_int("TAILOR_TRAIN_FLOPS", 50_000_000_000, minimum=1))
+# --- Serving ----------------------------------------------------------------
+# The inference worker keeps base models loaded (adapters attach to them) and
+# evicts the least recently used when the next would pass this budget.
+TAILOR_SERVING_MEMORY_MB = env_int("TAILOR_SERVING_MEMORY_MB", 8192, minimum=64)
+# The most tokens one answer may have (playground and /v1/ completions).
+TAILOR_MAX_NEW_TOKENS = env_int("TAILOR_MAX_NEW_TOKENS", 1024, minimum=1)
+# A request no inference worker has taken after this long fails with a clear
+# message (and the worker drops it if it ever gets there); once taken, a
+# request that is silent this long (no token, no progress) is given up.
+TAILOR_GENERATION_START_TIMEOUT_SECONDS = env_int(
+    "TAILOR_GENERATION_START_TIMEOUT_SECONDS", 60, minimum=1
+)
+TAILOR_GENERATION_IDLE_TIMEOUT_SECONDS = env_int(
+    "TAILOR_GENERATION_IDLE_TIMEOUT_SECONDS", 600, minimum=1
+)
+# Validation rows generated from, per model, when a job is evaluated
+# (exact match and ROUGE-L); the loss is computed on up to 512 rows.
+TAILOR_EVAL_SAMPLE_SIZE = env_int("TAILOR_EVAL_SAMPLE_SIZE", 50, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {
         "task": "jobs.reap",

@@ -31,5 +31,6 @@ urlpatterns = [
     path("", include("serving.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("v1/", include("serving.urls_openai")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

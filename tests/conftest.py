@@ -215,13 +215,14 @@ WORKER_ENV = {
 
 
 class CeleryWorker:
-    """One real Celery worker consuming every queue, against the test database.
+    """A real Celery worker on some queues, against the test database.
 
     Tests may kill it (SIGKILL, as a crash would) and start it again.
     """
 
-    def __init__(self):
-        self.name = f"tests-{os.getpid()}@localhost"
+    def __init__(self, queues: str = "default,train", role: str = "worker"):
+        self.queues, self.role = queues, role
+        self.name = f"tests-{role}-{os.getpid()}@localhost"
         self.child: ChildProcess | None = None
         self.starts = 0
 
@@ -230,8 +231,8 @@ class CeleryWorker:
 
         self.starts += 1
         self.child = ChildProcess(
-            f"celery-worker-{self.starts}",
-            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", "default,train,infer",
+            f"celery-{self.role}-{self.starts}",
+            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", self.queues,
              "-c", "1", "-n", self.name, "--loglevel", "INFO", "--without-mingle",
              "--without-gossip"],
             child_env(**WORKER_ENV),
@@ -254,15 +255,26 @@ class CeleryWorker:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
-    worker = CeleryWorker()
+    """The worker of the default and train queues (the one tests may kill)."""
+    worker = CeleryWorker("default,train", "worker")
     worker.start()
     yield worker
     worker.stop()
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_worker_process):
-    """The name of a running real Celery worker (all queues, test database)."""
+def inference_worker_process(django_db_setup, django_db_blocker):
+    """The worker of the infer queue, as `make run` has one: it keeps models
+    loaded, and its evaluations never hold up training or validation."""
+    worker = CeleryWorker("infer", "infer")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_worker_process, inference_worker_process):
+    """The name of a running real Celery worker; every queue is served (test database)."""
     return celery_worker_process.name
 
 

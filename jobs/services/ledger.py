@@ -27,6 +27,7 @@ from jobs.services.lifecycle import (
     queue_job,
     record_event,
 )
+from jobs.signals import job_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,13 @@ def finish_succeeded(job_id, attempt: int, *, metrics: dict, adapter_path: str,
             trained_tokens=trained_tokens, current_step=final_step,
         )  # fmt: skip
     _clear_cancel_flag(job_id)
+    if done:
+        # The job has succeeded whatever a listener does (say, fail to queue its evaluation).
+        job = FineTuneJob.objects.get(pk=job_id)
+        answers = job_succeeded.send_robust(sender=FineTuneJob, job=job)
+        for receiver, answer in answers:
+            if isinstance(answer, Exception):
+                logger.error("%s failed after job %s succeeded: %s", receiver, job_id, answer)
     return done
 
 

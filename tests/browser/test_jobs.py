@@ -64,15 +64,53 @@ def watch_it_train_and_download(page, tmp_path) -> None:
     assert any(name.endswith("adapter_config.json") for name in names), names
 
 
+def read_the_evaluation(page) -> tuple[float, float]:
+    """Wait for the job page's evaluation; its headline figure, base and fine-tuned."""
+    table = page.get_by_test_id("evaluation-table")
+    expect(table).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
+    base = float(page.get_by_test_id("evaluation-base-headline").inner_text())
+    tuned = float(page.get_by_test_id("evaluation-tuned-headline").get_attribute("data-value"))
+    return base, tuned
+
+
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("celery_worker", "demo_models", "alice")
-def test_alice_fine_tunes_tailor_tiny_on_support_routing_and_downloads_the_adapter(
+def test_alice_fine_tunes_tailor_tiny_on_support_routing_then_compares_it_with_its_base(
     page, live_server_url, tmp_path
 ):
     log_in(page, live_server_url, "alice")
     dataset_id = add_ready_sample(page, live_server_url, "Support ticket routing")
     train_in_the_wizard(page, live_server_url, dataset_id, "tailor-tiny")
     watch_it_train_and_download(page, tmp_path)
+    job_url = page.url
+
+    # The Quick preset, no knob touched: the held-out routing is learnt.
+    base, tuned = read_the_evaluation(page)
+    assert tuned >= 0.8 and base <= 0.1, (base, tuned)
+    expect(page.get_by_test_id("evaluation-samples")).to_contain_text("Sample by sample")
+
+    page.get_by_test_id("open-playground").click()
+    expect(page).to_have_url(re.compile(r"/playground/\?job="))
+    expect(page.get_by_test_id("choose-tailor-tiny")).to_be_checked()
+    page.get_by_test_id("playground-prompt").fill("I was charged twice for my order")
+    page.get_by_test_id("param-max-new-tokens").fill("48")
+    page.get_by_test_id("param-seed").fill("7")
+    page.get_by_test_id("playground-run").click()
+    state = page.get_by_test_id("playground-state")
+    expect(state).to_have_text("Done.", timeout=120_000)
+    # The base rambled on for many tokens: its pane was filled in several updates.
+    assert int(page.get_by_test_id("pane-0").get_attribute("data-updates")) >= 2
+    base_text = page.get_by_test_id("pane-text-0").inner_text()
+    tuned_text = page.get_by_test_id("pane-text-1").inner_text()
+    assert base_text and tuned_text and base_text != tuned_text
+    expect(page.get_by_test_id("pane-stats-1")).to_contain_text("tokens/s")
+
+    page.get_by_test_id("vote-choice-b").click()
+    expect(page.get_by_test_id("vote-recorded")).to_contain_text("is better")
+    expect(page.get_by_test_id("vote-tallies")).to_contain_text("tailor-tiny")
+
+    page.goto(job_url)
+    expect(page.get_by_test_id("evaluation-table")).to_contain_text("Exact match")
 
 
 @pytest.mark.timeout(900)
@@ -85,3 +123,6 @@ def test_alice_fine_tunes_minilm_on_sentiment_and_downloads_the_adapter(
     train_in_the_wizard(page, live_server_url, dataset_id, "minilm-l6")
     expect(page.locator(".job-meta")).to_contain_text("LoRA")
     watch_it_train_and_download(page, tmp_path)
+    # The Quick preset, no knob touched: the untrained head is near chance.
+    base, tuned = read_the_evaluation(page)
+    assert tuned >= 0.9 and base <= 0.75, (base, tuned)

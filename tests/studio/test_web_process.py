@@ -37,8 +37,11 @@ PAGES = ["/", "/datasets/", "/jobs/", "/jobs/new/", "/playground/", "/models/", 
          "/api/v1/jobs/", "/api/v1/models/", "/api/schema/"]
 for path in PAGES:
     assert client.get(path).status_code == 200, path
-# What sending a training task imports (the task module and the runner).
-import jobs.tasks, jobs.runner, jobs.training
+from studio.services.tokens import create_token
+secret = create_token(user, "probe").secret
+assert client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+# What sending a training or inference task imports (the task modules, not what they run).
+import jobs.tasks, jobs.runner, jobs.training, serving.tasks, serving.engine
 HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate")
 print(",".join(m for m in HEAVY if m in sys.modules) or "none")
 """

@@ -1,0 +1,277 @@
+"""What the inference worker runs: generations and evaluations.
+
+The Celery tasks (`serving.tasks`) only call these functions. The process
+keeps one `ModelPool` for its whole life: base models load once, adapters
+attach to them by name, and the least recently used models are evicted under
+TAILOR_SERVING_MEMORY_MB. Generation streams to `generation_group(id)`: the
+texts so far, at most every PROGRESS_INTERVAL_S, then the stored results.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from jobs.models import FineTuneJob, ModelTask
+from jobs.services import catalog
+from jobs.services.lifecycle import flags_client
+from serving.models import Evaluation, EvaluationStatus, Generation, GenerationStatus
+from serving.services import generations
+from studio.events import publish
+
+logger = logging.getLogger(__name__)
+
+# 25 messages a second at most: smooth on screen, light on Redis whatever
+# the model's speed.
+PROGRESS_INTERVAL_S = 0.04
+# The stop check runs every generated token; Redis is asked at most this often.
+CANCEL_CHECK_INTERVAL_S = 0.25
+
+
+@functools.cache
+def model_pool():
+    """This process's pool (created on first use: importing stays light)."""
+    from serving.engine import ModelPool
+
+    return ModelPool(settings.TAILOR_SERVING_MEMORY_MB * 2**20)
+
+
+# --- what to load ---------------------------------------------------------------------------
+
+
+def adapter_labels(job: FineTuneJob) -> tuple[str, ...]:
+    path = Path(job.adapter_path) / "tailor_labels.json"
+    try:
+        return tuple(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return ()
+
+
+def job_pane(job: FineTuneJob):
+    """The engine's pane for a fine-tuned model: its base as it was trained
+    (4-bit for QLoRA) with its adapter; a full fine-tune is a model of its own."""
+    from serving.engine import AdapterSpec, ModelSpec, PaneSpec
+
+    labels = adapter_labels(job) if job.task == ModelTask.SEQUENCE_CLASSIFICATION else ()
+    if job.method == "full":
+        return PaneSpec(ModelSpec(job.adapter_path, job.task, False, labels))
+    quantized = job.method == "qlora" and job.task == ModelTask.CAUSAL_LM
+    base = ModelSpec(catalog.model_source(job.base_model), job.task, quantized, labels)
+    return PaneSpec(base, AdapterSpec(f"ft_{job.pk.hex}", job.adapter_path))
+
+
+def engine_panes(generation: Generation) -> list:
+    """One engine pane per generation pane. The base pane matches the first
+    adapter's base (quantisation, labels), so base and fine-tuned answers come
+    from the same loaded model."""
+    from serving.engine import ModelSpec, PaneSpec
+
+    jobs = FineTuneJob.objects.in_bulk([p["job"] for p in generation.panes if p["job"]])
+    fine_tuned = {str(job_id): job_pane(job) for job_id, job in jobs.items()}
+    adapters = [fine_tuned[p["job"]] for p in generation.panes if p["job"] in fine_tuned]
+    first_adapter = next((pane for pane in adapters if pane.adapter is not None), None)
+    if first_adapter is not None:
+        base = PaneSpec(first_adapter.model)
+    else:
+        base = PaneSpec(
+            ModelSpec(catalog.model_source(generation.base_model), generation.task, False, ())
+        )
+    return [fine_tuned[p["job"]] if p["job"] else base for p in generation.panes]
+
+
+# --- generations -----------------------------------------------------------------------------
+
+
+class Stream:
+    """Sends the texts so far to the generation's group, throttled, in order."""
+
+    def __init__(self, generation_id):
+        self.generation_id = str(generation_id)
+        self.group = generations.generation_group(generation_id)
+        self.seq = 0
+        self.sent_at = 0.0
+        self.pending: list[str] | None = None
+
+    def send(self, kind: str, **data) -> None:
+        self.seq += 1
+        publish(self.group, {"type": kind, "seq": self.seq, "id": self.generation_id, **data})
+
+    def progress(self, texts: list[str]) -> None:
+        self.pending = list(texts)
+        now = time.monotonic()
+        if now - self.sent_at >= PROGRESS_INTERVAL_S:
+            self.flush()
+            self.sent_at = now
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.send("generation.progress", texts=self.pending)
+            self.pending = None
+
+
+class StopCheck:
+    """Stops generating when the asker cancels, or when every pane has met a
+    stop sequence (its text is cut there)."""
+
+    def __init__(self, generation_id, stops: list[str], panes: int):
+        self.key = generations.cancel_flag_key(generation_id)
+        self.stops = stops
+        self.stopped = [False] * panes
+        self.cancelled = False
+        self.checked_at = 0.0
+
+    def cut(self, texts: list[str]) -> list[str]:
+        if not self.stops:
+            return texts
+        cut = []
+        for index, text in enumerate(texts):
+            ends = [text.find(stop) for stop in self.stops if stop in text]
+            if ends:
+                self.stopped[index] = True
+            cut.append(text[: min(ends)] if ends else text)
+        return cut
+
+    def __call__(self) -> bool:
+        if self.stops and all(self.stopped):
+            return True
+        now = time.monotonic()
+        if now - self.checked_at >= CANCEL_CHECK_INTERVAL_S:
+            self.checked_at = now
+            try:
+                self.cancelled = bool(flags_client().exists(self.key))
+            except Exception as exc:  # Redis away: keep generating rather than fail
+                logger.warning("Could not read the cancel flag: %s", exc)
+        return self.cancelled
+
+
+def run_generation(generation_id: str, worker: str) -> str:
+    """Answer one stored request; returns how it ended."""
+    claimed = Generation.objects.filter(pk=generation_id, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=worker
+    )
+    if not claimed:
+        return "not-claimed"  # given up by its asker, or taken by another worker
+    generation = Generation.objects.select_related("base_model").get(pk=generation_id)
+    stream = Stream(generation_id)
+    stream.send("generation.started", panes=generation.panes)
+    stop = StopCheck(generation_id, generation.params.get("stop") or [], len(generation.panes))
+
+    def on_progress(texts):
+        stream.progress(stop.cut(texts))
+
+    status, error, results = GenerationStatus.SUCCEEDED, "", []
+    try:
+        from serving.engine import GenerationParams, ServingFailure, classify, generate
+
+        panes = engine_panes(generation)
+        if generation.task == ModelTask.SEQUENCE_CLASSIFICATION:
+            answers = classify(model_pool(), panes, text=generation.text)
+        else:
+            params = {k: v for k, v in generation.params.items() if k != "stop"}
+            answers = generate(
+                model_pool(),
+                panes,
+                messages=generation.messages or None,
+                prompt=None if generation.messages else generation.text,
+                params=GenerationParams(**params),
+                on_progress=on_progress,
+                should_stop=stop,
+            )
+        results = [_result_dict(answer, stop, index) for index, answer in enumerate(answers)]
+        if stop.cancelled:
+            status = GenerationStatus.CANCELLED
+    except ServingFailure as exc:
+        status, error = GenerationStatus.FAILED, exc.message
+    except Exception as exc:
+        logger.exception("Generation %s failed", generation_id)
+        status, error = GenerationStatus.FAILED, f"The inference worker hit an error: {exc}"
+    Generation.objects.filter(pk=generation_id).update(
+        status=status, results=results, error=error, finished_at=timezone.now()
+    )
+    stream.flush()
+    stream.send("generation.done", status=status, error=error, results=results)
+    flags_client().delete(stop.key)
+    return status
+
+
+def _result_dict(answer, stop: StopCheck, index: int) -> dict:
+    from dataclasses import asdict
+
+    result = asdict(answer)
+    if stop.stops:
+        text = stop.cut([result["text"]])[0]
+        if text != result["text"] or stop.stopped[index]:
+            result["text"], result["finish_reason"] = text, "stop"
+    return result
+
+
+# --- evaluations -----------------------------------------------------------------------------
+
+
+def _read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def run_evaluation(evaluation_id: str) -> str:
+    """Evaluate base and fine-tuned on the job's validation rows; store the figures."""
+    claimed = Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.QUEUED).update(
+        status=EvaluationStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return "not-claimed"
+    evaluation = Evaluation.objects.select_related("job", "job__base_model").get(pk=evaluation_id)
+    job = evaluation.job
+
+    def on_progress(done: int, total: int) -> None:
+        Evaluation.objects.filter(pk=evaluation_id).update(done=done, total=total)
+
+    try:
+        from serving.engine import ServingFailure, evaluate_classification, evaluate_generation
+
+        rows = _read_rows(job.validation_file)
+        pane = job_pane(job)
+        if pane.adapter is None:
+            raise ServingFailure(
+                "bad_input", "Full fine-tunes are compared in the playground, not evaluated here."
+            )
+        evaluate = (
+            evaluate_classification
+            if job.task == ModelTask.SEQUENCE_CLASSIFICATION
+            else evaluate_generation
+        )
+        results = evaluate(
+            model_pool(), pane.model, pane.adapter, rows,
+            sample_size=evaluation.sample_size, on_progress=on_progress,
+        )  # fmt: skip
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"The evaluation hit an error: {exc}"
+        if not hasattr(exc, "message"):
+            logger.exception("Evaluation %s failed", evaluation_id)
+        Evaluation.objects.filter(pk=evaluation_id).update(
+            status=EvaluationStatus.FAILED, error=message, finished_at=timezone.now()
+        )
+        return "failed"
+    logger.info(
+        "Evaluation of job %s on %s rows: base %s, fine-tuned %s",
+        job.pk, results.get("rows"), _headline(results.get("base")),
+        _headline(results.get("fine_tuned")),
+    )  # fmt: skip
+    Evaluation.objects.filter(pk=evaluation_id).update(
+        status=EvaluationStatus.SUCCEEDED,
+        results=results,
+        done=F("total"),
+        finished_at=timezone.now(),
+    )
+    return "succeeded"
+
+
+def _headline(figures: dict | None) -> str:
+    numbers = {k: v for k, v in (figures or {}).items() if isinstance(v, float | int)}
+    return ", ".join(f"{key} {value:.3f}" for key, value in numbers.items())
