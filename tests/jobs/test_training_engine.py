@@ -108,7 +108,7 @@ def test_a_qlora_run_reports_its_progress_in_order(qlora_run):
     events = recorder.events
     assert events[0] == {
         "kind": "log",
-        # bfloat16 where this CPU computes it natively (see compute_dtype_name).
+        # float32 on a CPU, bfloat16 on a GPU that has it (see compute_dtype_name).
         "message": f"Loading base model tailor-tiny in 4-bit nf4 (compute {compute_dtype_name()})",
     }
     assert {"kind": "log", "message": "Tokenising 160 rows"} in events
@@ -389,16 +389,22 @@ def test_classification_with_all_linear_adapts_everything_but_the_head_and_evalu
     assert [n for n in names if "attention.self.query.lora_A" in n]
 
 
-def test_a_classifier_trains_its_adapter_and_new_head_in_float32(demo_models, reviews, tmp_path):
-    # Where the CPU computes bfloat16 the frozen base is loaded in it; a head
-    # trained in bfloat16 lost its small updates (MiniLM Quick: 0.68 accuracy).
+def test_a_classifier_trains_its_adapter_and_new_head_in_float32(
+    demo_models, reviews, tmp_path, monkeypatch
+):
+    # Where the frozen base is loaded in bfloat16 (a GPU that has it), a head
+    # trained in bfloat16 loses its small updates: the trained weights stay float32.
     import torch
 
+    from jobs.training import models
     from jobs.training.runner import build_classification_trainer
 
+    monkeypatch.setattr(models, "compute_dtype_name", lambda: "bfloat16")
     paths = RunPaths(str(demo_models.minilm_path()), reviews[0], reviews[1], tmp_path)
     trainer, _ = build_classification_trainer(tiny_config("lora"), paths, Recorder(), bool)
+    frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
     trained = {n: p.dtype for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert frozen == {torch.bfloat16}
     assert any("classifier" in name for name in trained)
     assert set(trained.values()) == {torch.float32}
 
@@ -479,19 +485,18 @@ def test_latest_checkpoint_skips_a_checkpoint_that_was_not_finished(tmp_path):
     assert latest_checkpoint(tmp_path / "elsewhere") is None
 
 
-def test_compute_dtype_is_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+def test_a_cpu_computes_in_float32_even_with_bfloat16_instructions(monkeypatch):
     import torch
 
     capabilities = dict(torch.cpu.get_capabilities())
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(
-        torch.cpu,
-        "get_capabilities",
-        lambda: {**capabilities, "avx512_bf16": False, "amx_bf16": False},
-    )
-    assert compute_dtype_name() == "float32"
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {**capabilities, "amx_bf16": True})
-    assert compute_dtype_name() == "bfloat16"
+    for native in (False, True):
+        monkeypatch.setattr(
+            torch.cpu,
+            "get_capabilities",
+            lambda native=native: {**capabilities, "avx512_bf16": native, "amx_bf16": native},
+        )
+        assert compute_dtype_name() == "float32"
 
 
 def test_importing_the_engine_loads_no_machine_learning_library():
