@@ -1,6 +1,7 @@
 """/api/v1/datasets/: the same services as the pages, for scripts."""
 
 from django.db import transaction
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -8,19 +9,37 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
-from datasets_app import services
-from datasets_app.models import Dataset, SplitMode
+from datasets_app import engine, services
+from datasets_app.models import Dataset, DatasetStatus, SplitMode
 from datasets_app.serializers import (
     DatasetCreateSerializer,
     DatasetSerializer,
     DatasetUpdateSerializer,
 )
 from datasets_app.uploads import too_large_message
+from studio.api_errors import Conflict, PayloadTooLarge
+from studio.api_params import one_of, whole_number
+from studio.pagination import MAX_PER_PAGE
 
 
 def _input_error(error: services.DatasetInputError) -> ValidationError:
     return ValidationError({error.field: [error.message]})
+
+
+def filter_datasets(datasets, request):
+    """The `status`, `task`, `format` and `q` filters of the datasets list."""
+    params = request.query_params
+    if wanted := one_of(params, "status", DatasetStatus.values):
+        datasets = datasets.filter(status=wanted)
+    if task := one_of(params, "task", ["causal-lm", "sequence-classification"]):
+        datasets = datasets.filter(task=task)
+    if kind := one_of(params, "format", list(engine.FORMATS)):
+        datasets = datasets.filter(format=kind)
+    if q := params.get("q", "").strip():
+        datasets = datasets.filter(Q(name__icontains=q) | Q(original_filename__icontains=q))
+    return datasets
 
 
 _DATASET_ID = extend_schema(
@@ -31,17 +50,30 @@ _DATASET_ID = extend_schema(
 @extend_schema_view(
     retrieve=_DATASET_ID, partial_update=_DATASET_ID, destroy=_DATASET_ID, preview=_DATASET_ID
 )
-class DatasetViewSet(viewsets.ViewSet):
+class DatasetViewSet(viewsets.GenericViewSet):
     parser_classes = (MultiPartParser, FormParser, JSONParser)
     serializer_class = DatasetSerializer
-    lookup_field = "dataset_id"
+    lookup_url_kwarg = "dataset_id"
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular, with no user
+            return Dataset.objects.none()
         return Dataset.objects.for_user(self.request.user)
 
-    @extend_schema(responses=DatasetSerializer(many=True), summary="Your datasets")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=DatasetStatus.values),
+            OpenApiParameter("task", str, enum=["causal-lm", "sequence-classification"]),
+            OpenApiParameter("format", str, enum=list(engine.FORMATS)),
+            OpenApiParameter("q", str, description="Name or file name contains."),
+        ],
+        responses=DatasetSerializer(many=True),
+        summary="Your datasets, newest first",
+    )
     def list(self, request):
-        return Response(DatasetSerializer(self.get_queryset(), many=True).data)
+        datasets = filter_datasets(self.get_queryset().order_by("-created_at"), request)
+        page = self.paginate_queryset(datasets)
+        return self.get_paginated_response(DatasetSerializer(page, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": DatasetCreateSerializer},
@@ -51,9 +83,7 @@ class DatasetViewSet(viewsets.ViewSet):
     def create(self, request):
         request.data  # noqa: B018  (parsing runs the upload handler, which flags an oversized file)
         if getattr(request._request, "upload_too_large", False):
-            return Response(
-                {"file": [too_large_message()]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
+            raise PayloadTooLarge(too_large_message(), field="file")
         form = DatasetCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -137,24 +167,27 @@ class DatasetViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get"])
     def preview(self, request, dataset_id=None):
         dataset = services.access_dataset(request.user, dataset_id)
-        try:
-            page = int(request.query_params.get("page", 1))
-            per_page = int(request.query_params.get("per_page", 20))
-        except ValueError:
-            raise ValidationError({"page": ["page and per_page must be whole numbers."]}) from None
-        if not 1 <= per_page <= 200:
-            raise ValidationError({"per_page": ["Must be between 1 and 200."]})
+        params = request.query_params
+        page = whole_number(params, "page", 1, lowest=1, highest=2**31 - 1)
+        per_page = whole_number(params, "per_page", 20, lowest=1, highest=MAX_PER_PAGE)
         if dataset.status != "ready":
-            raise ValidationError(
-                {"status": [f"The dataset is {dataset.status}; a preview needs it ready."]}
-            )
+            raise Conflict(f"The dataset is {dataset.status}; a preview needs it ready.")
         result = services.preview_page(dataset, page, per_page)
+        url = request.build_absolute_uri()
+
+        def link(number):
+            return (
+                replace_query_param(url, "page", number) if 1 <= number <= result["pages"] else None
+            )
+
         return Response(
             {
+                "count": result["total"],
+                "next": link(result["page"] + 1),
+                "previous": link(result["page"] - 1),
                 "page": result["page"],
                 "pages": result["pages"],
                 "per_page": per_page,
-                "count": result["total"],
                 "results": result["rows"],
             }
         )

@@ -9,6 +9,7 @@ revision it started with is still current.
 import logging
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +56,10 @@ def group_name(dataset_id) -> str:
 
 def access_dataset(user, dataset_id) -> Dataset:
     """The user's dataset (staff: anyone's); the same 404 for missing and foreign."""
+    try:
+        uuid.UUID(str(dataset_id))
+    except ValueError:
+        raise Http404("No such dataset.") from None
     dataset = Dataset.objects.for_user(user).filter(pk=dataset_id).first()
     if dataset is None:
         raise Http404("No such dataset.")

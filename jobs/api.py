@@ -1,21 +1,23 @@
 """/api/v1/models/ and /api/v1/jobs/: the same services as the pages, for scripts.
 
-Errors keep DRF's shape, like /api/v1/datasets/: a 400 maps each dotted
-configuration field to its messages (`{"training.learning_rate": ["…"]}`),
-and 404 and 409 carry `{"detail": "…"}`.
+Errors have the API's one shape (studio/api_errors.py): a bad configuration
+answers 400 with the first dotted field (`training.learning_rate`) in
+`error.field` and every problem in `error.details`; 404 and 409 carry a code
+and a message.
 """
 
 import dataclasses
 import json
+import uuid
 
+from django.db.models import Q
 from django.http import FileResponse, HttpResponse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -35,6 +37,8 @@ from jobs.serializers import (
     MetricPageSerializer,
 )
 from jobs.services import artifacts, catalog, lifecycle, live
+from studio.api_errors import Conflict
+from studio.api_params import one_of, whole_number
 
 # --- reading a create body ----------------------------------------------------------------
 
@@ -133,39 +137,11 @@ def _field_errors(error: cfg.ConfigError) -> ValidationError:
 # --- shared pieces ------------------------------------------------------------------------
 
 
-class Conflict(APIException):
-    """The job's status does not allow this (yet)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The job's status does not allow this."
-    default_code = "conflict"
-
-
-class JobPagination(PageNumberPagination):
-    # `page` and `per_page`, with the limit the dataset preview has.
-    page_size = 50
-    page_size_query_param = "per_page"
-    max_page_size = 200
-
-
-def _whole_number(request, name: str, default: int, *, lowest: int, highest: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: ["Must be a whole number."]}) from None
-    if not lowest <= value <= highest:
-        raise ValidationError({name: [f"Must be between {lowest} and {highest:,}."]})
-    return value
-
-
 LIMIT = OpenApiParameter("limit", int, description="At most this many, 1 to 1,000 (default 500).")
 
 
 def _limit(request) -> int:
-    return _whole_number(request, "limit", 500, lowest=1, highest=1000)
+    return whole_number(request.query_params, "limit", 500, lowest=1, highest=1000)
 
 
 def _file_stem(job: FineTuneJob) -> str:
@@ -174,10 +150,31 @@ def _file_stem(job: FineTuneJob) -> str:
 
 # Answered with a file whatever the client says it accepts; only errors are JSON.
 DOWNLOADS = {"adapter", "config", "export"}
-CONFLICT = OpenApiResponse(description="The job's status does not allow this; `detail` says why.")
-CONFIG_ERRORS = OpenApiResponse(
-    description="Each bad field, dotted (`training.learning_rate`), with its messages."
+CONFLICT = OpenApiResponse(
+    description="The job's status does not allow this; `error.message` says why."
 )
+CONFIG_ERRORS = OpenApiResponse(
+    description="The first bad field, dotted (`training.learning_rate`), in `error.field`; "
+    "every problem in `error.details`."
+)
+
+
+def filter_jobs(jobs, params):
+    """The `status`, `task`, `base_model`, `dataset` and `q` filters of the jobs list."""
+    if wanted := one_of(params, "status", JobStatus.values):
+        jobs = jobs.filter(status=wanted)
+    if task := one_of(params, "task", list(cfg.TASKS)):
+        jobs = jobs.filter(task=task)
+    if base_model := params.get("base_model"):
+        jobs = jobs.filter(base_model_id=base_model)
+    if dataset := params.get("dataset"):
+        try:
+            jobs = jobs.filter(dataset_id=uuid.UUID(dataset))
+        except ValueError:
+            raise ValidationError({"dataset": ["Must be a dataset id (a UUID)."]}) from None
+    if q := params.get("q", "").strip():
+        jobs = jobs.filter(Q(name__icontains=q) | Q(fine_tuned_model__icontains=q))
+    return jobs
 
 
 # --- the model catalog --------------------------------------------------------------------
@@ -195,9 +192,7 @@ class CatalogModelViewSet(viewsets.GenericViewSet):
         summary="Base models you can fine-tune",
     )
     def list(self, request):
-        task = request.query_params.get("task") or None
-        if task is not None and task not in cfg.TASKS:
-            raise ValidationError({"task": [f"Must be one of {', '.join(cfg.TASKS)}."]})
+        task = one_of(request.query_params, "task", list(cfg.TASKS))
         models = catalog.list_models(task=task)
         return Response(CatalogModelSerializer(models, many=True).data)
 
@@ -212,7 +207,6 @@ class CatalogModelViewSet(viewsets.GenericViewSet):
 # Create, follow, cancel, retry, download; no update or delete (405).
 class JobViewSet(viewsets.GenericViewSet):
     serializer_class = FineTuneJobSerializer
-    pagination_class = JobPagination
     parser_classes = (JSONParser, MultiPartParser, FormParser)
     lookup_url_kwarg = "job_id"
 
@@ -228,18 +222,17 @@ class JobViewSet(viewsets.GenericViewSet):
         return FineTuneJobSerializer(job, context={"request": self.request}).data
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=JobStatus.values)],
-        summary="Your jobs, newest first",
+        parameters=[
+            OpenApiParameter("status", str, enum=JobStatus.values),
+            OpenApiParameter("task", str, enum=list(cfg.TASKS)),
+            OpenApiParameter("base_model", str, description="A catalog model id."),
+            OpenApiParameter("dataset", OpenApiTypes.UUID, description="Trained on this dataset."),
+            OpenApiParameter("q", str, description="Name or fine-tuned model name contains."),
+        ],
+        summary="Your jobs, newest first (staff: everyone's)",
     )
     def list(self, request):
-        jobs = self.get_queryset()
-        wanted = request.query_params.get("status")
-        if wanted:
-            if wanted not in JobStatus.values:
-                raise ValidationError(
-                    {"status": [f"Must be one of {', '.join(JobStatus.values)}."]}
-                )
-            jobs = jobs.filter(status=wanted)
+        jobs = filter_jobs(self.get_queryset(), request.query_params)
         page = self.paginate_queryset(jobs)
         data = FineTuneJobSerializer(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
@@ -323,7 +316,9 @@ class JobViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def metrics(self, request, job_id=None):
         job = lifecycle.access_job(request.user, job_id)
-        after_step = _whole_number(request, "after_step", -1, lowest=-1, highest=2**31 - 1)
+        after_step = whole_number(
+            request.query_params, "after_step", -1, lowest=-1, highest=2**31 - 1
+        )
         limit = _limit(request)
         query = MetricPoint.objects.filter(job=job, step__gt=after_step).order_by("step", "kind")
         points = list(query[: limit + 1])
@@ -350,7 +345,7 @@ class JobViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def events(self, request, job_id=None):
         job = lifecycle.access_job(request.user, job_id)
-        after = _whole_number(request, "after", 0, lowest=0, highest=2**63 - 1)
+        after = whole_number(request.query_params, "after", 0, lowest=0, highest=2**63 - 1)
         limit = _limit(request)
         events = list(JobEvent.objects.filter(job=job, pk__gt=after).order_by("pk")[: limit + 1])
         next_url = None

@@ -240,7 +240,12 @@ def config_yaml(job: FineTuneJob) -> str:
 
 def _fine_tuned_name(owner, model_id: str, job_id: uuid.UUID, suffix: str = "") -> str:
     # OpenAI's shape, ft:<base>:<owner>:<suffix>:<id>, so clients that parse it work.
-    return f"ft:{model_id}:{owner.username}:{suffix}:{job_id.hex[:8]}"
+    # The owner's name is shortened where a long one would overflow the column
+    # (the job id at the end keeps the name unique).
+    room = FineTuneJob._meta.get_field("fine_tuned_model").max_length - len(
+        f"ft:{model_id}::{suffix}:{job_id.hex[:8]}"
+    )
+    return f"ft:{model_id}:{owner.username[: max(room, 0)]}:{suffix}:{job_id.hex[:8]}"
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:

@@ -86,8 +86,13 @@ def test_an_invalid_file_lists_its_problems_and_imports_nothing(alice_api, celer
     assert "must be one of system, user, assistant" in detail["errors"][1]["message"]
     assert not dataset.output_folder().exists()
     preview = alice_api.get(f"/api/v1/datasets/{dataset.pk}/preview/")
-    assert preview.status_code == 400
-    assert preview.json() == {"status": ["The dataset is invalid; a preview needs it ready."]}
+    assert preview.status_code == 409
+    assert preview.json() == {
+        "error": {
+            "code": "conflict",
+            "message": "The dataset is invalid; a preview needs it ready.",
+        }
+    }
 
 
 def test_columns_with_other_names_are_mapped_on_upload(alice_api, celery_worker):
@@ -162,9 +167,12 @@ def test_an_unknown_extension_is_refused_before_anything_is_stored(alice_api):
     response = post_dataset(alice_api, "notes.txt", b"hello")
     assert response.status_code == 400
     assert response.json() == {
-        "file": [
-            "'notes.txt' has no recognised extension; use .jsonl, .json, .csv, .tsv or .parquet."
-        ]
+        "error": {
+            "code": "invalid",
+            "field": "file",
+            "message": "file: 'notes.txt' has no recognised extension; "
+            "use .jsonl, .json, .csv, .tsv or .parquet.",
+        }
     }
     assert not Dataset.objects.exists()
 
@@ -173,14 +181,20 @@ def test_an_unknown_extension_is_refused_before_anything_is_stored(alice_api):
 def test_a_file_over_the_size_limit_is_refused_with_the_limit_stated(alice_api):
     response = post_dataset(alice_api, "big.jsonl", chat_jsonl(50))
     assert response.status_code == 413
-    assert response.json() == {"file": ["The file is larger than the upload limit of 1000 bytes."]}
+    assert response.json() == {
+        "error": {
+            "code": "too_large",
+            "field": "file",
+            "message": "The file is larger than the upload limit of 1000 bytes.",
+        }
+    }
     assert not Dataset.objects.exists()
 
 
 def test_bob_cannot_see_or_touch_alices_dataset(alice_api, bob_api, celery_worker):
     dataset_id = post_dataset(alice_api, "n.jsonl", chat_jsonl(10)).json()["id"]
     wait_until_finished(dataset_id)
-    assert bob_api.get("/api/v1/datasets/").json() == []
+    assert bob_api.get("/api/v1/datasets/").json()["results"] == []
     for method, path in [
         ("get", f"/api/v1/datasets/{dataset_id}/"),
         ("get", f"/api/v1/datasets/{dataset_id}/preview/"),
@@ -189,6 +203,7 @@ def test_bob_cannot_see_or_touch_alices_dataset(alice_api, bob_api, celery_worke
     ]:
         response = getattr(bob_api, method)(path, {"name": "mine"}, format="json")
         assert response.status_code == 404, (method, path)
+        assert response.json()["error"]["code"] == "not_found"
     assert Dataset.objects.get(pk=dataset_id).name == "n"
 
 
@@ -198,6 +213,6 @@ def test_deleting_hides_the_dataset_and_frees_its_files(alice_api, celery_worker
     assert folder.exists()
     assert alice_api.delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204
     assert alice_api.get(f"/api/v1/datasets/{dataset.pk}/").status_code == 404
-    assert alice_api.get("/api/v1/datasets/").json() == []
+    assert alice_api.get("/api/v1/datasets/").json()["count"] == 0
     assert not folder.exists()
     assert Dataset.objects.get(pk=dataset.pk).deleted_at is not None

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.services.lifecycle import check_start_job, create_job
 from studio.services.tokens import create_token
+from tests.api_errors import error_message, field_errors
 from tests.jobs.helpers import make_job, ready_sample
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +136,9 @@ def test_a_learning_rate_out_of_range_is_refused_and_no_job_is_created(alice_api
         JOBS, document(routing, training={"learning_rate": 0.5}), format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {"training.learning_rate": ["must be more than 0 and at most 0.1."]}
+    assert field_errors(response) == {
+        "training.learning_rate": ["must be more than 0 and at most 0.1."]
+    }
     assert not FineTuneJob.objects.exists()
 
 
@@ -146,7 +149,7 @@ def test_unknown_fields_are_refused_each_by_its_name(alice_api, routing):
         format="json",
     )
     assert response.status_code == 400
-    assert response.json() == {
+    assert field_errors(response) == {
         "training.learning_rat": ["is not a known field."],
         "extras": ["is not a configuration section."],
     }
@@ -156,7 +159,7 @@ def test_unknown_fields_are_refused_each_by_its_name(alice_api, routing):
         format="json",
     )
     assert flat.status_code == 400
-    assert flat.json() == {"hyperparameters.lr": ["is not a training or lora field."]}
+    assert field_errors(flat) == {"hyperparameters.lr": ["is not a training or lora field."]}
     assert not FineTuneJob.objects.exists()
 
 
@@ -168,7 +171,7 @@ def test_qlora_on_minilm_is_refused_with_the_reason(alice, alice_api, demo_model
         format="json",
     )
     assert response.status_code == 400
-    assert response.json() == {
+    assert field_errors(response) == {
         "model.method": [
             "MiniLM L6 (classifier, 22.7M) cannot be loaded in 4 bits here (bitsandbytes' "
             "4-bit layers fail during training of this encoder on CPU); choose LoRA."
@@ -181,14 +184,14 @@ def test_another_users_dataset_is_no_such_dataset(bob, alice_api, demo_models):
     bobs = ready_sample(bob)
     response = alice_api.post(JOBS, document(bobs), format="json")
     assert response.status_code == 400
-    assert response.json() == {"data.dataset": ["no such dataset."]}
+    assert field_errors(response) == {"data.dataset": ["no such dataset."]}
     assert not FineTuneJob.objects.exists()
 
 
 def test_a_start_flag_that_is_not_a_boolean_is_refused(alice_api, routing):
     response = alice_api.post(JOBS, {**document(routing), "start": "later"}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"start": ["must be true or false."]}
+    assert field_errors(response) == {"start": ["must be true or false."]}
 
 
 def test_an_uploaded_yaml_file_creates_the_same_configuration_as_the_json(alice_api, routing):
@@ -235,7 +238,7 @@ def test_an_unreadable_yaml_file_is_refused_with_its_line(alice_api, routing):
     upload.name = "job.yaml"
     response = alice_api.post(JOBS, {"config_file": upload}, format="multipart")
     assert response.status_code == 400
-    assert response.json() == {"config_file": ["is not valid YAML (line 3)."]}
+    assert field_errors(response) == {"config_file": ["is not valid YAML (line 3)."]}
 
 
 def test_the_estimate_shows_the_resolved_configuration_without_creating_a_job(alice_api, routing):
@@ -249,7 +252,7 @@ def test_the_estimate_shows_the_resolved_configuration_without_creating_a_job(al
     assert not FineTuneJob.objects.exists()
     bad = alice_api.post(f"{JOBS}estimate/", document(routing, lora={"rank": 0}), format="json")
     assert bad.status_code == 400
-    assert bad.json() == {"lora.rank": ["must be between 1 and 256."]}
+    assert field_errors(bad) == {"lora.rank": ["must be between 1 and 256."]}
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -269,7 +272,7 @@ def test_the_list_is_paginated_and_filters_by_status(alice, alice_api, routing):
     assert page["next"] is None and page["previous"] is not None
     bad = alice_api.get(f"{JOBS}?status=done")
     assert bad.status_code == 400
-    assert bad.json() == {
+    assert field_errors(bad) == {
         "status": [
             "Must be one of created, queued, running, cancelling, succeeded, failed, cancelled."
         ]
@@ -365,7 +368,7 @@ def test_events_after_an_id_come_in_order(alice_api, alice_job):
     assert later["next"].endswith(f"/events/?after={log.pk}&limit=1")
     bad = alice_api.get(f"{JOBS}{alice_job.pk}/events/?after=first")
     assert bad.status_code == 400
-    assert bad.json() == {"after": ["Must be a whole number."]}
+    assert field_errors(bad) == {"after": ["Must be a whole number."]}
 
 
 def test_checkpoints_are_listed_by_step(alice_api, alice_job):
@@ -391,13 +394,13 @@ def test_cancelling_a_created_job_cancels_it_and_a_second_cancel_is_a_conflict(
     assert response.json()["finished_at"] is not None
     again = alice_api.post(f"{JOBS}{alice_job.pk}/cancel/")
     assert again.status_code == 409
-    assert again.json() == {"detail": "The job has already finished (cancelled)."}
+    assert error_message(again) == "The job has already finished (cancelled)."
 
 
 def test_retrying_a_cancelled_job_creates_a_new_job_with_its_configuration(alice_api, alice_job):
     refused = alice_api.post(f"{JOBS}{alice_job.pk}/retry/")
     assert refused.status_code == 409
-    assert refused.json() == {"detail": "Only a finished job can be retried; cancel it first."}
+    assert error_message(refused) == "Only a finished job can be retried; cancel it first."
     alice_api.post(f"{JOBS}{alice_job.pk}/cancel/")
     response = alice_api.post(f"{JOBS}{alice_job.pk}/retry/")
     assert response.status_code == 201, response.json()
@@ -412,9 +415,9 @@ def test_retrying_a_cancelled_job_creates_a_new_job_with_its_configuration(alice
 def test_the_adapter_is_a_conflict_until_the_job_has_succeeded(alice_api, alice_job):
     response = alice_api.get(f"{JOBS}{alice_job.pk}/adapter/")
     assert response.status_code == 409
-    assert response.json() == {
-        "detail": "The job is created; its adapter can be downloaded once it has succeeded."
-    }
+    assert error_message(response) == (
+        "The job is created; its adapter can be downloaded once it has succeeded."
+    )
 
 
 def test_a_succeeded_jobs_adapter_downloads_as_a_zip(alice_api, alice_job):
@@ -441,16 +444,16 @@ def test_only_a_succeeded_lora_job_can_be_exported(alice, alice_api, routing):
     set_status(qlora, JobStatus.SUCCEEDED)
     refused = alice_api.post(f"{JOBS}{qlora.pk}/export/")
     assert refused.status_code == 409
-    assert refused.json() == {
-        "detail": "Only a finished LoRA job can be merged: QLoRA bases are quantised, "
+    assert error_message(refused) == (
+        "Only a finished LoRA job can be merged: QLoRA bases are quantised, "
         "and a full fine-tune is already a complete model."
-    }
+    )
     lora = make_lora_job(alice, routing)
     none_yet = alice_api.get(f"{JOBS}{lora.pk}/export/")
     assert none_yet.status_code == 409
-    assert none_yet.json() == {
-        "detail": "The job has no merged model: POST here to export one (LoRA jobs only)."
-    }
+    assert error_message(none_yet) == (
+        "The job has no merged model: POST here to export one (LoRA jobs only)."
+    )
     set_status(lora, JobStatus.SUCCEEDED)
     queued = alice_api.post(f"{JOBS}{lora.pk}/export/")
     assert queued.status_code == 202
@@ -497,7 +500,7 @@ def test_bob_gets_404_on_every_endpoint_of_alices_job(bob_api, alice_job):
     ]:
         response = getattr(bob_api, method)(path)
         assert response.status_code == 404, (method, path)
-        assert response.json() == {"detail": "No such job."}, (method, path)
+        assert error_message(response) == "No such job.", (method, path)
     assert FineTuneJob.objects.get(pk=alice_job.pk).status == "created"
 
 
@@ -522,7 +525,7 @@ def test_the_catalog_lists_models_and_filters_by_task(alice_api, demo_models):
     assert [model["id"] for model in classifiers] == ["minilm-l6", "distilbert-base-uncased"]
     bad = alice_api.get("/api/v1/models/?task=vision")
     assert bad.status_code == 400
-    assert bad.json() == {"task": ["Must be one of causal-lm, sequence-classification."]}
+    assert field_errors(bad) == {"task": ["Must be one of causal-lm, sequence-classification."]}
 
 
 def test_a_model_shows_its_availability_memory_and_recommended_settings(alice_api, demo_models):
@@ -553,4 +556,23 @@ def test_a_model_shows_its_availability_memory_and_recommended_settings(alice_ap
     assert dotted.json()["availability"]["code"] in ("ready", "download")
     missing = alice_api.get("/api/v1/models/gpt-5/")
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "No such model in the catalog."}
+    assert error_message(missing) == "No such model in the catalog."
+
+
+def test_a_long_username_and_suffix_still_give_a_model_name_that_fits(
+    django_user_model, demo_models
+):
+    import uuid
+
+    from jobs.services.lifecycle import _fine_tuned_name
+
+    owner = django_user_model.objects.create_user("u" * 150, password="x")
+    draft = check_start_job(owner, document(ready_sample(owner, "support-routing")))
+    job = create_job(owner, draft, start=False, suffix="s" * 64)
+    assert job.fine_tuned_model == f"ft:tailor-tiny:{'u' * 150}:{'s' * 64}:{job.pk.hex[:8]}"
+    # A long catalog id as well: the owner's part gives way, the rest stays whole.
+    job_id = uuid.uuid4()
+    name = _fine_tuned_name(owner, "m" * 100, job_id, "s" * 64)
+    assert len(name) == 300
+    assert name.startswith(f"ft:{'m' * 100}:uuu")
+    assert name.endswith(f"u:{'s' * 64}:{job_id.hex[:8]}")
