@@ -29,7 +29,8 @@ from serving.models import Generation, GenerationSource
 from serving.services import generations, names, streams
 from serving.services.generations import GenerationRequest, InvalidRequest
 from serving.services.names import ServedModel, UnknownModel
-from studio.services.tokens import user_for_secret
+from studio.services.rate_limits import Quota, count_request
+from studio.services.tokens import TokenRefused, authenticate_secret
 
 MAX_BODY_BYTES = 1024 * 1024
 AUTH_KEYWORDS = ("bearer", "token")
@@ -105,10 +106,24 @@ def _unauthorized(message: str) -> OpenAIError:
     return OpenAIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request):
-    """The user whose API token the request carries; OpenAIError (401) otherwise.
+def _rate_limited(quota: Quota) -> OpenAIError:
+    # OpenAI's own shape for this refusal; its clients retry after Retry-After.
+    return OpenAIError(
+        429,
+        quota.message,
+        type="requests",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": str(quota.retry_after)},
+    )
 
-    Side effect: the token's last use is recorded (see `user_for_secret`).
+
+def authenticate(request):
+    """The user whose API token the request carries; OpenAIError: 401 otherwise,
+    429 past the token's rate limit.
+
+    Side effects: the token's last use is recorded (see `authenticate_secret`),
+    the request is counted against its limit, and the count is left on the
+    request for the X-RateLimit-* headers (studio.middleware).
     """
     parts = request.headers.get("Authorization", "").split()
     if not parts:
@@ -118,10 +133,16 @@ def authenticate(request):
         )
     if parts[0].lower() not in AUTH_KEYWORDS or len(parts) != 2:
         raise _unauthorized("The Authorization header must be 'Bearer <token>' or 'Token <token>'.")
-    found = user_for_secret(parts[1])
-    if found is None:
-        raise _unauthorized("Invalid, expired or revoked API token.")
-    return found[0]
+    try:
+        user, token = authenticate_secret(parts[1])
+    except TokenRefused as exc:
+        raise _unauthorized(exc.message) from None
+    quota = count_request(token)
+    if quota is not None:
+        request.rate_limit = quota
+        if quota.exceeded:
+            raise _rate_limited(quota)
+    return user
 
 
 def _too_large() -> OpenAIError:

@@ -1,30 +1,80 @@
-"""The native REST API's account endpoints."""
+"""The native REST API's account endpoints: who am I, and my API tokens."""
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from studio.models import ApiToken
+from studio.serializers import (
+    CreatedTokenSerializer,
+    MeSerializer,
+    NewTokenSerializer,
+    TokenSerializer,
+)
+from studio.services.tokens import access_token, create_token, expiry_after, revoke_token
 
 
-class MeSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    email = serializers.EmailField(allow_blank=True)
-    is_staff = serializers.BooleanField(help_text="Operators are staff.")
-    auth = serializers.ChoiceField(choices=["token", "session"])
-    token = serializers.DictField(allow_null=True, help_text="The token used, if any.")
+def _request_token(request) -> ApiToken | None:
+    return request.auth if isinstance(request.auth, ApiToken) else None
 
 
 class MeView(APIView):
     @extend_schema(responses=MeSerializer, summary="Who the request is authenticated as")
     def get(self, request):
-        token = request.auth if isinstance(request.auth, ApiToken) else None
+        token = _request_token(request)
         data = {
             "username": request.user.get_username(),
             "email": request.user.email,
             "is_staff": request.user.is_staff,
             "auth": "token" if token else "session",
-            "token": {"name": token.name, "prefix": token.prefix} if token else None,
+            "token": token,
         }
         return Response(MeSerializer(data).data)
+
+
+@extend_schema_view(
+    destroy=extend_schema(
+        parameters=[OpenApiParameter("token_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={204: None},
+        summary="Revoke one of your tokens: requests carrying it fail from now on",
+    )
+)
+class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = TokenSerializer
+    lookup_url_kwarg = "token_id"
+    lookup_value_regex = (
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    )
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular, with no user
+            return ApiToken.objects.none()
+        return ApiToken.objects.for_user(self.request.user)
+
+    @extend_schema(summary="Your API tokens, newest first (expired ones too, until revoked)")
+    def list(self, request):
+        return super().list(request)
+
+    @extend_schema(
+        request=NewTokenSerializer,
+        responses={201: CreatedTokenSerializer},
+        summary="Create a token; its secret is in this answer only",
+    )
+    def create(self, request):
+        form = NewTokenSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        new = create_token(
+            request.user,
+            data["name"],
+            expires_at=expiry_after(data["expires_in_days"], made_with=_request_token(request)),
+            rate_limit_per_minute=data["rate_limit_per_minute"],
+        )
+        body = {**TokenSerializer(new.token).data, "secret": new.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, token_id=None):
+        revoke_token(access_token(request.user, token_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from studio.services.tokens import user_for_secret
+from studio.services.tokens import TokenRefused, authenticate_secret
 
 KEYWORDS = (b"bearer", b"token")
 
@@ -28,10 +28,10 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "The token contains invalid characters."
             ) from None
-        found = user_for_secret(secret)
-        if found is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
-        return found
+        try:
+            return authenticate_secret(secret)
+        except TokenRefused as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (with this challenge) rather than 403.

@@ -11,10 +11,6 @@ class ApiTokenQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(user=user)
 
-    def usable(self):
-        now = timezone.now()
-        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
-
 
 class ApiToken(models.Model):
     """A personal API token. Only its SHA-256 digest is stored; the secret is
@@ -33,6 +29,12 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests a minute this token may make; empty: the studio's "
+        "TAILOR_API_RATE_LIMIT; 0: unlimited.",
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 

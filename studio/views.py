@@ -1,5 +1,6 @@
 """Pages of the studio shell: dashboard, API tokens, health."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from studio.forms import NewTokenForm
 from studio.models import ApiToken
 from studio.services.health import system_health
-from studio.services.tokens import access_token, create_token, revoke_token
+from studio.services.tokens import access_token, create_token, expiry_after, revoke_token
 
 
 @login_required
@@ -37,7 +38,12 @@ def tokens(request):
     form = NewTokenForm(request.POST or None)
     new_secret = None
     if request.method == "POST" and form.is_valid():
-        new = create_token(request.user, form.cleaned_data["name"])
+        new = create_token(
+            request.user,
+            form.cleaned_data["name"],
+            expires_at=expiry_after(form.cleaned_data["expires_in"]),
+            rate_limit_per_minute=form.cleaned_data["rate_limit_per_minute"],
+        )
         # Shown in this response only: the secret is not stored anywhere.
         new_secret = new.secret
         form = NewTokenForm()
@@ -45,6 +51,7 @@ def tokens(request):
         "form": form,
         "new_secret": new_secret,
         "tokens": ApiToken.objects.for_user(request.user),
+        "default_rate_limit": settings.TAILOR_API_RATE_LIMIT,
     }
     return render(request, "studio/tokens.html", context)
 

@@ -3,7 +3,7 @@
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.http import Http404
 from django.utils import timezone
@@ -15,6 +15,16 @@ PREFIX_SHOWN = len(TOKEN_PREFIX) + 6
 # Writing last_used_at on every request would turn each API read into a write;
 # once a minute is precise enough for "last used".
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+UNKNOWN_TOKEN_MESSAGE = "Invalid or revoked API token."
+
+# Expiry offered on the Tokens page. A token that never expires outlives the
+# script it was made for; 90 days (the default there and in the API) is long
+# enough not to nag a nightly job, short enough that a forgotten or leaked
+# token stops working by itself.
+EXPIRY_CHOICES_DAYS = (7, 30, 90, 365)
+DEFAULT_EXPIRY_DAYS = 90
+# The furthest expiry the API and the command accept (ten years); "never" is None.
+MAX_EXPIRY_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -29,8 +39,25 @@ def digest_of(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(user, name: str, *, expires_at=None) -> NewToken:
-    """Create a token for `user`. The returned secret is never stored."""
+def expiry_after(days: int | None, *, made_with: ApiToken | None = None):
+    """When a token created now for `days` days (None: never) expires.
+
+    A token made with another token (the API's POST /tokens/) expires no later
+    than that one: were a week-long token able to mint one that never
+    expires, expiry would end nothing.
+    """
+    expires_at = None if days is None else timezone.now() + timedelta(days=days)
+    limit = made_with.expires_at if made_with is not None else None
+    if limit is not None and (expires_at is None or expires_at > limit):
+        return limit
+    return expires_at
+
+
+def create_token(user, name: str, *, expires_at=None, rate_limit_per_minute=None) -> NewToken:
+    """Create a token for `user`. The returned secret is never stored.
+
+    `rate_limit_per_minute` None means the studio's TAILOR_API_RATE_LIMIT.
+    """
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -38,23 +65,41 @@ def create_token(user, name: str, *, expires_at=None) -> NewToken:
         prefix=secret[:PREFIX_SHOWN],
         digest=digest_of(secret),
         expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
     )
     return NewToken(token=token, secret=secret)
 
 
-def user_for_secret(secret: str):
-    """Return (user, token) for a valid, unexpired secret of an active user, or None.
+class TokenRefused(Exception):
+    """A secret that authenticates nobody; `message` is what the client is told."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def authenticate_secret(secret: str):
+    """Return (user, token) for a valid, unexpired secret of an active user.
+
+    Raises TokenRefused. Only a token that exists, belongs to an active user
+    and has expired is told so (with when): whoever sends it held the secret,
+    and "expired" tells them to make a new one rather than hunt for a typo.
+    Every other failure gets one sentence, so a guessed secret learns nothing.
 
     Side effect: updates the token's last_used_at at most once a minute.
     """
     token = (
-        ApiToken.objects.usable()
-        .select_related("user")
+        ApiToken.objects.select_related("user")
         .filter(digest=digest_of(secret), user__is_active=True)
         .first()
     )
     if token is None:
-        return None
+        raise TokenRefused(UNKNOWN_TOKEN_MESSAGE)
+    if token.is_expired:
+        raise TokenRefused(
+            f"This API token expired on {token.expires_at.astimezone(UTC):%Y-%m-%d at %H:%M} UTC: "
+            "create a new one on the Tokens page."
+        )
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -221,9 +221,7 @@ def test_the_openai_client_raises_its_own_errors_for_bad_requests(alice, live_se
     )
     with pytest.raises(openai.AuthenticationError) as caught:
         stranger.models.list()
-    assert caught.value.body == error(
-        "Invalid, expired or revoked API token.", code="invalid_api_key"
-    )
+    assert caught.value.body == error("Invalid or revoked API token.", code="invalid_api_key")
     assert caught.value.response.headers["WWW-Authenticate"] == "Bearer"
 
 

@@ -35,13 +35,16 @@ def test_me_answers_with_the_tokens_owner_for_either_header_style(alice, keyword
     new = create_token(alice, "pipeline")
     response = api(new.secret, keyword).get("/api/v1/me/")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body == {
         "username": "alice",
         "email": "alice@example.com",
         "is_staff": False,
         "auth": "token",
-        "token": {"name": "pipeline", "prefix": new.token.prefix},
+        "token": body["token"],
     }
+    assert body["token"]["name"] == "pipeline"
+    assert body["token"]["prefix"] == new.token.prefix
 
 
 def test_me_records_when_a_token_was_last_used(alice):
@@ -67,14 +70,19 @@ def test_me_refuses_a_request_without_credentials():
 def test_me_refuses_an_unknown_token():
     response = api("tlr_not-a-real-token").get("/api/v1/me/")
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid, expired or revoked API token."}
+    assert response.json() == {
+        "error": {"code": "authentication_failed", "message": "Invalid or revoked API token."}
+    }
 
 
 def test_me_refuses_a_malformed_authorization_header(alice):
     response = api("two words", "Bearer").get("/api/v1/me/")
     assert response.status_code == 401
     assert response.json() == {
-        "detail": "The Authorization header must be 'Bearer <token>' or 'Token <token>'."
+        "error": {
+            "code": "authentication_failed",
+            "message": "The Authorization header must be 'Bearer <token>' or 'Token <token>'.",
+        }
     }
 
 
@@ -91,7 +99,7 @@ def test_a_deactivated_users_token_is_refused(alice):
 
 
 def test_the_tokens_page_shows_a_new_secret_once(alice_client):
-    response = alice_client.post("/tokens/", {"name": "nightly"})
+    response = alice_client.post("/tokens/", {"name": "nightly", "expires_in": "90"})
     assert response.status_code == 200
     token = ApiToken.objects.get(name="nightly")
     secret = response.context["new_secret"]
