@@ -537,10 +537,16 @@ def plan(config: JobConfig, dataset: DatasetFacts, model: ModelFacts) -> Plan:
     )
 
 
+def preset_learning_rate(model: ModelFacts, method: str) -> float:
+    """The presets' learning rate: the model's LoRA rate, a tenth of it for a
+    full fine-tune (every weight moves, so each must move less)."""
+    return model.learning_rate if method != "full" else model.learning_rate / 10
+
+
 def preset_overlay(preset: str, dataset: DatasetFacts, model: ModelFacts, method: str) -> dict:
     """The fields `preset` sets, as a partial document, sized from the dataset."""
     shape = PRESET_SHAPES[preset]
-    learning_rate = model.learning_rate if method != "full" else model.learning_rate / 10
+    learning_rate = preset_learning_rate(model, method)
     # Rows longer than this are rare (p95), and shorter sequences train
     # faster: round the p95 up to a multiple of 64, within the model's context.
     p95_tokens = dataset.p95_characters / model.characters_per_token + 16
