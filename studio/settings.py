@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us: no CDN
     "studio",
     "datasets_app",
     "jobs",
@@ -73,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "studio.middleware.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -160,6 +162,8 @@ CHANNEL_LAYERS = {
     }
 }
 REDIS_FLAGS_URL = with_db(REDIS_URL, FLAGS_DB)
+# API rate-limit counters: short-lived keys that expire by themselves, like flags.
+REDIS_RATE_LIMIT_URL = REDIS_FLAGS_URL
 
 # --- Celery (see docs/architecture.md, "Durability") ---------------------------
 # The queues a complete studio serves; /healthz wants a worker on each.
@@ -227,6 +231,13 @@ TAILOR_GENERATION_IDLE_TIMEOUT_SECONDS = env_int(
 # (exact match and ROUGE-L); the loss is computed on up to 512 rows.
 TAILOR_EVAL_SAMPLE_SIZE = env_int("TAILOR_EVAL_SAMPLE_SIZE", 50, minimum=1)
 
+# --- API tokens ---------------------------------------------------------------
+# Requests a minute one API token may make, on /api/v1/ and /v1/ alike (0:
+# unlimited); a token may have its own limit. 600 (10 a second) is far above
+# what a script that waits for answers sends, and stops one stuck in a loop
+# from crowding out everyone else. Browser sessions are not limited.
+TAILOR_API_RATE_LIMIT = env_int("TAILOR_API_RATE_LIMIT", 600, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {
         "task": "jobs.reap",
@@ -243,12 +254,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["studio.throttling.ApiTokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "studio.pagination.StudioPagination",
+    "EXCEPTION_HANDLER": "studio.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tailor API",
     "DESCRIPTION": "Fine-tune, evaluate and serve small language models.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayRequestDuration": True},
 }
 
 # --- Logging ----------------------------------------------------------------

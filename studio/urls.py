@@ -1,17 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from datasets_app.api import DatasetViewSet
 from jobs.api import CatalogModelViewSet, JobViewSet
+from serving.api import EvaluationViewSet, GenerationViewSet
 from studio import api, views
 
 router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="api-dataset")
 router.register("models", CatalogModelViewSet, basename="api-model")
 router.register("jobs", JobViewSet, basename="api-job")
+router.register("tokens", api.TokenViewSet, basename="api-token")
+router.register("evaluations", EvaluationViewSet, basename="api-evaluation")
+router.register("generations", GenerationViewSet, basename="api-generation")
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),
@@ -33,4 +37,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("v1/", include("serving.urls_openai")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# JSON under /api/, the usual pages elsewhere.
+handler404 = "studio.api_errors.page_not_found"
+handler500 = "studio.api_errors.server_error"
