@@ -140,6 +140,27 @@ def bob_client(bob):
     return other
 
 
+def api_client(user):
+    """A DRF test client that sends a fresh API token of `user`."""
+    from rest_framework.test import APIClient
+
+    from studio.services.tokens import create_token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user, 'tests').secret}")
+    return client
+
+
+@pytest.fixture
+def alice_api(alice):
+    return api_client(alice)
+
+
+@pytest.fixture
+def bob_api(bob):
+    return api_client(bob)
+
+
 # --- processes: worker and live server against the test database ---------------
 
 

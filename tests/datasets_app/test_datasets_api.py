@@ -4,27 +4,11 @@ import json
 
 import pytest
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from datasets_app.models import Dataset
-from studio.services.tokens import create_token
 from tests.datasets_app.helpers import chat_jsonl, csv_bytes, upload, wait_until_finished
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def alice_api(alice):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(alice, 'tests').secret}")
-    return client
-
-
-@pytest.fixture
-def bob_api(bob):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(bob, 'tests').secret}")
-    return client
 
 
 def post_dataset(client, filename, content, **fields):

@@ -24,3 +24,19 @@ def ready_sample(owner, slug: str = "support-routing") -> Dataset:
 def make_job(owner, dataset: Dataset, *, model: str = "tailor-tiny", start: bool = False, **doc):
     document = {"data": {"dataset": str(dataset.pk)}, "model": {"base_model": model}, **doc}
     return create_job(owner, check_start_job(owner, document), start=start)
+
+
+def run_to_success(owner, document: dict):
+    """Create and queue a job from `document`; wait for the worker to finish it well."""
+    from jobs.models import FineTuneJob, JobStatus
+    from tests.conftest import wait_for
+
+    job = create_job(owner, check_start_job(owner, document))
+    wait_for(
+        lambda: FineTuneJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
+        300,
+        "the job to finish",
+    )
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    return job

@@ -13,29 +13,13 @@ from rest_framework.test import APIClient
 
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.services.lifecycle import check_start_job, create_job
-from studio.services.tokens import create_token
 from tests.api_errors import error_message, field_errors
+from tests.conftest import api_client
 from tests.jobs.helpers import make_job, ready_sample
 
 pytestmark = pytest.mark.django_db
 
 JOBS = "/api/v1/jobs/"
-
-
-def api_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user, 'tests').secret}")
-    return client
-
-
-@pytest.fixture
-def alice_api(alice):
-    return api_client(alice)
-
-
-@pytest.fixture
-def bob_api(bob):
-    return api_client(bob)
 
 
 @pytest.fixture

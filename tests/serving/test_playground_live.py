@@ -10,12 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from jobs.models import FineTuneJob, JobStatus
-from jobs.services.lifecycle import check_start_job, create_job
+from jobs.models import FineTuneJob
 from serving.models import Evaluation, Generation
 from studio.asgi import application
 from tests.conftest import wait_for
-from tests.jobs.helpers import ready_sample
+from tests.jobs.helpers import ready_sample, run_to_success
 from tests.serving.test_generation_requests import finished_job
 
 pytestmark = [
@@ -48,15 +47,7 @@ def trained_job(owner) -> FineTuneJob:
                      "logging_steps": 10, "save_every": 40},
         "name": "Routing, short",
     }  # fmt: skip
-    job = create_job(owner, check_start_job(owner, document))
-    wait_for(
-        lambda: FineTuneJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
-        300,
-        "the job to finish",
-    )
-    job.refresh_from_db()
-    assert job.status == JobStatus.SUCCEEDED, job.error_message
-    return job
+    return run_to_success(owner, document)
 
 
 async def run_and_collect(socket, request: dict) -> list[dict]:

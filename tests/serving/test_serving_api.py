@@ -8,14 +8,12 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from jobs.models import FineTuneJob, JobStatus
-from jobs.services.lifecycle import check_start_job, create_job
+from jobs.models import FineTuneJob
 from serving.models import Generation, GenerationStatus
 from serving.services.generations import GenerationRequest, check_request, create_generation
-from studio.services.tokens import create_token
 from tests.api_errors import error_message, field_errors
 from tests.conftest import wait_for
-from tests.jobs.helpers import make_job, ready_sample
+from tests.jobs.helpers import make_job, ready_sample, run_to_success
 from tests.serving.test_generation_requests import finished_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,22 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GENERATIONS = "/api/v1/generations/"
 EVALUATIONS = "/api/v1/evaluations/"
 CHAT = [{"role": "user", "content": "My parcel never arrived"}]
-
-
-def api_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user, 'tests').secret}")
-    return client
-
-
-@pytest.fixture
-def alice_api(alice):
-    return api_client(alice)
-
-
-@pytest.fixture
-def bob_api(bob):
-    return api_client(bob)
 
 
 def short_job(owner) -> FineTuneJob:
@@ -50,15 +32,7 @@ def short_job(owner) -> FineTuneJob:
         "training": {"max_steps": 12, "batch_size": 8, "learning_rate": 0.003},
         "name": "Routing, very short",
     }
-    job = create_job(owner, check_start_job(owner, document))
-    wait_for(
-        lambda: FineTuneJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
-        300,
-        "the job to finish",
-    )
-    job.refresh_from_db()
-    assert job.status == JobStatus.SUCCEEDED, job.error_message
-    return job
+    return run_to_success(owner, document)
 
 
 def poll(client, url: str, done, what: str, timeout: float = 240) -> dict:
