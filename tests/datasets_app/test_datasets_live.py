@@ -1,8 +1,5 @@
 """Live validation progress over the websocket, owner-only; the ASGI size guard."""
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
@@ -14,15 +11,9 @@ from datasets_app.models import Dataset
 from datasets_app.routing import websocket_urlpatterns
 from studio.asgi import application
 from studio.events import publish
+from tests.live import run_in_own_loop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_own_loop(scenario) -> None:
-    # Playwright's session-wide browser keeps an event loop in this thread;
-    # these scenarios get a thread and a loop of their own.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, scenario()).result(60)
 
 
 def validating_dataset(owner) -> Dataset:

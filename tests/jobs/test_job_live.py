@@ -1,8 +1,5 @@
 """A job's page and the jobs list over websockets: replay, live points, owner-only."""
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -13,15 +10,9 @@ from jobs.services import lifecycle, live
 from studio.asgi import application
 from studio.events import publish
 from tests.jobs.helpers import make_job, ready_sample
+from tests.live import run_in_own_loop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_own_loop(scenario) -> None:
-    # Playwright's session-wide browser keeps an event loop in this thread;
-    # these scenarios get a thread and a loop of their own.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, scenario()).result(60)
 
 
 def socket_for(user, path: str) -> WebsocketCommunicator:

@@ -2,10 +2,8 @@
 adapter: panes stream, finish with timings, fail alone; evaluations run when
 a job succeeds. Real Redis, real Celery worker, real training."""
 
-import asyncio
 import itertools
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -15,6 +13,7 @@ from serving.models import Evaluation, Generation
 from studio.asgi import application
 from tests.conftest import wait_for
 from tests.jobs.helpers import ready_sample, run_to_success
+from tests.live import run_in_own_loop
 from tests.serving.test_generation_requests import finished_job
 
 pytestmark = [
@@ -22,12 +21,6 @@ pytestmark = [
     pytest.mark.training,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def run_in_own_loop(scenario, timeout=120):
-    # Playwright's session-wide browser keeps an event loop in this thread.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, scenario()).result(timeout)
 
 
 def socket_for(user) -> WebsocketCommunicator:
