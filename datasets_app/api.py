@@ -83,7 +83,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     def create(self, request):
         request.data  # noqa: B018  (parsing runs the upload handler, which flags an oversized file)
         if getattr(request._request, "upload_too_large", False):
-            raise PayloadTooLarge(too_large_message(), field="file")
+            raise PayloadTooLarge(too_large_message(), field="file", code="file_too_large")
         form = DatasetCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data

@@ -50,7 +50,7 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await self._refuse(send)
+            return await self._refuse(scope, send)
 
         received = 0
         refused = False
@@ -69,13 +69,16 @@ class BodySizeLimit:
             return await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
             if refused:
-                return await self._refuse(send)
+                return await self._refuse(scope, send)
             raise
 
-    async def _refuse(self, send):
-        body = json.dumps(
-            {"error": {"code": "file_too_large", "message": too_large_message(), "field": "file"}}
-        ).encode()
+    async def _refuse(self, scope, send):
+        if scope.get("path", "").startswith("/v1/"):  # the OpenAI-compatible API's shape
+            error = {"message": too_large_message(), "type": "invalid_request_error",
+                     "param": "file", "code": "file_too_large"}  # fmt: skip
+        else:  # the native API's (studio/api_errors.py)
+            error = {"code": "file_too_large", "message": too_large_message(), "field": "file"}
+        body = json.dumps({"error": error}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -42,8 +42,8 @@ class PayloadTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
     default_code = "too_large"
 
-    def __init__(self, detail=None, *, field: str | None = None):
-        super().__init__(detail)
+    def __init__(self, detail=None, *, field: str | None = None, code: str | None = None):
+        super().__init__(detail, code)
         self.field = field
 
 

@@ -167,7 +167,7 @@ def test_a_file_over_the_size_limit_is_refused_with_the_limit_stated(alice_api):
     assert response.status_code == 413
     assert response.json() == {
         "error": {
-            "code": "too_large",
+            "code": "file_too_large",
             "field": "file",
             "message": "The file is larger than the upload limit of 1000 bytes.",
         }

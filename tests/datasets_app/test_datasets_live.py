@@ -1,5 +1,7 @@
 """Live validation progress over the websocket, owner-only; the ASGI size guard."""
 
+import json
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
@@ -97,5 +99,20 @@ def test_the_server_refuses_a_declared_oversized_body_before_reading_it():
             b'{"error": {"code": "file_too_large", "message": '
             b'"The file is larger than the upload limit of 1000 bytes.", "field": "file"}}'
         )
+        # The OpenAI-compatible upload answers in OpenAI's shape.
+        communicator = HttpCommunicator(
+            application, "POST", "/v1/files", body=b"x" * 10,
+            headers=[(b"content-length", str(5 * 1024 * 1024).encode()), (b"host", b"127.0.0.1")],
+        )  # fmt: skip
+        response = await communicator.get_response(timeout=5)
+        assert response["status"] == 413
+        assert json.loads(response["body"]) == {
+            "error": {
+                "message": "The file is larger than the upload limit of 1000 bytes.",
+                "type": "invalid_request_error",
+                "param": "file",
+                "code": "file_too_large",
+            }
+        }
 
     run_in_own_loop(scenario)

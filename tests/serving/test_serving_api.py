@@ -241,7 +241,9 @@ def test_every_api_error_has_one_shape(alice_api, client):
 
 def test_the_docs_are_served_without_any_cdn(client, alice):
     client.force_login(alice)
-    assert 'href="/api/docs/" data-testid="api-docs-link"' in client.get("/tokens/").content.decode()
+    assert (
+        'href="/api/docs/" data-testid="api-docs-link"' in client.get("/tokens/").content.decode()
+    )
     page = client.get("/api/docs/")
     assert page.status_code == 200
     html = page.content.decode()
