@@ -107,6 +107,8 @@ class FineTuneJob(models.Model):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
     )
     fine_tuned_model = models.CharField(max_length=300, unique=True)
+    # Up to 16 short key-value pairs a script attaches (OpenAI's `metadata`).
+    metadata = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.CREATED)
     # Fencing token: bumped by every claim; a run's writes carry its attempt.

@@ -106,8 +106,8 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
             "base_model", "method", "preset", "task", "fine_tuned_model", "config", "plan",
             "estimate", "attempt", "current_step", "total_steps", "progress_percent", "epoch",
             "train_loss", "val_loss", "best_val_loss", "tokens_per_second", "trained_tokens",
-            "eta_seconds", "final_metrics", "error", "retry_of", "created_at", "queued_at",
-            "started_at", "finished_at", "links",
+            "eta_seconds", "final_metrics", "error", "retry_of", "metadata", "created_at",
+            "queued_at", "started_at", "finished_at", "links",
         )  # fmt: skip
         read_only_fields = fields
 

@@ -275,7 +275,7 @@ def _snapshot_data(job: FineTuneJob, draft: JobDraft | None, source_job: FineTun
 
 def create_job(
     owner, draft: JobDraft, *, start: bool = True, retry_of: FineTuneJob | None = None,
-    suffix: str = "",
+    suffix: str = "", metadata: dict | None = None,
 ) -> FineTuneJob:  # fmt: skip
     """Store a new job from a checked draft and, with `start`, queue it.
 
@@ -300,6 +300,7 @@ def create_job(
         retry_of=retry_of,
         max_attempts=settings.TAILOR_JOB_MAX_ATTEMPTS,
         fine_tuned_model=_fine_tuned_name(owner, draft.model.id, job_id, suffix),
+        metadata=metadata or {},
     )
     try:
         _snapshot_data(job, draft, retry_of)
@@ -447,7 +448,7 @@ def retry_job(user, job: FineTuneJob) -> FineTuneJob:
     if not job.is_finished:
         raise JobStateError("Only a finished job can be retried; cancel it first.")
     draft = draft_from_job(user, job)
-    return create_job(job.owner, draft, retry_of=job)
+    return create_job(job.owner, draft, retry_of=job, metadata=job.metadata)
 
 
 def draft_from_job(user, job: FineTuneJob) -> JobDraft:

@@ -99,6 +99,7 @@ class FineTuningRequest:
     hyperparameters_at: str = "hyperparameters"
     seed: int | None = None
     suffix: str = ""
+    metadata: dict = field(default_factory=dict)
 
     @property
     def files(self) -> dict[str, str]:
@@ -168,10 +169,10 @@ def _read_method(method) -> dict | None:
     return supervised.get("hyperparameters")
 
 
-def _read_metadata(metadata) -> None:
-    """OpenAI's rules for metadata: accepted, checked, not kept."""
+def _read_metadata(metadata) -> dict:
+    """OpenAI's rules for metadata: at most 16 keys of 64 characters, text values of 512."""
     if metadata is None:
-        return
+        return {}
     if not isinstance(metadata, dict) or len(metadata) > 16:
         raise _bad("metadata", "must be an object of at most 16 keys.")
     for key, value in metadata.items():
@@ -180,6 +181,7 @@ def _read_metadata(metadata) -> None:
                 "metadata",
                 "keys must be at most 64 characters and values text of at most 512.",
             )
+    return metadata
 
 
 def _optional_text(data: dict, name: str, message: str) -> str | None:
@@ -218,7 +220,7 @@ def read_create_request(data: dict) -> FineTuningRequest:
     integrations = data.get("integrations")
     if integrations is not None and not isinstance(integrations, list):
         raise _bad("integrations", "must be a list.")
-    _read_metadata(data.get("metadata"))
+    metadata = _read_metadata(data.get("metadata"))
 
     given = read_hyperparameters(data.get("hyperparameters"), "hyperparameters")
     where = "hyperparameters"
@@ -241,6 +243,7 @@ def read_create_request(data: dict) -> FineTuningRequest:
         hyperparameters_at=where,
         seed=seed,
         suffix=suffix,
+        metadata=metadata,
     )
 
 
@@ -339,7 +342,7 @@ def start_job(user, ask: FineTuningRequest) -> FineTuneJob:
             draft = lifecycle.check_start_job(user, document)
     except cfg.ConfigError as error:
         raise _config_error(error, ask, document) from None
-    return lifecycle.create_job(user, draft, suffix=ask.suffix)
+    return lifecycle.create_job(user, draft, suffix=ask.suffix, metadata=ask.metadata)
 
 
 def cancel(user, public_id: str) -> FineTuneJob:

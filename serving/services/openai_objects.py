@@ -276,7 +276,7 @@ def job_object(job: FineTuneJob) -> dict:
         "integrations": [],
         "method": {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
         "user_provided_suffix": user_provided_suffix(job),
-        "metadata": None,
+        "metadata": job.metadata or None,
     }
 
 

@@ -486,9 +486,11 @@ def test_a_job_is_created_with_the_hyperparameters_given(alice, alice_api, routi
         "integrations": [],
         "method": {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
         "user_provided_suffix": "routing-v1",
-        "metadata": None,
+        "metadata": {"team": "support"},
     }
+    assert job.metadata == {"team": "support"}
     parsed = FineTuningJob.model_validate(response.json())
+    assert parsed.metadata == {"team": "support"}
     assert parsed.hyperparameters.n_epochs == 2
     assert parsed.method.supervised.hyperparameters.learning_rate_multiplier == 0.5
 
