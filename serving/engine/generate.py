@@ -252,6 +252,32 @@ def encode_request(loaded: LoadedModel, messages, prompt) -> list[int]:
     return ids
 
 
+def run_isolated(run_batch, rows: list[tuple[int, str]], results: list[PaneResult], doing: str
+                 ) -> None:  # fmt: skip
+    """`run_batch(rows, results)` for all rows at once; if that fails, for each row
+    alone, so that only the rows that fail get an error. A CallerError (the
+    caller's own callback failed) is not a pane's failure and passes through."""
+    try:
+        run_batch(rows, results)
+        return
+    except CallerError:
+        raise
+    except Exception as exc:
+        if len(rows) == 1:
+            results[rows[0][0]] = _failure(exc, doing)
+            return
+        logger.warning(
+            "A batch of %d panes failed; retrying them one by one", len(rows), exc_info=exc
+        )
+    for row in rows:
+        try:
+            run_batch([row], results)
+        except CallerError:
+            raise
+        except Exception as exc:
+            results[row[0]] = _failure(exc, doing)
+
+
 class GroupRun:
     """One prompt through one base model, for some of its panes."""
 
@@ -264,26 +290,7 @@ class GroupRun:
         self.should_stop = should_stop
 
     def generate_isolated(self, rows: list[tuple[int, str]], results: list[PaneResult]) -> None:
-        """All rows in one batch; if the batch fails, each row alone, so only failing rows fail."""
-        try:
-            self.generate_batch(rows, results)
-            return
-        except CallerError:
-            raise
-        except Exception as exc:
-            if len(rows) == 1:
-                results[rows[0][0]] = _failure(exc, "generating")
-                return
-            logger.warning(
-                "A batch of %d panes failed; retrying them one by one", len(rows), exc_info=exc
-            )
-        for row in rows:
-            try:
-                self.generate_batch([row], results)
-            except CallerError:
-                raise
-            except Exception as exc:
-                results[row[0]] = _failure(exc, "generating")
+        run_isolated(self.generate_batch, rows, results, "generating")
 
     def generate_batch(self, rows: list[tuple[int, str]], results: list[PaneResult]) -> None:
         import torch
@@ -490,20 +497,12 @@ def classify(pool: ModelPool, panes: list[PaneSpec], *, text: str) -> list[PaneR
                     results[index] = failed("This model generates text; it does not classify.")
                 continue
             rows = [(index, adapter_name(panes[index])) for index in runnable]
-            try:
-                _classify_rows(loaded, text, rows, results, started)
-            except Exception as exc:
-                if len(rows) == 1:
-                    results[rows[0][0]] = _failure(exc, "classifying the text")
-                    continue
-                logger.warning(
-                    "A batch of %d panes failed; retrying them one by one", len(rows), exc_info=exc
-                )
-                for row in rows:
-                    try:
-                        _classify_rows(loaded, text, [row], results, started)
-                    except Exception as exc:
-                        results[row[0]] = _failure(exc, "classifying the text")
+            run_isolated(
+                functools.partial(_classify_rows, loaded, text, started=started),
+                rows,
+                results,
+                "classifying the text",
+            )
     return results
 
 

@@ -142,8 +142,17 @@ def _older(anchor) -> Q:
     return Q(created_at__lt=anchor.created_at) | Q(created_at=anchor.created_at, pk__lt=anchor.pk)
 
 
-def _after(rows, anchor, *, newest_first: bool = True):
-    """The rows that come after `anchor` in a list ordered by (created_at, pk)."""
+def _ordered_after(rows, after: str | None, prefix: str, *, newest_first: bool = True):
+    """`rows` ordered by (created_at, pk), from just after the object whose public
+    id is `after` (the list's cursor) when one is given; RequestError for an
+    unknown cursor."""
+    if not after:
+        order = ("-created_at", "-pk") if newest_first else ("created_at", "pk")
+        return rows.order_by(*order)
+    pk = uuid_of(after, prefix)
+    anchor = rows.filter(pk=pk).first() if pk else None
+    if anchor is None:
+        raise _unknown_cursor(after)
     if newest_first:
         return rows.filter(_older(anchor)).order_by("-created_at", "-pk")
     newer = Q(created_at__gt=anchor.created_at) | Q(created_at=anchor.created_at, pk__gt=anchor.pk)
@@ -191,15 +200,7 @@ def files_page(user, query) -> dict:
     rows = Dataset.objects.for_user(user)
     if query.get("purpose") not in (None, "", PURPOSE):
         rows = rows.none()
-    after = query.get("after")
-    if after:
-        pk = uuid_of(after, FILE_PREFIX)
-        anchor = rows.filter(pk=pk).first() if pk else None
-        if anchor is None:
-            raise _unknown_cursor(after)
-        rows = _after(rows, anchor, newest_first=order == "desc")
-    else:
-        rows = rows.order_by(*(("-created_at", "-pk") if order == "desc" else ("created_at", "pk")))
+    rows = _ordered_after(rows, query.get("after"), FILE_PREFIX, newest_first=order == "desc")
     return _page([file_object(dataset) for dataset in rows[: limit + 1]], limit)
 
 
@@ -284,15 +285,7 @@ def jobs_page(user, query) -> dict:
     """GET /v1/fine_tuning/jobs: newest first, `after` a job id, `limit` (20)."""
     limit = read_limit(query, default=20, highest=100)
     rows = FineTuneJob.objects.for_user(user).select_related("base_model", "owner")
-    after = query.get("after")
-    if after:
-        pk = uuid_of(after, JOB_PREFIX)
-        anchor = rows.filter(pk=pk).first() if pk else None
-        if anchor is None:
-            raise _unknown_cursor(after)
-        rows = _after(rows, anchor)
-    else:
-        rows = rows.order_by("-created_at", "-pk")
+    rows = _ordered_after(rows, query.get("after"), JOB_PREFIX)
     return _page([job_object(job) for job in rows[: limit + 1]], limit)
 
 
