@@ -9,7 +9,6 @@ revision it started with is still current.
 import logging
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +16,13 @@ from pathlib import Path
 from django.core.files import File
 from django.db import transaction
 from django.db.models import F, Q
-from django.http import Http404
 from django.utils import timezone
 
 from datasets_app import engine
 from datasets_app.models import Dataset, DatasetStatus, SplitMode
 from datasets_app.samples import get_sample
 from studio.events import publish
+from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +55,7 @@ def group_name(dataset_id) -> str:
 
 def access_dataset(user, dataset_id) -> Dataset:
     """The user's dataset (staff: anyone's); the same 404 for missing and foreign."""
-    try:
-        uuid.UUID(str(dataset_id))
-    except ValueError:
-        raise Http404("No such dataset.") from None
-    dataset = Dataset.objects.for_user(user).filter(pk=dataset_id).first()
-    if dataset is None:
-        raise Http404("No such dataset.")
-    return dataset
+    return one_or_404(Dataset.objects.for_user(user), dataset_id, "No such dataset.")
 
 
 # --- checks -----------------------------------------------------------------

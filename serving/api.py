@@ -18,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -45,6 +45,7 @@ from serving.services.generations import GenerationRequest, InvalidRequest
 from serving.services.names import UnknownModel
 from studio.api_errors import Conflict
 from studio.api_params import one_of
+from studio.services.access import one_or_404
 
 PARAMS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 
@@ -88,9 +89,7 @@ class EvaluationViewSet(viewsets.GenericViewSet):
         summary="An evaluation: progress, metrics of base and fine-tuned, and the samples",
     )
     def retrieve(self, request, evaluation_id=None):
-        found = self.get_queryset().filter(pk=_uuid(evaluation_id, "evaluation_id")).first()
-        if found is None:
-            raise NotFound("No such evaluation.")
+        found = one_or_404(self.get_queryset(), evaluation_id, "No such evaluation.")
         return Response(evaluations.evaluation_summary(found))
 
     @extend_schema(
@@ -117,12 +116,9 @@ class EvaluationViewSet(viewsets.GenericViewSet):
 
 
 def _uuid(value, field: str) -> uuid.UUID:
-    """A path id that is not a UUID is no such object; a bad filter is a 400."""
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        if field.endswith("_id"):
-            raise NotFound(f"No such {field.removesuffix('_id')}.") from None
         raise ValidationError({field: ["Must be an id (a UUID)."]}) from None
 
 

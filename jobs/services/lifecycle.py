@@ -26,6 +26,7 @@ from jobs import config as cfg
 from jobs.models import FineTuneJob, JobEvent, JobStatus
 from jobs.services import catalog, live
 from jobs.services.estimates import estimate
+from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +40,8 @@ class JobStateError(ValueError):
 
 def access_job(user, job_id) -> FineTuneJob:
     """The user's job (staff: anyone's); the same 404 for missing and foreign jobs."""
-    try:
-        uuid.UUID(str(job_id))
-    except ValueError:
-        raise Http404("No such job.") from None
-    job = FineTuneJob.objects.for_user(user).filter(pk=job_id).select_related("base_model").first()
-    if job is None:
-        raise Http404("No such job.")
-    return job
+    jobs = FineTuneJob.objects.for_user(user).select_related("base_model")
+    return one_or_404(jobs, job_id, "No such job.")
 
 
 # --- configuration ------------------------------------------------------------------

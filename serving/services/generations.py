@@ -9,7 +9,6 @@ it generates to `generation_group(id)` (see serving/worker.py).
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from jobs.models import ModelTask
 from jobs.services.lifecycle import flags_client
 from serving.models import Generation, GenerationSource, GenerationStatus, Vote, VoteChoice
 from serving.services.names import ServedModel, resolve_model
+from studio.services.access import one_or_404
 
 MAX_PANES = 4
 MAX_FINE_TUNED = 3
@@ -314,14 +314,7 @@ def no_worker_message() -> str:
 
 def access_generation(user, generation_id) -> Generation:
     """The user's generation (staff: anyone's); the same 404 for missing and foreign."""
-    try:
-        uuid.UUID(str(generation_id))
-    except ValueError:
-        raise Http404("No such generation.") from None
-    generation = Generation.objects.for_user(user).filter(pk=generation_id).first()
-    if generation is None:
-        raise Http404("No such generation.")
-    return generation
+    return one_or_404(Generation.objects.for_user(user), generation_id, "No such generation.")
 
 
 def recent_prompts(user) -> list[Generation]:

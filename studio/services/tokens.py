@@ -5,10 +5,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from django.http import Http404
 from django.utils import timezone
 
 from studio.models import ApiToken
+from studio.services.access import one_or_404
 
 TOKEN_PREFIX = "tlr_"
 PREFIX_SHOWN = len(TOKEN_PREFIX) + 6
@@ -109,10 +109,7 @@ def authenticate_secret(secret: str):
 
 def access_token(user, token_id) -> ApiToken:
     """The user's token with this id; the same 404 for a foreign or missing one."""
-    token = ApiToken.objects.for_user(user).filter(pk=token_id).first()
-    if token is None:
-        raise Http404("No such token.")
-    return token
+    return one_or_404(ApiToken.objects.for_user(user), token_id, "No such token.")
 
 
 def revoke_token(token: ApiToken) -> None:
