@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from studio.models import LeasedWork
+
 
 class DatasetStatus(models.TextChoices):
     UPLOADED = "uploaded", "Uploaded"
@@ -38,7 +40,7 @@ def _validation_upload_to(instance, filename):
     return f"datasets/{instance.id}/validation-source/{filename}"
 
 
-class Dataset(models.Model):
+class Dataset(LeasedWork):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets"
@@ -85,6 +87,9 @@ class Dataset(models.Model):
     # its results only while the revision it started with is current, and into
     # a folder of its own, so a superseded run can never overwrite a newer one.
     revision = models.IntegerField(default=1)
+    # Validation attempts made for earlier revisions: each revision gets
+    # TAILOR_JOB_MAX_ATTEMPTS of its own (`attempt` never goes down: it fences).
+    attempt_base = models.IntegerField(default=0)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -118,6 +123,10 @@ class Dataset(models.Model):
     @property
     def validation_path(self):
         return self.output_folder() / "validation.jsonl"
+
+    @property
+    def max_attempts(self) -> int:
+        return self.attempt_base + settings.TAILOR_JOB_MAX_ATTEMPTS
 
     @property
     def format_label(self) -> str:

@@ -134,11 +134,19 @@ class FineTuneJob(models.Model):
     error_message = models.TextField(blank=True)
     error_traceback = models.TextField(blank=True)
 
+    # Written by the fenced final write of the attempt that trained it.
     adapter_path = models.CharField(max_length=500, blank=True)
     adapter_bytes = models.BigIntegerField(default=0)
+    # A merged export is leased work of its own (jobs/work.py): its ledger
+    # fields live here, beside the job it merges.
     export_status = models.CharField(max_length=16, blank=True)
     export_path = models.CharField(max_length=500, blank=True)
     export_error = models.TextField(blank=True)
+    export_attempt = models.IntegerField(default=0)
+    export_lease_expires_at = models.DateTimeField(null=True, blank=True)
+    export_worker = models.CharField(max_length=200, blank=True)
+    export_task_id = models.CharField(max_length=64, blank=True)
+    export_dispatched_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -161,6 +169,14 @@ class FineTuneJob(models.Model):
     @property
     def folder(self) -> Path:
         return Path(settings.MEDIA_ROOT) / "jobs" / str(self.id)
+
+    def attempt_folder(self, attempt: int) -> Path:
+        """Where one attempt writes its checkpoints and adapter: a run that
+        lost its lease can never touch another attempt's files."""
+        return self.folder / f"attempt-{attempt}"
+
+    def export_folder(self, attempt: int) -> Path:
+        return self.folder / f"export-{attempt}"
 
     @property
     def data_folder(self) -> Path:

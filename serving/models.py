@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from studio.models import LeasedWork
+
 
 class GenerationSource(models.TextChoices):
     PLAYGROUND = "playground", "Playground"
@@ -30,7 +32,7 @@ class GenerationQuerySet(models.QuerySet):
         return self if user.is_staff else self.filter(owner=user)
 
 
-class Generation(models.Model):
+class Generation(LeasedWork):
     """One prompt sent to one or more models (panes), run by the inference worker."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -54,7 +56,6 @@ class Generation(models.Model):
     # One engine PaneResult (as a dict) per pane, in pane order.
     results = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
-    worker = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -131,7 +132,7 @@ class EvaluationTrigger(models.TextChoices):
     MANUAL = "manual", "On demand"
 
 
-class Evaluation(models.Model):
+class Evaluation(LeasedWork):
     """Base vs fine-tuned on a job's held-out validation rows."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

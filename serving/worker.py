@@ -9,6 +9,7 @@ texts so far, at most every PROGRESS_INTERVAL_S, then the stored results.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -25,6 +26,8 @@ from jobs.services.lifecycle import flags_client
 from serving.models import Evaluation, EvaluationStatus, Generation, GenerationStatus
 from serving.services import generations
 from studio.events import publish
+from studio.services import leases
+from studio.services.db_retry import retry_database
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +74,15 @@ def engine_panes(generation: Generation) -> list:
     """One engine pane per generation pane. The base pane matches the first
     adapter's base (quantisation, labels), so base and fine-tuned answers come
     from the same loaded model."""
-    from serving.engine import ModelSpec, PaneSpec
+    from serving.engine import ModelSpec, PaneSpec, ServingFailure
 
     jobs = FineTuneJob.objects.in_bulk([p["job"] for p in generation.panes if p["job"]])
+    missing = [p["model"] for p in generation.panes if p["job"] and p["job"] not in
+               {str(job_id) for job_id in jobs}]  # fmt: skip
+    if missing:
+        raise ServingFailure(
+            "bad_input", f"{missing[0]} was deleted after the request was made; ask again."
+        )
     fine_tuned = {str(job_id): job_pane(job) for job_id, job in jobs.items()}
     adapters = [fine_tuned[p["job"]] for p in generation.panes if p["job"] in fine_tuned]
     first_adapter = next((pane for pane in adapters if pane.adapter is not None), None)
@@ -151,19 +160,32 @@ class StopCheck:
         return self.cancelled
 
 
-def run_generation(generation_id: str, worker: str) -> str:
-    """Answer one stored request; returns how it ended."""
-    claimed = Generation.objects.filter(pk=generation_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=worker
+def run_generation(generation_id: str, worker: str, *, hard_stop=None) -> str:
+    """Answer one stored request; returns how it ended. Leased work: the
+    lease is kept while tokens come, and the results are written only while
+    this run holds the row."""
+    kind = leases.kind("generation")
+    attempt = retry_database(
+        lambda: leases.claim(kind, generation_id, worker, started_at=timezone.now())
     )
-    if not claimed:
+    if attempt is None:
         return "not-claimed"  # given up by its asker, or taken by another worker
+    keeper = leases.LeaseKeeper(kind, generation_id, attempt, on_stalled=hard_stop)
+    keeper.start()
+    try:
+        return _answer(generation_id, attempt, keeper)
+    finally:
+        keeper.stop()
+
+
+def _answer(generation_id: str, attempt: int, keeper) -> str:
     generation = Generation.objects.select_related("base_model").get(pk=generation_id)
     stream = Stream(generation_id)
     stream.send("generation.started", panes=generation.panes)
     stop = StopCheck(generation_id, generation.params.get("stop") or [], len(generation.panes))
 
     def on_progress(texts):
+        keeper.progressed()
         stream.progress(stop.cut(texts))
 
     status, error, results = GenerationStatus.SUCCEEDED, "", []
@@ -192,12 +214,18 @@ def run_generation(generation_id: str, worker: str) -> str:
     except Exception as exc:
         logger.exception("Generation %s failed", generation_id)
         status, error = GenerationStatus.FAILED, f"The inference worker hit an error: {exc}"
-    Generation.objects.filter(pk=generation_id).update(
-        status=status, results=results, error=error, finished_at=timezone.now()
-    )
+    written = retry_database(
+        lambda: leases.owned(leases.kind("generation"), generation_id, attempt).update(
+            status=status, results=results, error=error, finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+    )  # fmt: skip
+    if not written:
+        return "lost"  # the reaper already told the asker
     stream.flush()
     stream.send("generation.done", status=status, error=error, results=results)
-    flags_client().delete(stop.key)
+    with contextlib.suppress(Exception):  # the flag expires by itself
+        flags_client().delete(stop.key)
     return status
 
 
@@ -219,18 +247,31 @@ def _read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def run_evaluation(evaluation_id: str) -> str:
-    """Evaluate base and fine-tuned on the job's validation rows; store the figures."""
-    claimed = Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.QUEUED).update(
-        status=EvaluationStatus.RUNNING, started_at=timezone.now()
+def run_evaluation(evaluation_id: str, worker: str = "worker", *, hard_stop=None) -> str:
+    """Evaluate base and fine-tuned on the job's validation rows; store the
+    figures. Leased work: progress after each sample keeps the lease, and
+    every write is fenced on this run's attempt."""
+    kind = leases.kind("evaluation")
+    attempt = retry_database(
+        lambda: leases.claim(kind, evaluation_id, worker, started_at=timezone.now())
     )
-    if not claimed:
+    if attempt is None:
         return "not-claimed"
+    keeper = leases.LeaseKeeper(kind, evaluation_id, attempt, on_stalled=hard_stop)
+    keeper.start()
+    try:
+        return _evaluate(evaluation_id, leases.owned(kind, evaluation_id, attempt), keeper)
+    finally:
+        keeper.stop()
+
+
+def _evaluate(evaluation_id: str, owned, keeper) -> str:
     evaluation = Evaluation.objects.select_related("job", "job__base_model").get(pk=evaluation_id)
     job = evaluation.job
 
     def on_progress(done: int, total: int) -> None:
-        Evaluation.objects.filter(pk=evaluation_id).update(done=done, total=total)
+        keeper.progressed()
+        owned.update(done=done, total=total)
 
     try:
         from serving.engine import ServingFailure, evaluate_classification, evaluate_generation
@@ -254,22 +295,25 @@ def run_evaluation(evaluation_id: str) -> str:
         message = getattr(exc, "message", None) or f"The evaluation hit an error: {exc}"
         if not hasattr(exc, "message"):
             logger.exception("Evaluation %s failed", evaluation_id)
-        Evaluation.objects.filter(pk=evaluation_id).update(
-            status=EvaluationStatus.FAILED, error=message, finished_at=timezone.now()
-        )
+        retry_database(
+            lambda: owned.update(
+                status=EvaluationStatus.FAILED, error=message, finished_at=timezone.now(),
+                lease_expires_at=None,
+            )
+        )  # fmt: skip
         return "failed"
     logger.info(
         "Evaluation of job %s on %s rows: base %s, fine-tuned %s",
         job.pk, results.get("rows"), _headline(results.get("base")),
         _headline(results.get("fine_tuned")),
     )  # fmt: skip
-    Evaluation.objects.filter(pk=evaluation_id).update(
-        status=EvaluationStatus.SUCCEEDED,
-        results=results,
-        done=F("total"),
-        finished_at=timezone.now(),
-    )
-    return "succeeded"
+    written = retry_database(
+        lambda: owned.update(
+            status=EvaluationStatus.SUCCEEDED, results=results, done=F("total"),
+            finished_at=timezone.now(), lease_expires_at=None,
+        )
+    )  # fmt: skip
+    return "succeeded" if written else "lost"
 
 
 def _headline(figures: dict | None) -> str:

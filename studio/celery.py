@@ -9,5 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("default", "train", "infer")]
+app.conf.task_queues = [
+    Queue(name) for name in ("default", "train", "infer", "evaluate", "maintenance")
+]
 app.autodiscover_tasks()

@@ -47,3 +47,20 @@ class ApiToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class LeasedWork(models.Model):
+    """The ledger fields of a kind of background work (studio/services/leases.py):
+    the claim's fencing token, the lease, who holds it, and the message sent."""
+
+    # Bumped by every claim; a run's writes carry its attempt.
+    attempt = models.IntegerField(default=0)
+    # The database's clock, never a worker's.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    # Null while the row waits for a message (the broker was down): the dispatcher sends it.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True

@@ -6,6 +6,8 @@ import socket
 
 from celery import shared_task
 
+from studio.services import leases
+
 
 @shared_task(name="studio.worker_facts")
 def worker_facts() -> dict:
@@ -31,3 +33,10 @@ def worker_facts() -> dict:
                 {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1)}
             )
     return facts
+
+
+@shared_task(name="studio.maintenance", ignore_result=True)
+def maintenance() -> dict:
+    """Beat, on the maintenance queue: take back what dead or stalled workers
+    held, and send what waits with no message (studio/services/leases.py)."""
+    return leases.run_maintenance()

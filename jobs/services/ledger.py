@@ -9,16 +9,15 @@ without writing more.
 """
 
 import logging
-from datetime import timedelta
 
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import F
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
+from jobs.models import Checkpoint, FineTuneJob, JobStatus, MetricPoint
 from jobs.services import live
 from jobs.services.lifecycle import (
     cancel_flag_key,
@@ -28,6 +27,7 @@ from jobs.services.lifecycle import (
     record_event,
 )
 from jobs.signals import job_succeeded
+from studio.services import leases
 
 logger = logging.getLogger(__name__)
 
@@ -39,34 +39,20 @@ class LostJob(Exception):
     or it was finished elsewhere)."""
 
 
-def _lease_end():
-    return timezone.now() + timedelta(seconds=settings.TAILOR_JOB_LEASE_SECONDS)
-
-
 def _owned(job_id, attempt: int):
-    return FineTuneJob.objects.filter(pk=job_id, attempt=attempt, status__in=RUNNING_STATES)
+    return leases.owned(leases.kind("training"), job_id, attempt)
 
 
 def claim(job_id, worker: str) -> FineTuneJob | None:
     """Take the job for this run: queued (or running with an expired lease) →
     running, attempt + 1. None when someone else holds it or it is over."""
-    now = timezone.now()
     with transaction.atomic():
-        claimable = FineTuneJob.objects.filter(pk=job_id).filter(
-            Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-        )
-        previous = claimable.values_list("status", flat=True).first()
-        if previous is None:
-            return None
-        claimed = claimable.update(
-            status=JobStatus.RUNNING,
-            attempt=F("attempt") + 1,
-            lease_expires_at=_lease_end(),
-            worker=worker,
-            started_at=Coalesce(F("started_at"), now),
-            updated_at=now,
-        )
-        if not claimed:
+        previous = FineTuneJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+        attempt = leases.claim(
+            leases.kind("training"), job_id, worker,
+            started_at=Coalesce(F("started_at"), Now()), updated_at=Now(),
+        )  # fmt: skip
+        if attempt is None:
             return None
         job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
         resumed = " (resuming)" if job.attempt > 1 else ""
@@ -82,11 +68,9 @@ def claim(job_id, worker: str) -> FineTuneJob | None:
     return job
 
 
-def renew_lease(job_id, attempt: int) -> str | None:
-    """Extend the run's lease; the job's status, or None when the run lost it."""
-    if not _owned(job_id, attempt).update(lease_expires_at=_lease_end()):
-        return None
-    return FineTuneJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+def still_owned(job_id, attempt: int) -> bool:
+    """Whether this run's attempt still holds the job (asked before writing files)."""
+    return _owned(job_id, attempt).exists()
 
 
 def cancel_requested(job_id) -> bool:
@@ -267,77 +251,74 @@ def finish_failed(job_id, attempt: int, *, code: str, message: str, traceback: s
     return done
 
 
-# --- reaper and dispatcher (Celery beat) ------------------------------------------------
+# --- what the reaper does with a lost run (studio/services/leases.py) ------------------------
+
+LOST_WHY = {
+    "lost": "The training worker stopped responding",
+    "stalled": "The run made no progress for {minutes}",
+}
 
 
-def reap_expired_leases() -> int:
-    """Jobs whose worker stopped renewing its lease: queue them again to resume
-    from their newest checkpoint, or fail them after max_attempts."""
-    now = timezone.now()
-    handled = 0
-    expired = FineTuneJob.objects.filter(status__in=RUNNING_STATES, lease_expires_at__lt=now)
-    for job in expired:
-        with transaction.atomic():
-            if job.status == JobStatus.CANCELLING:
-                done = do_transition(
-                    job, JobStatus.CANCELLED, expected=(JobStatus.CANCELLING,),
-                    attempt=job.attempt,
-                    reason="Cancelled; the worker stopped before it could confirm.",
-                )  # fmt: skip
-            elif job.attempt >= job.max_attempts:
-                message = (
-                    f"The training worker was lost on every attempt ({job.attempt} of "
-                    f"{job.max_attempts}): its process died or its machine went away, so Tailor "
-                    "gave up. Check the worker's memory and logs, then retry."
-                )
-                done = do_transition(
-                    job, JobStatus.FAILED, expected=(JobStatus.RUNNING,), attempt=job.attempt,
-                    level="error", reason=message, error_code="worker_lost", error_message=message,
-                )  # fmt: skip
-            else:
-                done = queue_job(
-                    job,
-                    JobStatus.RUNNING,
-                    attempt=job.attempt,
-                    reason=(
-                        "The training worker stopped responding; queued again to resume from "
-                        f"the newest checkpoint (attempt {job.attempt + 1} of {job.max_attempts})."
-                    ),
-                )
-        handled += bool(done)
-    return handled
+def _minutes(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    return f"{seconds / 60:,.0f} minutes"
 
 
-def _pending_in_broker() -> str:
-    """Everything waiting in the train queue or held unacknowledged, as one text."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
-    waiting = client.lrange("train", 0, -1)
-    unacked = client.hvals("unacked")
-    return "\n".join(item.decode("utf-8", "replace") for item in [*waiting, *unacked])
-
-
-def redispatch_lost_messages() -> int:
-    """Queued jobs whose task message is nowhere (lost with a Redis restart or a
-    broker flush) get a new one; the claim makes a duplicate harmless."""
-    grace = timezone.now() - timedelta(seconds=settings.TAILOR_DISPATCH_GRACE_SECONDS)
-    stale = list(
-        FineTuneJob.objects.filter(status=JobStatus.QUEUED)
-        .filter(Q(dispatched_at__lt=grace) | Q(dispatched_at__isnull=True, queued_at__lt=grace))
-        .values_list("pk", "task_id")
-    )
-    if not stale:
-        return 0
-    pending = _pending_in_broker()
-    resent = 0
-    from jobs.services.lifecycle import send_training_task
-
-    for job_id, task_id in stale:
-        if task_id and task_id in pending:
-            continue
-        JobEvent.objects.create(
-            job_id=job_id, kind="log", level="warning",
-            message="The queue had lost this job's message; sent it again.",
+def training_lost(job: FineTuneJob, why: str) -> bool:
+    """A run that died ("lost"), hung ("stalled") or ignored a cancel
+    ("cancel_timeout"): cancelled if a cancel was asked, queued again to resume
+    from the newest checkpoint while attempts remain, else failed in plain
+    words. The row is locked by the caller."""
+    if job.status == JobStatus.CANCELLING:
+        ending = {
+            "cancel_timeout": (
+                f"Cancelled; the run did not stop within {settings.TAILOR_CANCEL_GRACE_SECONDS} s, "
+                "so it was ended."
+            ),
+        }.get(why, "Cancelled; the worker stopped before it could confirm.")
+        return do_transition(
+            job, JobStatus.CANCELLED, expected=(JobStatus.CANCELLING,), attempt=job.attempt,
+            reason=ending,
         )  # fmt: skip
-        send_training_task(str(job_id))
-        resent += 1
-    return resent
+    cause = LOST_WHY.get(why, LOST_WHY["lost"]).format(
+        minutes=_minutes(settings.TAILOR_STALL_SECONDS)
+    )
+    if not leases.attempts_left(leases.kind("training"), job):
+        code = "stalled" if why == "stalled" else "worker_lost"
+        if code == "stalled":
+            message = (
+                f"{cause} on its last attempt ({job.attempt} of {job.max_attempts}), so Tailor "
+                "ended it. A step that hangs usually means a stuck device or data loader: "
+                "check the worker's logs, then retry."
+            )
+        else:
+            message = (
+                f"The training worker was lost on every attempt ({job.attempt} of "
+                f"{job.max_attempts}): its process died or its machine went away, so Tailor "
+                "gave up. Check the worker's memory and logs, then retry."
+            )
+        return do_transition(
+            job, JobStatus.FAILED, expected=(JobStatus.RUNNING,), attempt=job.attempt,
+            level="error", reason=message, error_code=code, error_message=message,
+        )  # fmt: skip
+    return queue_job(
+        job,
+        JobStatus.RUNNING,
+        attempt=job.attempt,
+        reason=(
+            f"{cause}; queued again to resume from the newest checkpoint "
+            f"(attempt {job.attempt + 1} of {job.max_attempts})."
+        ),
+    )
+
+
+def resume_checkpoint(job: FineTuneJob) -> Checkpoint | None:
+    """The newest checkpoint a fenced write recorded whose files are complete
+    (a checkpoint cut short by a crash or a full disk is passed over)."""
+    from jobs.training import checkpoint_is_complete
+
+    for checkpoint in Checkpoint.objects.filter(job=job).order_by("-step"):
+        if checkpoint_is_complete(checkpoint.path):
+            return checkpoint
+    return None

@@ -17,7 +17,7 @@ from .api import (
 )
 from .export import export_merged
 from .models import compute_dtype_name
-from .runner import latest_checkpoint, run_training
+from .runner import checkpoint_is_complete, latest_checkpoint, run_training
 
 __all__ = [
     "CheckpointEvent",
@@ -28,6 +28,7 @@ __all__ = [
     "TrainingEvent",
     "TrainingFailure",
     "TrainingResult",
+    "checkpoint_is_complete",
     "compute_dtype_name",
     "export_merged",
     "latest_checkpoint",

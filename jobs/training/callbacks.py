@@ -14,8 +14,12 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: bool):
-    """A TrainerCallback instance (built here so that transformers loads lazily)."""
+def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: bool,
+                        may_write=None):  # fmt: skip
+    """A TrainerCallback instance (built here so that transformers loads lazily).
+
+    `may_write()`, when given, is asked before every save: a run that may no
+    longer write (it lost its lease) stops without saving."""
     from transformers import TrainerCallback
 
     class EventCallback(TrainerCallback):
@@ -51,9 +55,12 @@ def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: b
                 control.should_training_stop = True
                 control.should_save = True  # keep the work done so far, to resume
                 on_event({"kind": "log", "message": f"Stopping at step {state.global_step}"})
-                return control
-            if save_at_end and state.global_step >= state.max_steps:
+            elif save_at_end and state.global_step >= state.max_steps:
                 control.should_save = True
+            if control.should_save and may_write is not None and not may_write():
+                self.stopped = True
+                control.should_save = False
+                control.should_training_stop = True
             if control.should_evaluate and eval_rows:
                 on_event({"kind": "log", "message": f"Evaluating on {eval_rows:,} rows"})
             return control

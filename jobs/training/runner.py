@@ -22,14 +22,22 @@ CHECKPOINT_COMPLETE_MARKER = "trainer_state.json"
 
 
 def run_training(
-    config, paths: RunPaths, *, task: str, on_event, should_stop, resume_from: Path | None = None
+    config,
+    paths: RunPaths,
+    *,
+    task: str,
+    on_event,
+    should_stop,
+    resume_from: Path | None = None,
+    may_write=None,
 ) -> TrainingResult:
     """Train `paths.model_source` on `paths.train_file` as `config` says.
 
     Writes checkpoints to output_dir/checkpoints/ and, unless stopped, the
     adapter (or, for method "full", the whole model) to output_dir/adapter/,
     replacing any adapter there in one rename. Calls `on_event` from this
-    thread; calls `should_stop` after every optimizer step. Raises
+    thread; calls `should_stop` after every optimizer step and `may_write`
+    (when given) before every checkpoint and the adapter is saved. Raises
     TrainingFailure for errors an analyst can act on; other exceptions
     propagate unchanged.
     """
@@ -37,17 +45,24 @@ def run_training(
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}")
-    if resume_from is not None and not (Path(resume_from) / CHECKPOINT_COMPLETE_MARKER).exists():
+    if resume_from is not None and not checkpoint_is_complete(resume_from):
         raise TrainingFailure(
             "training", f"The checkpoint {Path(resume_from).name} is incomplete and cannot resume."
         )
     try:
         with _quiet_progress_bars():
             if task == "causal-lm":
-                trainer, facts = build_causal_lm_trainer(config, paths, on_event, should_stop)
+                trainer, facts = build_causal_lm_trainer(
+                    config, paths, on_event, should_stop, may_write
+                )
             else:
-                trainer, facts = build_classification_trainer(config, paths, on_event, should_stop)
-            return _train(trainer, facts, config, paths, on_event=on_event, resume_from=resume_from)
+                trainer, facts = build_classification_trainer(
+                    config, paths, on_event, should_stop, may_write
+                )
+            return _train(
+                trainer, facts, config, paths, on_event=on_event, resume_from=resume_from,
+                may_write=may_write,
+            )  # fmt: skip
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise TrainingFailure("out_of_memory", OUT_OF_MEMORY) from exc
 
@@ -71,6 +86,17 @@ def _quiet_progress_bars():
             transformers_logging.enable_progress_bar()
 
 
+def checkpoint_is_complete(path) -> bool:
+    """Whether a checkpoint folder was written to the end: the trainer writes
+    trainer_state.json last, and a file cut short (a crash, a full disk) does
+    not parse."""
+    try:
+        state = json.loads((Path(path) / CHECKPOINT_COMPLETE_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
+
+
 def latest_checkpoint(output_dir: Path) -> Path | None:
     """The newest complete checkpoint under output_dir/checkpoints, or None."""
     folder = Path(output_dir) / "checkpoints"
@@ -79,8 +105,7 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     complete = [
         path
         for path in folder.glob(f"{CHECKPOINT_PREFIX}*")
-        if path.name.removeprefix(CHECKPOINT_PREFIX).isdigit()
-        and (path / CHECKPOINT_COMPLETE_MARKER).exists()
+        if path.name.removeprefix(CHECKPOINT_PREFIX).isdigit() and checkpoint_is_complete(path)
     ]
     return max(complete, key=lambda p: int(p.name.removeprefix(CHECKPOINT_PREFIX)), default=None)
 
@@ -136,7 +161,8 @@ def _common_arguments(config, paths: RunPaths, *, has_validation: bool) -> dict:
     }
 
 
-def _callbacks(config, on_event, should_stop, *, eval_rows: int, early_stopping: bool):
+def _callbacks(config, on_event, should_stop, may_write, *, eval_rows: int,
+               early_stopping: bool):  # fmt: skip
     from transformers import EarlyStoppingCallback
 
     events = make_event_callback(
@@ -144,6 +170,7 @@ def _callbacks(config, on_event, should_stop, *, eval_rows: int, early_stopping:
         should_stop=should_stop,
         eval_rows=eval_rows,
         save_at_end=not config.training.save_every,
+        may_write=may_write,
     )
     callbacks = [events]
     if early_stopping:
@@ -174,7 +201,7 @@ def _facts(tokenizer, events, labels, eval_rows) -> dict:
     }
 
 
-def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop):
+def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop, may_write=None):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
     from trl.chat_template_utils import has_generation_markers
@@ -222,6 +249,7 @@ def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop):
         config,
         on_event,
         should_stop,
+        may_write,
         eval_rows=len(eval_rows or []),
         early_stopping=common["load_best_model_at_end"],
     )
@@ -279,7 +307,8 @@ def _trainable_in_float32(model) -> None:
             param.data = param.data.float()
 
 
-def build_classification_trainer(config, paths: RunPaths, on_event, should_stop):
+def build_classification_trainer(config, paths: RunPaths, on_event, should_stop,
+                                 may_write=None):  # fmt: skip
     import numpy as np
     from datasets import Dataset
     from peft import get_peft_model
@@ -328,6 +357,7 @@ def build_classification_trainer(config, paths: RunPaths, on_event, should_stop)
         config,
         on_event,
         should_stop,
+        may_write,
         eval_rows=len(eval_rows or []),
         early_stopping=common["load_best_model_at_end"],
     )
@@ -362,7 +392,7 @@ def planned_steps(trainer, config) -> int:
     return math.ceil(per_epoch * t.epochs)
 
 
-def _train(trainer, facts, config, paths: RunPaths, *, on_event, resume_from):
+def _train(trainer, facts, config, paths: RunPaths, *, on_event, resume_from, may_write=None):
     from transformers import PrinterCallback
 
     from jobs.config import automatic_logging_steps
@@ -399,6 +429,12 @@ def _train(trainer, facts, config, paths: RunPaths, *, on_event, resume_from):
         (state.num_input_tokens_seen - tokens_before) / max(output.metrics["train_runtime"], 1e-9),
         1,
     )
+    if may_write is not None and not may_write():
+        # The run lost its lease while it trained: the adapter is not its to write.
+        return TrainingResult(
+            stopped=True, final_step=state.global_step, total_steps=state.max_steps,
+            trained_tokens=state.num_input_tokens_seen, metrics=metrics, adapter_dir=None,
+        )  # fmt: skip
     adapter_dir = _save_adapter(trainer, facts, config, paths, metrics)
     on_event({"kind": "log", "message": f"Saved the adapter at step {state.global_step}"})
     return TrainingResult(

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from jobs.models import FineTuneJob, JobStatus, ModelTask
 from serving.models import Evaluation, EvaluationStatus, EvaluationTrigger
+from studio.services import leases
 
 MAX_SAMPLE_SIZE = 500
 
@@ -63,6 +64,10 @@ def request_evaluation(job: FineTuneJob, *, trigger: str, sample_size: int | Non
     reason = can_evaluate(job)
     if reason:
         raise EvaluationRefused("job", reason)
+    kind = leases.kind("evaluation")
+    for running in job.evaluations.filter(status=EvaluationStatus.RUNNING):
+        # One whose worker died is taken back now, not at the reaper's next run.
+        leases.reap_if_expired(kind, running.pk)
     with transaction.atomic():
         FineTuneJob.objects.select_for_update().filter(pk=job.pk).first()
         pending = job.evaluations.filter(
@@ -75,14 +80,8 @@ def request_evaluation(job: FineTuneJob, *, trigger: str, sample_size: int | Non
             trigger=trigger,
             sample_size=sample_size or settings.TAILOR_EVAL_SAMPLE_SIZE,
         )
-        transaction.on_commit(lambda: send_evaluation_task(evaluation.pk))
+        leases.send_after_commit(kind, evaluation.pk)
     return evaluation
-
-
-def send_evaluation_task(evaluation_id) -> None:
-    from serving.tasks import evaluate_task
-
-    evaluate_task.apply_async(args=[str(evaluation_id)], queue="infer")
 
 
 def evaluate_after_success(sender, job, **kwargs) -> None:

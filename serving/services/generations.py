@@ -8,6 +8,7 @@ it generates to `generation_group(id)` (see serving/worker.py).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -21,7 +22,11 @@ from jobs.models import ModelTask
 from jobs.services.lifecycle import flags_client
 from serving.models import Generation, GenerationSource, GenerationStatus, Vote, VoteChoice
 from serving.services.names import ServedModel, resolve_model
+from studio.events import publish
+from studio.services import leases
 from studio.services.access import one_or_404
+
+logger = logging.getLogger(__name__)
 
 MAX_PANES = 4
 MAX_FINE_TUNED = 3
@@ -29,6 +34,10 @@ MAX_PROMPT_CHARACTERS = 32_000
 MAX_STOP_SEQUENCES = 4
 # How many of a user's playground prompts the page offers again.
 RECENT_PROMPTS = 10
+BROKER_DOWN = (
+    "The studio's message broker (Redis) is not answering, so the request could not be "
+    "sent to an inference worker. Try again in a moment; if it keeps failing, tell an operator."
+)
 
 
 class InvalidRequest(Exception):
@@ -268,16 +277,24 @@ def create_generation(user, checked: CheckedRequest, *, source: str) -> Generati
     )
 
 
-def dispatch(generation_id) -> None:
+def dispatch(generation_id) -> bool:
     """Send the request to the inference queue. It expires when no worker has
-    taken it within the start timeout: the asker has given up by then."""
-    from serving.tasks import generate_task
+    taken it within the start timeout: the asker has given up by then.
 
-    generate_task.apply_async(
-        args=[str(generation_id)],
-        queue="infer",
-        expires=settings.TAILOR_GENERATION_START_TIMEOUT_SECONDS,
+    When the broker cannot take it the request fails at once, and its group
+    is told (the asker has joined it): nobody waits for a message never sent."""
+    if leases.send(leases.kind("generation"), generation_id):
+        return True
+    failed = Generation.objects.filter(pk=generation_id, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.FAILED, finished_at=timezone.now(), error=BROKER_DOWN
     )
+    if failed:
+        publish(
+            generation_group(generation_id),
+            {"type": "generation.done", "seq": 1, "id": str(generation_id),
+             "status": GenerationStatus.FAILED, "error": BROKER_DOWN, "results": []},
+        )  # fmt: skip
+    return False
 
 
 def generation_group(generation_id) -> str:
@@ -290,7 +307,10 @@ def cancel_flag_key(generation_id) -> str:
 
 def request_cancel(generation_id) -> None:
     """Ask the worker to stop generating (the asker went away or pressed Stop)."""
-    flags_client().set(cancel_flag_key(generation_id), "1", ex=3600)
+    try:
+        flags_client().set(cancel_flag_key(generation_id), "1", ex=3600)
+    except Exception as exc:  # Redis away: the worker finishes the answer, nobody reads it
+        logger.warning("Could not ask generation %s to stop: %s", generation_id, exc)
 
 
 def give_up_unstarted(generation_id) -> bool:

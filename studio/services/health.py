@@ -15,6 +15,7 @@ class Check(TypedDict, total=False):
     latency_ms: float
     error: str
     workers: int
+    last_run_seconds_ago: float
 
 
 def check_database() -> Check:
@@ -50,6 +51,26 @@ def workers_by_queue(timeout: float = 1.0) -> dict[str, list[str]]:
     return by_queue
 
 
+def check_reaper() -> Check:
+    """Whether beat's reaper ran lately (it takes back what dead workers held).
+    Beat can die, or its queue's worker can, without any queue looking empty."""
+    from studio.services import leases
+
+    try:
+        age = leases.reaper_last_run_age()
+    except redis.RedisError as exc:
+        return {"up": False, "error": f"{type(exc).__name__}: {exc}"}
+    if age is None:
+        return {
+            "up": False,
+            "error": (
+                f"The reaper has not run for {leases.reaper_stale_after()} s: "
+                "is celery beat running, with a worker on the maintenance queue?"
+            ),
+        }
+    return {"up": True, "last_run_seconds_ago": round(age, 1)}
+
+
 def system_health(timeout: float = 1.0) -> dict:
     """The state of every part the studio needs; `ok` is True when all are up."""
     database = check_database()
@@ -63,5 +84,13 @@ def system_health(timeout: float = 1.0) -> dict:
             name: {"up": False, "workers": 0, "error": "Redis is down"}
             for name in settings.TAILOR_QUEUES
         }
-    ok = database["up"] and redis_state["up"] and all(q["up"] for q in queues.values())
-    return {"ok": ok, "database": database, "redis": redis_state, "queues": queues}
+    reaper: Check = check_reaper() if redis_state["up"] else {"up": False, "error": "Redis is down"}
+    ok = (
+        database["up"]
+        and redis_state["up"]
+        and reaper["up"]
+        and all(q["up"] for q in queues.values())
+    )
+    return {
+        "ok": ok, "database": database, "redis": redis_state, "reaper": reaper, "queues": queues,
+    }  # fmt: skip

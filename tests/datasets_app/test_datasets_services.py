@@ -33,19 +33,23 @@ def test_a_finished_revision_is_not_validated_twice(alice):
 
 def test_a_second_run_of_a_revision_in_progress_leaves_it_to_the_first(alice):
     dataset = new_dataset(alice)
-    Dataset.objects.filter(pk=dataset.pk).update(status="validating", updated_at=timezone.now())
+    Dataset.objects.filter(pk=dataset.pk).update(
+        status="validating", attempt=1, lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
     assert services.run_validation(str(dataset.pk), dataset.revision) == "already-running"
     assert Dataset.objects.get(pk=dataset.pk).status == "validating"
 
 
-def test_a_stalled_run_is_taken_over_and_its_leftovers_replaced(alice):
+def test_a_run_whose_lease_expired_is_taken_over_and_its_leftovers_replaced(alice):
     dataset = new_dataset(alice)
     leftover = dataset.output_folder() / "train.jsonl"
     leftover.parent.mkdir(parents=True)
     leftover.write_text("half a file from a run whose worker died")
-    stalled = timezone.now() - services.STALLED_AFTER - timedelta(seconds=1)
-    Dataset.objects.filter(pk=dataset.pk).update(status="validating", updated_at=stalled)
+    Dataset.objects.filter(pk=dataset.pk).update(
+        status="validating", attempt=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert services.run_validation(str(dataset.pk), dataset.revision) == "ready"
+    assert Dataset.objects.get(pk=dataset.pk).attempt == 2
     assert leftover.read_text().count("\n") == Dataset.objects.get(pk=dataset.pk).num_train_rows
 
 

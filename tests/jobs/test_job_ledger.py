@@ -3,15 +3,20 @@
 Real database and Redis; no worker: these call the ledger as a worker would.
 """
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.services import ledger
 from jobs.services.lifecycle import JobStateError, cancel_job, start_job
+from studio.services import leases
 from tests.jobs.helpers import make_job, ready_sample
+
+TRAINING = leases.kind("training")
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +73,8 @@ def test_an_expired_lease_lets_a_new_attempt_claim_and_fences_out_the_old_one(qu
         ledger.record_metric(queued_job.pk, first.attempt, metric(2))
     with pytest.raises(ledger.LostJob):
         ledger.record_log(queued_job.pk, first.attempt, "late line")
-    assert ledger.renew_lease(queued_job.pk, first.attempt) is None
-    assert ledger.renew_lease(queued_job.pk, second.attempt) == "running"
+    assert leases.renew(TRAINING, queued_job.pk, first.attempt) is None
+    assert leases.renew(TRAINING, queued_job.pk, second.attempt) == "running"
     assert not ledger.finish_succeeded(
         queued_job.pk, first.attempt, metrics={}, adapter_path="", adapter_bytes=0,
         trained_tokens=0, final_step=2,
@@ -158,7 +163,7 @@ def test_the_reaper_queues_a_job_whose_worker_died_as_a_new_attempt(
     ledger.claim(queued_job.pk, "a")
     expire_lease(queued_job)
     with django_capture_on_commit_callbacks(execute=True):
-        assert ledger.reap_expired_leases() == 1
+        assert leases.reap()["training"] == 1
     job = FineTuneJob.objects.get(pk=queued_job.pk)
     assert (job.status, job.attempt) == ("queued", 1)
     assert job.task_id  # a new message was sent to the train queue
@@ -173,7 +178,7 @@ def test_the_reaper_gives_up_after_max_attempts_with_a_plain_reason(queued_job):
     FineTuneJob.objects.filter(pk=queued_job.pk).update(max_attempts=1)
     ledger.claim(queued_job.pk, "a")
     expire_lease(queued_job)
-    assert ledger.reap_expired_leases() == 1
+    assert leases.reap()["training"] == 1
     job = FineTuneJob.objects.get(pk=queued_job.pk)
     assert (job.status, job.error_code) == ("failed", "worker_lost")
     assert job.error_message == (
@@ -186,13 +191,13 @@ def test_the_reaper_finishes_a_cancel_whose_worker_died(queued_job):
     run = ledger.claim(queued_job.pk, "a")
     cancel_job(run)
     expire_lease(queued_job)
-    ledger.reap_expired_leases()
+    leases.reap()["training"]
     assert FineTuneJob.objects.get(pk=queued_job.pk).status == "cancelled"
 
 
 def test_the_reaper_leaves_live_leases_alone(queued_job):
     ledger.claim(queued_job.pk, "a")
-    assert ledger.reap_expired_leases() == 0
+    assert leases.reap()["training"] == 0
     assert FineTuneJob.objects.get(pk=queued_job.pk).status == "running"
 
 
@@ -201,9 +206,34 @@ def test_a_queued_job_whose_message_was_lost_is_sent_again(queued_job, settings)
     FineTuneJob.objects.filter(pk=queued_job.pk).update(
         task_id="0f0f0f0f-lost-message", dispatched_at=long_ago
     )
-    assert ledger.redispatch_lost_messages() == 1
+    assert leases.dispatch().get("training", 0) == 1
     job = FineTuneJob.objects.get(pk=queued_job.pk)
     assert job.task_id != "0f0f0f0f-lost-message"
     # Its new message waits in the queue: the next pass leaves it alone.
     FineTuneJob.objects.filter(pk=queued_job.pk).update(dispatched_at=long_ago)
-    assert ledger.redispatch_lost_messages() == 0
+    assert leases.dispatch().get("training", 0) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_of_one_job_let_exactly_one_through(alice, demo_models):
+    job = make_job(alice, ready_sample(alice))
+    FineTuneJob.objects.filter(pk=job.pk).update(status="queued")
+    barrier = threading.Barrier(6)
+    claims: list = []
+
+    def claim(n):
+        barrier.wait()
+        try:
+            claims.append(ledger.claim(job.pk, f"racer-{n}"))
+        finally:
+            connection.close()
+
+    racers = [threading.Thread(target=claim, args=(n,)) for n in range(6)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    won = [c for c in claims if c is not None]
+    assert len(claims) == 6
+    assert len(won) == 1 and won[0].attempt == 1
+    assert FineTuneJob.objects.get(pk=job.pk).worker == won[0].worker

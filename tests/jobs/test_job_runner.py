@@ -47,10 +47,17 @@ def test_a_run_stores_every_logged_step_and_ends_with_a_zipped_adapter(alice, ro
     assert steps == [1, 2, 3, 4, 5, 6]
     assert all(p.train_loss > 0 for p in MetricPoint.objects.filter(job=job, kind="train"))
     assert job.trained_tokens > 0 and job.final_metrics["train_loss"] > 0
-    with zipfile.ZipFile(job.folder / "adapter.zip") as archive:
+    # The attempt's own folder holds what it wrote; the row says where.
+    attempt_folder = job.folder / "attempt-1"
+    assert job.adapter_path == str(attempt_folder / "adapter")
+    with zipfile.ZipFile(attempt_folder / "adapter.zip") as archive:
         names = {name.split("/", 1)[1] for name in archive.namelist()}
     assert {"adapter_config.json", "adapter_model.safetensors", "tailor_config.json"} <= names
-    assert job.adapter_bytes == (job.folder / "adapter.zip").stat().st_size
+    assert job.adapter_bytes == (attempt_folder / "adapter.zip").stat().st_size
+    assert sorted(p.name for p in (attempt_folder / "checkpoints").glob("checkpoint-*")) == [
+        "checkpoint-3",
+        "checkpoint-6",
+    ]
     messages = list(job.events.values_list("message", flat=True))
     assert messages[-1] == "Training finished; the adapter is ready to download."
     assert "Saved a checkpoint at step 3." in messages
@@ -80,7 +87,8 @@ def test_a_cancel_during_training_stops_at_the_next_step_and_keeps_a_checkpoint(
         .last()
         .message.startswith(f"Cancelled at step {job.current_step}; checkpoint of step ")
     )
-    assert not (job.folder / "adapter.zip").exists()
+    assert not (job.folder / "attempt-1" / "adapter.zip").exists()
+    assert not (job.folder / "attempt-1" / "adapter").exists()
 
 
 def test_a_base_model_that_cannot_be_loaded_fails_the_job_with_a_plain_reason(
@@ -102,7 +110,9 @@ def test_a_job_that_is_not_queued_is_left_alone(alice, routing):
     assert not MetricPoint.objects.filter(job=job).exists()
 
 
-def test_a_finished_lora_job_exports_a_merged_model_that_loads_without_peft(alice, routing):
+def test_a_finished_lora_job_exports_a_merged_model_that_loads_without_peft(
+    alice, routing, tmp_path
+):
     from transformers import AutoModelForCausalLM
 
     from jobs.services.artifacts import merged_archive, request_export
@@ -125,5 +135,9 @@ def test_a_finished_lora_job_exports_a_merged_model_that_loads_without_peft(alic
     with zipfile.ZipFile(archive) as zipped:
         names = {name.split("/", 1)[1] for name in zipped.namelist()}
     assert "config.json" in names and "adapter_config.json" not in names
-    merged = AutoModelForCausalLM.from_pretrained(job.folder / "merged")
+    assert archive.parent == job.folder / f"export-{job.export_attempt}"
+    assert [p.name for p in archive.parent.iterdir()] == ["merged-model.zip"]
+    unpacked = tmp_path / "unpacked"
+    zipfile.ZipFile(archive).extractall(unpacked)
+    merged = AutoModelForCausalLM.from_pretrained(unpacked / "merged-model")
     assert merged.config.model_type == "llama"
