@@ -2,19 +2,33 @@
 
 The job consumer checks ownership before accepting, joins the job's group
 first and only then reads what is stored, so no point falls between the
-replay and the live stream (the page drops duplicates by kind and step). A
-client that sees a gap sends `{"after_step": n}` again. The list consumer
-forwards the summaries of the user's jobs.
+replay and the live stream (the page drops duplicates by kind and step).
+The page asks `{"after_step": n, "attempt": a}` on connect, when it sees a
+gap, and every few seconds while the job is active: a cursor from an
+attempt that a later one replaced is answered with a `rewind` first, and
+every answer carries the job's summary and what the database holds in all,
+so a page that missed any message converges on the database. The list
+consumer forwards the summaries of the user's jobs and answers
+`{"jobs": [ids]}` with their summaries now.
 """
+
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
-from jobs.models import JobEvent, MetricPoint
+from jobs.models import FineTuneJob, JobEvent, MetricPoint
 from jobs.services import lifecycle, live
 
 REPLAY_EVENTS = 50
+# The jobs list re-asks for its active rows; a page holds at most this many.
+REFRESH_JOBS = 100
+
+
+def _whole_number(value, lowest: int) -> bool:
+    # Bounded like the REST cursor: a step or attempt column is a 32-bit integer.
+    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2**31
 
 
 class JobLiveConsumer(AsyncJsonWebsocketConsumer):
@@ -33,15 +47,21 @@ class JobLiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        after = content.get("after_step") if isinstance(content, dict) else None
-        if isinstance(after, bool) or not isinstance(after, int):
-            await self.send_json({"type": "error", "message": 'Send {"after_step": <int>}.'})
+        content = content if isinstance(content, dict) else {}
+        after, attempt = content.get("after_step"), content.get("attempt", 0)
+        if not _whole_number(after, -1) or not _whole_number(attempt, 0):
+            await self.send_json(
+                {"type": "error", "message": 'Send {"after_step": <int>, "attempt": <int>}.'}
+            )
             return
-        replay = await self._replay(after)
+        replay = await self._replay(after, attempt)
         if replay is None:  # the job went away (or its owner lost access)
             await self.close()
             return
-        await self.send_json({"type": "points", **replay})
+        rewind, answer = replay
+        if rewind is not None:
+            await self.send_json(rewind)
+        await self.send_json(answer)
 
     # --- group messages ---------------------------------------------------------------
 
@@ -55,6 +75,8 @@ class JobLiveConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "summary", "job": message["job"]})
 
     async def job_rewind(self, message):
+        # From the ledger as a resumed attempt starts: nothing of it is shown
+        # yet, so every point past the step goes.
         await self.send_json({"type": "rewind", "after_step": message["after_step"]})
 
     # --- database ---------------------------------------------------------------------
@@ -67,19 +89,32 @@ class JobLiveConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     @database_sync_to_async
-    def _replay(self, after_step: int) -> dict | None:
+    def _replay(self, after_step: int, attempt: int) -> tuple[dict | None, dict] | None:
+        """The rewind to send first (or None) and the points answer."""
         try:
             job = lifecycle.access_job(self.scope["user"], self.job_id)
         except Http404:
             return None
-        points = MetricPoint.objects.filter(job=job, step__gt=after_step).order_by("step", "id")
+        stored = live.stored_since(job, after_step=after_step, attempt=attempt)
+        rewind = None
+        if stored.rewind_to is not None:
+            # Points of attempts up to the cursor's past the step are gone.
+            rewind = {"type": "rewind", "after_step": stored.rewind_to, "attempt": attempt}
+        points = MetricPoint.objects.filter(job=job, step__gt=stored.after_step)
         events = JobEvent.objects.filter(job=job).order_by("-id")[:REPLAY_EVENTS]
-        return {
-            "after_step": after_step,
-            "points": [live.metric_payload(p, job.total_steps) for p in points],
-            "summary": lifecycle.job_summary(job),
+        answer = {
+            "type": "points",
+            "after_step": stored.after_step,
+            # From the start: these are all the points stored through stored.last_step.
+            "reset": stored.after_step < 0,
+            "points": [
+                live.metric_payload(p, job.total_steps) for p in points.order_by("step", "id")
+            ],
+            "stored": {"count": stored.count, "last_step": stored.last_step},
+            "summary": live.page_summary(job),
             "events": [live.event_payload(e) for e in reversed(events)],
         }
+        return rewind, answer
 
 
 class JobListConsumer(AsyncJsonWebsocketConsumer):
@@ -100,3 +135,23 @@ class JobListConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_summary(self, message):
         await self.send_json({"type": "summary", "job": message["job"]})
+
+    async def receive_json(self, content, **kwargs):
+        ids = content.get("jobs") if isinstance(content, dict) else None
+        if not isinstance(ids, list) or len(ids) > REFRESH_JOBS:
+            message = f'Send {{"jobs": [<job id>, …]}}, at most {REFRESH_JOBS}.'
+            await self.send_json({"type": "error", "message": message})
+            return
+        await self.send_json({"type": "summaries", "jobs": await self._summaries(ids)})
+
+    @database_sync_to_async
+    def _summaries(self, ids: list) -> list[dict]:
+        """The summaries of those of `ids` the user may see; others are left out."""
+        wanted = []
+        for value in ids:
+            try:
+                wanted.append(uuid.UUID(str(value)))
+            except ValueError:
+                continue
+        jobs = FineTuneJob.objects.for_user(self.scope["user"]).filter(pk__in=wanted)
+        return [lifecycle.job_summary(job) for job in jobs.order_by("-created_at")]

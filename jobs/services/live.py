@@ -4,14 +4,25 @@ The database is the log; these messages are the doorbell that also carries
 the data. A job's page listens on `job_group(id)`; the jobs list listens on
 `owner_group(user id)`. Every send goes through the process's long-lived
 publisher (`studio.events`), and a failed send never fails the caller.
+
+Anything sent here may be lost, so a reader converges on the database by
+asking again with its cursor (`stored_since`): the step it holds points
+through and the newest attempt they came from. A point is one (attempt, step,
+kind) row, and a resumed attempt deletes earlier attempts' points past its
+checkpoint (`ledger.record_start`), so a cursor from an older attempt may be
+answered with a rewind before the points.
 """
 
+from dataclasses import dataclass
 from typing import Literal, TypedDict
+
+from django.db.models import Count, Max, Q
 
 from studio.events import publish
 
 
 class MetricPayload(TypedDict):
+    attempt: int
     step: int
     kind: Literal["train", "eval"]
     epoch: float
@@ -54,6 +65,7 @@ def list_group(user) -> str:
 
 def metric_payload(point, total_steps: int) -> MetricPayload:
     return {
+        "attempt": point.attempt,
         "step": point.step,
         "kind": point.kind,
         "epoch": point.epoch,
@@ -78,6 +90,59 @@ def event_payload(event) -> EventPayload:
         "level": event.level,
         "message": event.message,
         "to_status": event.to_status,
+    }
+
+
+@dataclass(frozen=True)
+class StoredPoints:
+    """What a reader with a cursor is missing, and what the database holds in all."""
+
+    rewind_to: int | None  # drop held points of attempts <= the cursor's past this step
+    after_step: int  # the points to send are those after this step
+    count: int  # every stored point of the job...
+    last_step: int  # ...through this step (-1: none)
+
+
+def stored_since(job, *, after_step: int, attempt: int = 0) -> StoredPoints:
+    """Where a reader holding points through `after_step`, the newest of them
+    from `attempt` (0: unknown), stands against the database; one query.
+
+    When a later attempt resumed from an earlier step, the points of attempts
+    up to `attempt` now end at the highest step still stored for them: what
+    the reader holds of those attempts past it is gone (`rewind_to`), and the
+    points to send start there, since the later attempt's points below the
+    reader's cursor are new to it.
+    """
+    from jobs.models import MetricPoint
+
+    stored = MetricPoint.objects.filter(job=job).aggregate(
+        count=Count("id"),
+        last_step=Max("step"),
+        last_of_attempt=Max("step", filter=Q(attempt__lte=attempt)),
+    )
+    last_step = -1 if stored["last_step"] is None else stored["last_step"]
+    rewind_to = None
+    if 0 < attempt < job.attempt:
+        kept = stored["last_of_attempt"]
+        kept = -1 if kept is None else kept
+        if kept < after_step:
+            rewind_to = kept
+    return StoredPoints(
+        rewind_to=rewind_to,
+        after_step=after_step if rewind_to is None else rewind_to,
+        count=stored["count"],
+        last_step=last_step,
+    )
+
+
+def page_summary(job) -> dict:
+    """The job page's figures: the list's summary and what only the page shows."""
+    from jobs.services.lifecycle import job_summary
+
+    return {
+        **job_summary(job),
+        "tokens_per_second": job.tokens_per_second,
+        "best_val_loss": job.best_val_loss,
     }
 
 

@@ -1,11 +1,19 @@
 // A job's page, live: the loss chart, progress, status and log over one websocket.
 //
-// On every (re)connect the page asks {"after_step": <last step it has>}; the
-// server replies with the stored points after it, then forwards live ones.
-// Points are kept by (kind, step), so a replay that overlaps live points adds
-// nothing twice. A train point that skips past the logging interval means a
-// message was lost: the page asks again. No polling: when the job reaches a
-// final status (or saves a checkpoint) the page fetches its panel once.
+// The page asks {"after_step": <last step it has>, "attempt": <newest attempt
+// among its points>} on every (re)connect; the server replies with the stored
+// points after it, then forwards live ones. Points are kept by (kind, step),
+// so a replay that overlaps live points adds nothing twice. Any message may
+// be lost, so the page converges on the database rather than trusting them:
+// - a train point that skips past the logging interval, or one from a newer
+//   attempt than the page holds, means something was missed: it asks again;
+// - a resumed attempt replaced the points past its checkpoint: the server
+//   answers an older attempt's cursor with a rewind before the points;
+// - while the job is active it asks again every few seconds (and once more
+//   when it ends); each answer carries the job's summary and how many points
+//   are stored, and a count that differs from the page's brings a full replay.
+// When the job reaches a final status (or saves a checkpoint) the page
+// fetches its panel once.
 (function () {
   "use strict";
 
@@ -14,6 +22,8 @@
 
   const TERMINAL = ["succeeded", "failed", "cancelled"];
   const LOG_TAIL = 50;
+  // A lost summary or point is healed by the next resync: well within 30 s.
+  const RESYNC_MS = (parseFloat(root.dataset.resyncSeconds) || 10) * 1000;
   const chartNode = document.getElementById("loss-chart");
   const points = new Map(); // "kind:step" → payload
   let chart = null;
@@ -21,6 +31,7 @@
   let backoff = 1000;
   let status = root.dataset.status;
   let loggingSteps = parseInt(root.dataset.loggingSteps || "0", 10) || 0;
+  let resyncTimer = null;
 
   function byId(id) { return document.getElementById(id); }
 
@@ -28,6 +39,23 @@
     let last = -1;
     points.forEach(function (p) { if (p.step > last) last = p.step; });
     return last;
+  }
+
+  function newestAttempt() {
+    let newest = 0;
+    points.forEach(function (p) { if (p.attempt > newest) newest = p.attempt; });
+    return newest;
+  }
+
+  function heldThrough(step) {
+    let count = 0;
+    points.forEach(function (p) { if (p.step <= step) count += 1; });
+    return count;
+  }
+
+  function dropWhere(test) {
+    Array.from(points.keys()).forEach(function (key) { if (test(points.get(key))) points.delete(key); });
+    if (chart) { chart.destroy(); chart = null; chartNode.innerHTML = ""; }
   }
 
   function lastTrainStep() {
@@ -116,6 +144,15 @@
     setText("job-eta", TERMINAL.indexOf(job.status) >= 0 ? "—" : duration(job.eta_seconds));
     setText("job-train-loss", loss(job.train_loss));
     setText("job-val-loss", loss(job.val_loss));
+    // Only the page's own answers carry these (the list's summaries do not).
+    if (job.tokens_per_second !== undefined) {
+      setText("job-tps", job.tokens_per_second === null ? "—" : Math.round(job.tokens_per_second).toLocaleString("en"));
+    }
+    const best = byId("job-best-val-loss");
+    if (best && job.best_val_loss !== undefined) {
+      best.hidden = job.best_val_loss === null;
+      best.textContent = "best " + loss(job.best_val_loss);
+    }
     const badge = root.querySelector("[data-status-badge]");
     if (badge) {
       badge.textContent = job.status_label;
@@ -135,6 +172,8 @@
     }
   }
 
+  function finished() { return TERMINAL.indexOf(status) >= 0; }
+
   function applyLatestPoint(p) {
     if (p.kind !== "train") return;
     if (p.tokens_per_second !== null) setText("job-tps", Math.round(p.tokens_per_second).toLocaleString("en"));
@@ -150,6 +189,8 @@
   function addEvent(event) {
     const log = byId("job-log");
     if (!log || log.querySelector('[data-event-id="' + event.id + '"]')) return;
+    // A replayed event that was missed live goes in its place, by id.
+    const later = Array.from(log.children).find(function (li) { return Number(li.dataset.eventId) > event.id; });
     const item = document.createElement("li");
     item.className = "log-" + event.level;
     item.dataset.eventId = event.id;
@@ -160,7 +201,7 @@
     level.className = "log-level";
     level.textContent = event.level;
     item.append(time, " ", level, " " + event.message);
-    log.append(item);
+    log.insertBefore(item, later || null);
     while (log.children.length > LOG_TAIL) log.firstElementChild.remove();
     log.scrollTop = log.scrollHeight;
     if (event.kind === "checkpoint") reloadPanel();
@@ -168,41 +209,75 @@
 
   // --- socket ---------------------------------------------------------------------
 
-  function ask() {
+  // The cursor: the last step held and the newest attempt it came from.
+  function ask(afterStep, attempt) {
     if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ after_step: lastStep() }));
+      socket.send(JSON.stringify({
+        after_step: afterStep === undefined ? lastStep() : afterStep,
+        attempt: attempt === undefined ? newestAttempt() : attempt,
+      }));
+    }
+  }
+
+  function stopResync() {
+    if (resyncTimer !== null) { clearInterval(resyncTimer); resyncTimer = null; }
+  }
+
+  function startResync() {
+    if (resyncTimer !== null || finished()) return;
+    resyncTimer = setInterval(function () { if (!document.hidden) ask(); }, RESYNC_MS);
+  }
+
+  function receivePoints(message) {
+    // A full replay is every point stored through last_step: it replaces those held.
+    if (message.reset) dropWhere(function (p) { return p.step <= message.stored.last_step; });
+    message.points.forEach(addPoint);
+    if (message.points.length) applyLatestPoint(message.points[message.points.length - 1]);
+    message.events.forEach(addEvent);
+    applySummary(message.summary);
+    redraw();
+    root.dataset.synced = String(Date.now());
+    // This answer was read after the job ended: nothing more will change.
+    if (finished()) stopResync();
+    // The page holds other points than the database (one was lost, say): start over.
+    if (message.stored && !message.reset && heldThrough(message.stored.last_step) !== message.stored.count) {
+      ask(-1, 0);
     }
   }
 
   function receive(message) {
     if (message.type === "points") {
-      message.points.forEach(addPoint);
-      if (message.points.length) applyLatestPoint(message.points[message.points.length - 1]);
-      message.events.forEach(addEvent);
-      applySummary(message.summary);
-      redraw();
+      receivePoints(message);
     } else if (message.type === "point") {
       const p = message.point;
       const previous = lastTrainStep();
+      const before = lastStep();
+      const newest = newestAttempt();
       const gap = p.kind === "train" && loggingSteps > 0 && previous >= 0 && p.step > previous + loggingSteps;
       addPoint(p);
       applyLatestPoint(p);
       setText("job-step", p.step.toLocaleString("en"));
       redraw();
-      if (gap) {
+      if (newest > 0 && p.attempt > newest) {
+        // A newer attempt: had its rewind been lost, the older points past its
+        // checkpoint would stay. Ask with the old cursor; a rewind comes back if so.
+        ask(before, newest);
+      } else if (gap) {
         // Ask from before the hole; the reply's points are deduplicated.
-        socket.send(JSON.stringify({ after_step: previous }));
+        ask(previous);
       }
     } else if (message.type === "event") {
       addEvent(message.event);
     } else if (message.type === "summary") {
+      const wasFinished = finished();
       applySummary(message.job);
+      // The last sync, read after the end, brings whatever the live messages missed.
+      if (finished() && !wasFinished) ask();
     } else if (message.type === "rewind") {
-      // A resumed run replaces the points after its checkpoint.
-      Array.from(points.keys()).forEach(function (key) {
-        if (points.get(key).step > message.after_step) points.delete(key);
-      });
-      if (chart) { chart.destroy(); chart = null; chartNode.innerHTML = ""; }
+      // A resumed run replaced the points after its checkpoint (the server's
+      // answer to an older cursor names the attempts whose points went).
+      // (No attempt: every point past the step; `p.attempt > undefined` is false.)
+      dropWhere(function (p) { return p.step > message.after_step && !(p.attempt > message.attempt); });
       redraw();
     }
   }
@@ -214,6 +289,7 @@
       backoff = 1000;
       root.dataset.live = "connected";
       ask();
+      startResync();
     });
     socket.addEventListener("message", function (event) {
       receive(JSON.parse(event.data));
@@ -225,6 +301,11 @@
     });
   }
 
+  // A tab in the background skips its resyncs; it catches up when shown.
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && resyncTimer !== null) ask();
+  });
+
   function start() {
     redraw();
     connect();
@@ -235,14 +316,19 @@
 })();
 
 // The jobs list, live: each summary updates its row (id "job-<id>"); a job the
-// page has not shown yet gets its row fetched once.
+// page has not shown yet gets its row fetched once. Summaries may be lost, so
+// while rows are active the page asks for theirs every few seconds (and on
+// every reconnect): {"jobs": [ids]} is answered with what the database holds.
 (function () {
   "use strict";
 
   // An empty list listens too: its first job reloads the page into a table.
   const table = document.getElementById("jobs-table") || document.getElementById("jobs-empty");
   if (!table || !table.dataset.wsPath) return;
+  const ACTIVE = ["created", "queued", "running", "cancelling"];
+  const REFRESH_MS = (parseFloat(table.dataset.resyncSeconds) || 10) * 1000;
   let backoff = 1000;
+  let socket = null;
 
   function loss(value) {
     return value === null || value === undefined ? "—" : value.toFixed(4);
@@ -265,6 +351,7 @@
         });
       return;
     }
+    row.dataset.status = job.status;
     const badge = row.querySelector("[data-status-badge]");
     badge.textContent = job.status_label;
     badge.className = "badge badge-job-" + job.status;
@@ -274,13 +361,30 @@
     row.querySelector('[data-field="train-loss"]').textContent = loss(job.train_loss);
   }
 
+  // The rows whose job may still change (a finished job's row stays as it is).
+  function refresh() {
+    if (!table.tBodies || !socket || socket.readyState !== WebSocket.OPEN || document.hidden) return;
+    const ids = Array.from(table.tBodies[0].rows)
+      .filter(function (row) { return ACTIVE.indexOf(row.dataset.status) >= 0; })
+      .map(function (row) { return row.id.replace(/^job-/, ""); });
+    if (ids.length) socket.send(JSON.stringify({ jobs: ids }));
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + table.dataset.wsPath);
-    socket.addEventListener("open", function () { backoff = 1000; table.dataset.live = "connected"; });
+    socket = new WebSocket(scheme + location.host + table.dataset.wsPath);
+    socket.addEventListener("open", function () {
+      backoff = 1000;
+      table.dataset.live = "connected";
+      refresh();
+    });
     socket.addEventListener("message", function (event) {
       const message = JSON.parse(event.data);
       if (message.type === "summary") update(message.job);
+      else if (message.type === "summaries") {
+        message.jobs.forEach(update);
+        table.dataset.synced = String(Date.now());
+      }
     });
     socket.addEventListener("close", function () {
       table.dataset.live = "reconnecting";
@@ -289,5 +393,6 @@
     });
   }
 
+  setInterval(refresh, REFRESH_MS);
   connect();
 })();
