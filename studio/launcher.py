@@ -1,12 +1,16 @@
 """Start the whole studio in one foreground process group: `python -m studio.launcher`.
 
 What it runs: Redis (only when REDIS_URL is not set), the ASGI web server,
-and one Celery worker for each queue. Before that it applies migrations,
-creates the first admin user if there is none, and generates the offline demo
-models. Ctrl-C (or SIGTERM) stops everything, Redis last, so that workers
-finish their shutdown against a live broker.
+one Celery worker for each queue, and Celery beat. Before that it applies
+migrations, creates the first admin user if there is none, and generates the
+offline demo models. While the studio runs, a worker, beat or Redis that
+exits is started again (see `Supervisor`); the PIDs of the running parts are
+in `$VAR_DIR/launcher.json`. Ctrl-C (or SIGTERM), or the web server's end,
+stops everything, Redis last, so that workers finish their shutdown against a
+live broker.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +19,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -27,12 +33,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 READY_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 30
+# A part that exits is started again after 1 s, 2 s, 4 s ... at most 30 s
+# while it keeps failing; one that stayed up a minute starts over at 1 s.
+FIRST_RESTART_DELAY_S = 1
+MAX_RESTART_DELAY_S = 30
+STABLE_AFTER_S = 60
 
 
 @dataclass
 class Role:
     name: str
     argv: list[str]
+    # The studio cannot go on without it: when it exits, everything stops.
+    essential: bool = False
 
 
 def roles(host: str, port: int) -> list[Role]:
@@ -47,6 +60,7 @@ def roles(host: str, port: int) -> list[Role]:
                 # Open websockets would otherwise hold Ctrl-C up indefinitely.
                 "--timeout-graceful-shutdown", "5",
             ],
+            essential=True,
         ),
         Role("default", [*celery, "-Q", "default", "-c", "2", "-n", "default@%h"]),
         # One job at a time, and a fresh child process per job so that all
@@ -59,6 +73,11 @@ def roles(host: str, port: int) -> list[Role]:
         # Keeps models loaded between requests: one long-lived child.
         Role("infer", [*celery, "-Q", "infer", "-c", "1", "--prefetch-multiplier", "1",
                        "-n", "infer@%h"]),
+        # Evaluations get a worker of their own, so they never hold up `infer`.
+        Role("evaluate", [*celery, "-Q", "evaluate", "-c", "1", "--prefetch-multiplier", "1",
+                          "-n", "evaluate@%h"]),
+        # The reaper, the dispatcher and housekeeping, where no job can starve them.
+        Role("maintenance", [*celery, "-Q", "maintenance", "-c", "1", "-n", "maintenance@%h"]),
         # The reaper and dispatcher of jobs (docs/architecture.md, "Durability").
         Role("beat", [PYTHON, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
                       "-s", str(env_path("VAR_DIR", BASE_DIR / "var") / "celerybeat-schedule")]),
@@ -69,11 +88,170 @@ def say(message: str) -> None:
     print(f"\033[1m[tailor]\033[0m {message}", flush=True)
 
 
+def say_each_line(text: str) -> None:
+    for line in text.strip().splitlines():
+        say(line)
+
+
 def relay(name: str, stream) -> None:
     """Copy a child's output to ours, each line prefixed with its role."""
     for line in iter(stream.readline, ""):
-        sys.stdout.write(f"{name:>8} | {line}")
+        sys.stdout.write(f"{name:>11} | {line}")
         sys.stdout.flush()
+
+
+def spawn(role: Role, env: dict) -> subprocess.Popen:
+    child = subprocess.Popen(
+        role.argv,
+        env=env,
+        cwd=BASE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    threading.Thread(target=relay, args=(role.name, child.stdout), daemon=True).start()
+    return child
+
+
+def exit_words(code: int) -> str:
+    if code < 0:
+        try:
+            return f"exited with code {code} (killed by {signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"exited with code {code}"
+
+
+# --- supervision -----------------------------------------------------------------
+
+
+@dataclass
+class Part:
+    """One process the launcher keeps running; `start` launches it."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    essential: bool = False
+    # Stopped after every other part: the broker, so workers shut down cleanly.
+    stops_last: bool = False
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    # Exits in a row, each before STABLE_AFTER_S: the back-off's exponent.
+    quick_exits: int = 0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Keeps the studio's parts running: a part that exits is started again, alone.
+
+    The launcher's loop calls `check()` once a second. A worker, beat or Redis
+    that exited (a crash, the OOM killer, `kill -9`) is started again after
+    1 s, then 2, 4 ... up to 30 s while it keeps dying, and the log says so.
+    Redis comes back on its port and data folder, so the broker still holds
+    its queued messages (append-only file) and the workers reconnect by
+    themselves. An essential part (the web server) that exits is not
+    restarted: `check()` reports it and the launcher stops the studio, since
+    without it nobody can see what is wrong.
+
+    Trade-off: a part that can never start (a broken setting, a port another
+    program took) is retried every 30 s for ever instead of ending the studio.
+    The log says why each time and /healthz shows its queue down, while the
+    pages stay up to tell the user; giving up would take those with it.
+    Polling once a second rather than handling SIGCHLD keeps this in one
+    thread; a restart comes at most a second late, little beside a worker's
+    own start-up.
+    """
+
+    def __init__(self, state_file: Path):
+        self.parts: list[Part] = []
+        self.state_file = state_file
+
+    def adopt(self, part: Part, process: subprocess.Popen) -> None:
+        """Supervise a part that was started already (the launcher's Redis)."""
+        part.process, part.started_at = process, time.monotonic()
+        self.parts.append(part)
+        self.write_state()
+
+    def start(self, part: Part) -> None:
+        if part not in self.parts:
+            self.parts.append(part)
+        part.restart_at, part.started_at = None, time.monotonic()
+        try:
+            part.process = part.start()
+        except (OSError, RedisStartError) as exc:
+            part.process = None
+            self.schedule_restart(part, f"could not start ({exc})")
+        self.write_state()
+
+    def check(self) -> Part | None:
+        """Start again what is due; return an essential part that exited, if any."""
+        now = time.monotonic()
+        for part in self.parts:
+            if part.restart_at is not None:
+                if now >= part.restart_at:
+                    self.start(part)
+                continue
+            code = part.process.poll()
+            if code is None:
+                continue
+            if part.essential:
+                return part
+            self.schedule_restart(part, exit_words(code))
+        return None
+
+    def schedule_restart(self, part: Part, what_happened: str) -> None:
+        now = time.monotonic()
+        if now - part.started_at >= STABLE_AFTER_S:
+            part.quick_exits = 0
+        delay = min(FIRST_RESTART_DELAY_S * 2**part.quick_exits, MAX_RESTART_DELAY_S)
+        part.quick_exits += 1
+        part.restarts += 1
+        part.restart_at = now + delay
+        say(f"{part.name} {what_happened}; restarting it in {delay} s (restart {part.restarts})")
+
+    def write_state(self) -> None:
+        """Record who runs where in launcher.json, for operators and tests."""
+        state = {
+            "launcher": os.getpid(),
+            "parts": {
+                part.name: {
+                    "pid": part.process.pid if part.process and part.restart_at is None else None,
+                    "restarts": part.restarts,
+                }
+                for part in self.parts
+            },
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.state_file.with_suffix(".json.tmp")
+        scratch.write_text(json.dumps(state, indent=2) + "\n")
+        scratch.replace(self.state_file)  # readers never see half a file
+
+    def stop(self) -> None:
+        """Stop every part, those marked `stops_last` (the broker) after the others."""
+        terminate([part for part in self.parts if not part.stops_last])
+        terminate([part for part in self.parts if part.stops_last])
+        self.state_file.unlink(missing_ok=True)
+
+
+def terminate(parts: list[Part]) -> None:
+    """SIGTERM to each at once, then SIGKILL to those still up after STOP_TIMEOUT_S."""
+    running = [part for part in parts if part.process is not None]
+    for part in running:
+        if part.process.poll() is None:
+            part.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for part in running:
+        try:
+            part.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{part.name} did not stop in {STOP_TIMEOUT_S} s; killing it")
+            part.process.kill()
+            part.process.wait()
+
+
+# --- setting up --------------------------------------------------------------------
 
 
 def manage(*args: str, env: dict, capture: bool = False) -> str:
@@ -100,6 +278,14 @@ def start_own_redis(var_dir: Path) -> EmbeddedRedis:
     return server
 
 
+def redis_part(server: EmbeddedRedis) -> Part:
+    def start_again() -> subprocess.Popen:
+        server.start()  # same port, same data folder: the queues come back with it
+        return server.process
+
+    return Part("redis", start_again, stops_last=True)
+
+
 def stop_orphan(port: int, data_dir: Path) -> None:
     """Shut down a Redis that an earlier launcher left behind (killed with -9)."""
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
@@ -115,33 +301,39 @@ def stop_orphan(port: int, data_dir: Path) -> None:
         client.close()
 
 
-def wait_until_healthy(url: str, children: dict, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children.values()):
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own http URL)
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    return False
+def is_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own http URL)
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
-def stop_children(children: dict[str, subprocess.Popen]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for name, child in children.items():
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            say(f"{name} did not stop in {STOP_TIMEOUT_S} s; killing it")
-            child.kill()
-            child.wait()
+def supervise(
+    supervisor: Supervisor, url: str, admin_note: str, stopping: threading.Event
+) -> Part | None:
+    """Keep the parts running until Ctrl-C, or until an essential one ends (returned)."""
+    ready_by = time.monotonic() + READY_TIMEOUT_S
+    announced = False
+    while not stopping.is_set():
+        lost = supervisor.check()
+        if lost is not None:
+            say(f"{lost.name} {exit_words(lost.process.returncode)}; stopping the studio")
+            return lost
+        if not announced:
+            ready = is_healthy(url + "healthz")
+            if ready or time.monotonic() > ready_by:
+                if ready:
+                    say(f"Tailor is ready at {url}")
+                else:
+                    say(f"Not every part is up yet; see {url}healthz for which one.")
+                say_each_line(admin_note)
+                say("Press Ctrl-C to stop.")
+                announced = True
+        stopping.wait(1)
+    if not announced:  # the first admin's password is shown only this once
+        say_each_line(admin_note)
+    return None
 
 
 def main() -> int:
@@ -158,7 +350,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    own_redis = None
+    supervisor = Supervisor(var_dir / "launcher.json")
     if not env.get("REDIS_URL"):
         try:
             own_redis = start_own_redis(var_dir)
@@ -166,10 +358,11 @@ def main() -> int:
             say(str(exc))
             return 1
         env["REDIS_URL"] = own_redis.url
+        supervisor.adopt(redis_part(own_redis), own_redis.process)
     else:
         say(f"Using the Redis at {env['REDIS_URL']}")
 
-    children: dict[str, subprocess.Popen] = {}
+    lost = None
     try:
         say("Applying database migrations")
         manage("migrate", "--noinput", env=env)
@@ -178,44 +371,16 @@ def main() -> int:
         manage("make_demo_models", env=env)
 
         for role in roles(host, port):
-            child = subprocess.Popen(
-                role.argv,
-                env=env,
-                cwd=BASE_DIR,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-            )
-            children[role.name] = child
-            threading.Thread(target=relay, args=(role.name, child.stdout), daemon=True).start()
+            supervisor.start(Part(role.name, partial(spawn, role, env), essential=role.essential))
 
         # A server bound to every interface is still reached on the loopback.
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-        url = f"http://{local}:{port}/"
-        if wait_until_healthy(url + "healthz", children, READY_TIMEOUT_S):
-            say(f"Tailor is ready at {url}")
-        elif not stopping.is_set():
-            say(f"Not every part is up yet; see {url}healthz for which one.")
-        for line in admin_note.strip().splitlines():
-            say(line)
-        say("Press Ctrl-C to stop.")
-
-        while not stopping.is_set():
-            for name, child in children.items():
-                if child.poll() is not None:
-                    say(f"{name} exited with code {child.returncode}; stopping the studio")
-                    stopping.set()
-                    break
-            stopping.wait(1)
+        lost = supervise(supervisor, f"http://{local}:{port}/", admin_note, stopping)
     finally:
         say("Stopping…")
-        stop_children(children)
-        if own_redis is not None:
-            own_redis.stop()
+        supervisor.stop()
         say("Stopped.")
-    failed = [name for name, child in children.items() if child.returncode not in (0, -15, None)]
-    return 1 if failed and not stopping.is_set() else 0
+    return 1 if lost is not None else 0
 
 
 if __name__ == "__main__":

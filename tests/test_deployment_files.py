@@ -20,16 +20,16 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-SERVICES = {
-    "web",
-    "worker-default",
-    "worker-train",
-    "worker-infer",
-    "beat",
-    "redis",
-    "postgres",
+# One worker service per queue, as `make run` (studio/launcher.py) starts them.
+WORKERS = {
+    "worker-default": "default",
+    "worker-train": "train",
+    "worker-infer": "infer",
+    "worker-evaluate": "evaluate",
+    "worker-maintenance": "maintenance",
 }
-APP_SERVICES = {"web", "worker-default", "worker-train", "worker-infer", "beat"}
+APP_SERVICES = {"web", *WORKERS, "beat"}
+SERVICES = {*APP_SERVICES, "redis", "postgres"}
 VOLUMES = {"tailor-data", "hf-cache", "redis-data", "postgres-data"}
 
 
@@ -239,14 +239,32 @@ def test_train_worker_takes_one_task_at_a_time_in_a_fresh_process():
     assert _option(tokens, "--prefetch-multiplier") == "1"
 
 
+def test_evaluate_worker_reserves_an_nvidia_gpu():
+    _assert_reserves_an_nvidia_gpu(_compose()["services"]["worker-evaluate"])
+
+
 def test_each_worker_consumes_its_own_queue():
     services = _compose()["services"]
-    for name, queue in {
-        "worker-default": "default",
-        "worker-infer": "infer",
-        "worker-train": "train",
-    }.items():
-        assert _option(_command_tokens(services[name]), "-Q", "--queues") == queue, name
+    for name, queue in WORKERS.items():
+        tokens = _command_tokens(services[name])
+        assert tokens[:4] == ["celery", "-A", "studio", "worker"], name
+        assert _option(tokens, "-Q", "--queues") == queue, name
+        assert _option(tokens, "-n", "--hostname") == f"{queue}@%h", name
+
+
+def test_compose_runs_a_worker_for_every_queue_the_launcher_runs():
+    from studio.launcher import roles
+
+    launched = {_option(role.argv, "-Q") for role in roles("127.0.0.1", 8000)} - {None}
+    assert launched == set(WORKERS.values())
+
+
+def test_one_task_at_a_time_on_the_evaluate_and_maintenance_workers():
+    services = _compose()["services"]
+    for name in ("worker-evaluate", "worker-maintenance"):
+        assert _option(_command_tokens(services[name]), "-c", "--concurrency") == "1", name
+    evaluate = _command_tokens(services["worker-evaluate"])
+    assert _option(evaluate, "--prefetch-multiplier") == "1"
 
 
 def test_beat_runs_the_celery_scheduler_with_its_schedule_on_the_data_volume():
