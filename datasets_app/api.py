@@ -1,9 +1,17 @@
 """/api/v1/datasets/: the same services as the pages, for scripts."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -19,9 +27,10 @@ from datasets_app.serializers import (
     DatasetUpdateSerializer,
 )
 from datasets_app.uploads import too_large_message
-from studio.api_errors import Conflict, PayloadTooLarge
+from studio.api_errors import Conflict, InsufficientStorage, PayloadTooLarge
 from studio.api_params import one_of, whole_number
 from studio.pagination import MAX_PER_PAGE
+from studio.services import disk
 
 
 def _input_error(error: services.DatasetInputError) -> ValidationError:
@@ -77,11 +86,26 @@ class DatasetViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request={"multipart/form-data": DatasetCreateSerializer},
-        responses={201: DatasetSerializer},
+        responses={
+            201: DatasetSerializer,
+            507: OpenApiResponse(description="The studio's disk is full; nothing was kept."),
+        },
         summary="Upload a dataset; validation starts at once",
     )
     def create(self, request):
+        try:
+            dataset = self._store_upload(request)
+        except OSError as exc:
+            # The upload's temporary file, or the dataset's folder, is on a full disk.
+            if not disk.is_disk_full(exc):
+                raise
+            disk.discard_upload(request._request)
+            raise InsufficientStorage(field="file") from None
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    def _store_upload(self, request) -> Dataset:
         request.data  # noqa: B018  (parsing runs the upload handler, which flags an oversized file)
+        disk.upload_hit_full_disk(request._request)
         if getattr(request._request, "upload_too_large", False):
             raise PayloadTooLarge(too_large_message(), field="file", code="file_too_large")
         form = DatasetCreateSerializer(data=request.data)
@@ -93,8 +117,9 @@ class DatasetViewSet(viewsets.GenericViewSet):
             fraction=data.get("validation_fraction", 0.1),
             seed=data.get("split_seed", 42),
         )
+        disk.check_room([data["file"], validation_upload], Path(settings.MEDIA_ROOT) / "datasets")
         try:
-            dataset = services.create_dataset(
+            return services.create_dataset(
                 request.user,
                 upload=data["file"],
                 name=data.get("name", ""),
@@ -105,7 +130,6 @@ class DatasetViewSet(viewsets.GenericViewSet):
             )
         except services.DatasetInputError as error:
             raise _input_error(error) from None
-        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=DatasetSerializer, summary="A dataset with its validation report")
     def retrieve(self, request, dataset_id=None):

@@ -6,11 +6,11 @@ and is fenced by `Dataset.revision`: a run writes its results only while the
 revision it started with is still current.
 """
 
+import errno
 import logging
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from django.core.files import File
@@ -22,15 +22,15 @@ from datasets_app import engine
 from datasets_app.models import Dataset, DatasetStatus, SplitMode
 from datasets_app.samples import get_sample
 from studio.events import publish
+from studio.services import leases
 from studio.services.access import one_or_404
+from studio.services.db_retry import retry_database
 
 logger = logging.getLogger(__name__)
 
 # How often a running validation writes its progress to the database and
 # the page: often enough to look live, rarely enough to cost nothing.
 PROGRESS_INTERVAL_S = 0.25
-# A validation with no progress written for this long has lost its worker.
-STALLED_AFTER = timedelta(minutes=5)
 
 
 class DatasetInputError(ValueError):
@@ -135,10 +135,9 @@ def check_upload_name(upload, field: str = "file") -> None:
 
 
 def _enqueue_validation(dataset: Dataset) -> None:
-    from datasets_app.tasks import validate_dataset
-
-    dataset_id, revision = str(dataset.pk), dataset.revision
-    transaction.on_commit(lambda: validate_dataset.delay(dataset_id, revision))
+    """Send the validation after commit; with the broker down the dataset
+    stays uploaded and the dispatcher sends it later (datasets_app/work.py)."""
+    leases.send_after_commit(leases.kind("validation"), dataset.pk)
 
 
 @transaction.atomic
@@ -181,11 +180,15 @@ def create_dataset(
         validation_fraction=split.fraction,
         split_seed=split.seed,
     )
-    dataset.source.save(filename, upload, save=False)
-    if validation_upload is not None:
-        dataset.validation_filename = Path(validation_upload.name).name
-        dataset.validation_source.save(dataset.validation_filename, validation_upload, save=False)
     try:
+        # Stored first, then recorded: a failure (a full disk) leaves no row
+        # and, with the folder removed, no file.
+        dataset.source.save(filename, upload, save=False)
+        if validation_upload is not None:
+            dataset.validation_filename = Path(validation_upload.name).name
+            dataset.validation_source.save(
+                dataset.validation_filename, validation_upload, save=False
+            )
         dataset.save()
     except BaseException:
         shutil.rmtree(dataset.folder, ignore_errors=True)
@@ -249,8 +252,10 @@ def change_settings(
         locked.validation_fraction = checked.fraction
         locked.split_seed = checked.seed
     locked.revision = F("revision") + 1
+    locked.attempt_base = F("attempt")
     locked.status = DatasetStatus.UPLOADED
     locked.rows_checked = locked.bytes_checked = 0
+    locked.task_id, locked.dispatched_at, locked.lease_expires_at = "", None, None
     locked.save()
     locked.refresh_from_db()
     _enqueue_validation(locked)
@@ -269,18 +274,21 @@ def delete_dataset(dataset: Dataset) -> None:
 
 
 class _Progress:
-    """Writes progress to the row and the page, at most every PROGRESS_INTERVAL_S."""
+    """Writes progress to the row and the page, at most every PROGRESS_INTERVAL_S
+    (fenced on the run's revision and attempt), and keeps the run's lease."""
 
-    def __init__(self, dataset_id, revision: int, phase: str):
-        self.dataset_id, self.revision, self.phase = dataset_id, revision, phase
+    def __init__(self, run: "_Run", phase: str):
+        self.run, self.phase = run, phase
+        self.dataset_id = run.dataset_id
         self.last = 0.0
 
     def __call__(self, rows: int, bytes_read: int, total_bytes: int) -> None:
+        self.run.keeper.progressed()
         now = time.monotonic()
         if now - self.last < PROGRESS_INTERVAL_S:
             return
         self.last = now
-        Dataset.objects.filter(pk=self.dataset_id, revision=self.revision).update(
+        self.run.owned().update(
             rows_checked=rows, bytes_checked=bytes_read, updated_at=timezone.now()
         )
         percent = int(100 * bytes_read / total_bytes) if total_bytes else 0
@@ -295,57 +303,71 @@ class _Progress:
         )
 
 
-def run_validation(dataset_id: str, revision: int) -> str:
+@dataclass
+class _Run:
+    """One validation run: the revision it validates and its fencing token."""
+
+    dataset_id: str
+    revision: int
+    attempt: int
+    keeper: leases.LeaseKeeper
+
+    def owned(self):
+        return leases.owned(leases.kind("validation"), self.dataset_id, self.attempt).filter(
+            revision=self.revision
+        )
+
+
+def run_validation(dataset_id: str, revision: int, worker: str = "worker", *,
+                   hard_stop=None) -> str:  # fmt: skip
     """Validate, normalise and split one revision of a dataset. Never raises.
 
-    Claims the dataset (uploaded → validating, or a stalled validating run)
-    only for the given revision; returns the final status, "already-running"
-    when another run holds it, or "superseded" when the dataset changed (or
-    was deleted) before or while it ran.
+    Leased work (datasets_app/work.py): claims the dataset (uploaded →
+    validating, or validating with an expired lease) only for the given
+    revision; returns the final status, "already-running" when another run
+    holds it, or "superseded" when the dataset changed (or was deleted)
+    before or while it ran.
     """
-    now = timezone.now()
-    # One run per revision: a second message for it (a redelivery, a retry)
-    # finds it validating and leaves it alone, unless that run has shown no
-    # progress for STALLED_AFTER (its worker died): then it takes over.
-    claimed = (
-        Dataset.objects.filter(pk=dataset_id, revision=revision, deleted_at__isnull=True)
-        .filter(
-            Q(status=DatasetStatus.UPLOADED)
-            | Q(status=DatasetStatus.VALIDATING, updated_at__lt=now - STALLED_AFTER)
+    kind = leases.kind("validation")
+    attempt = retry_database(
+        lambda: leases.claim(
+            kind, dataset_id, worker, where=Q(revision=revision),
+            rows_checked=0, bytes_checked=0, updated_at=timezone.now(),
         )
-        .update(status=DatasetStatus.VALIDATING, rows_checked=0, bytes_checked=0, updated_at=now)
-    )
-    if not claimed:
+    )  # fmt: skip
+    if attempt is None:
         current = Dataset.objects.filter(pk=dataset_id, revision=revision).first()
         if current is not None and current.status == DatasetStatus.VALIDATING:
             return "already-running"
         return "superseded"
+    run = _Run(dataset_id, revision, attempt, leases.LeaseKeeper(
+        kind, dataset_id, attempt, on_stalled=hard_stop))  # fmt: skip
+    run.keeper.start()
+    try:
+        return _run_claimed(run)
+    finally:
+        run.keeper.stop()
+
+
+def _run_claimed(run: _Run) -> str:
+    dataset_id, revision = run.dataset_id, run.revision
     dataset = Dataset.objects.get(pk=dataset_id)
     out = dataset.output_folder(revision)
     shutil.rmtree(out, ignore_errors=True)  # what a dead run of this revision left
     try:
-        outcome = _validate_into(dataset, out, revision)
+        outcome = _validate_into(dataset, out, run)
     except Exception as exc:  # a bug must end as a message, not a crashed worker
         logger.exception("Validation of dataset %s failed", dataset_id)
         outcome = {
             "status": DatasetStatus.INVALID,
             "error_count": 1,
-            "errors": [
-                {
-                    "line": None,
-                    "field": None,
-                    "code": "internal_error",
-                    "message": (
-                        f"Validation stopped unexpectedly ({type(exc).__name__}: {exc}). "
-                        "Nothing was imported. Try again; if it happens again, tell an operator."
-                    ),
-                }
-            ],
+            "errors": [_internal_error(exc)],
             "warnings": [],
             "stats": {},
         }
     outcome["validated_at"] = timezone.now()
-    written = Dataset.objects.filter(pk=dataset_id, revision=revision).update(**outcome)
+    outcome["lease_expires_at"] = None
+    written = retry_database(lambda: run.owned().update(**outcome))
     if not written or outcome["status"] != DatasetStatus.READY:
         shutil.rmtree(out, ignore_errors=True)
     if not written:
@@ -355,7 +377,29 @@ def run_validation(dataset_id: str, revision: int) -> str:
     return outcome["status"]
 
 
-def _validate_into(dataset: Dataset, out: Path, revision: int) -> dict:
+def _internal_error(exc: Exception) -> dict:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return {
+            "line": None,
+            "field": None,
+            "code": "disk_full",
+            "message": (
+                "The studio's disk is full, so the validated rows could not be written. "
+                "Nothing was imported. Ask an operator to free space, then validate again."
+            ),
+        }
+    return {
+        "line": None,
+        "field": None,
+        "code": "internal_error",
+        "message": (
+            f"Validation stopped unexpectedly ({type(exc).__name__}: {exc}). "
+            "Nothing was imported. Try again; if it happens again, tell an operator."
+        ),
+    }
+
+
+def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     records = out / "records.jsonl"
     report = engine.validate(
@@ -364,7 +408,7 @@ def _validate_into(dataset: Dataset, out: Path, revision: int) -> dict:
         out_path=records,
         format=dataset.requested_format or None,
         column_mapping=dataset.column_mapping or None,
-        progress=_Progress(dataset.pk, revision, "file"),
+        progress=_Progress(run, "file"),
     )
     outcome = {
         "file_type": report.file_type or "",
@@ -393,7 +437,7 @@ def _validate_into(dataset: Dataset, out: Path, revision: int) -> dict:
             # The validation file must be read exactly like the training file.
             format=report.format,
             column_mapping=dataset.column_mapping or None,
-            progress=_Progress(dataset.pk, revision, "validation file"),
+            progress=_Progress(run, "validation file"),
         )
         if not held_out.ok:
             outcome["error_count"] = held_out.error_count

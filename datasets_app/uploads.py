@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.template.defaultfilters import filesizeformat
 
+from studio.services import disk
+
 # Multipart framing and the other form fields travel with the file.
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -34,7 +36,16 @@ class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
             self.request.upload_too_large = True
             self.file.close()  # the temporary file is removed with it
             raise StopUpload(connection_reset=False)
-        return super().receive_data_chunk(raw_data, start)
+        try:
+            return super().receive_data_chunk(raw_data, start)
+        except OSError as exc:
+            # The temporary file's disk is full. Stopping here (not raising)
+            # matters: the CSRF check reads the body before any view runs.
+            if not disk.is_disk_full(exc):
+                raise
+            self.request.upload_disk_full = True
+            self.file.close()
+            raise StopUpload(connection_reset=False) from exc
 
 
 class BodySizeLimit:

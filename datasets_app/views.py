@@ -1,8 +1,11 @@
 """Dataset pages: list and upload, detail with live validation, preview, settings."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,6 +15,8 @@ from datasets_app.forms import RenameForm, SettingsForm, UploadForm
 from datasets_app.models import Dataset
 from datasets_app.samples import SAMPLES
 from datasets_app.uploads import too_large_message
+from studio.api_errors import error_body
+from studio.services import disk
 
 
 @login_required
@@ -28,12 +33,39 @@ def dataset_list(request):
 @login_required
 @require_POST
 def dataset_upload(request):
+    try:
+        return _store_upload(request)
+    except OSError as exc:
+        # The upload's temporary file, or the dataset's folder, is on a full disk.
+        if not disk.is_disk_full(exc):
+            raise
+    disk.discard_upload(request)
+    if request.htmx:  # upload.js shows the message of an error that carries no form
+        return JsonResponse(error_body("disk_full", disk.UPLOAD_DISK_FULL, "file"), status=507)
+    # The body may not have been read whole: the form starts empty.
+    form = UploadForm({}, {})
+    form.is_valid()
+    form.errors["file"] = form.error_class([disk.UPLOAD_DISK_FULL])
+    context = {
+        "datasets": Dataset.objects.for_user(request.user),
+        "form": form,
+        "samples": SAMPLES,
+    }
+    return render(request, "datasets_app/dataset_list.html", context, status=507)
+
+
+def _store_upload(request):
     form = UploadForm(request.POST, request.FILES)
+    disk.upload_hit_full_disk(request)
     if getattr(request, "upload_too_large", False):
         form.is_valid()
         form.add_error("file", too_large_message())
     elif form.is_valid():
         try:
+            disk.check_room(
+                [form.cleaned_data["file"], form.cleaned_data["validation_file"]],
+                Path(settings.MEDIA_ROOT) / "datasets",
+            )
             dataset = services.create_dataset(
                 request.user,
                 upload=form.cleaned_data["file"],

@@ -15,7 +15,7 @@ from django.http import FileResponse, HttpResponse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -34,7 +34,7 @@ from jobs.serializers import (
     JobDocumentSerializer,
     JobEventPageSerializer,
     JobUploadSerializer,
-    MetricPageSerializer,
+    MetricPointSerializer,
 )
 from jobs.services import artifacts, catalog, lifecycle, live
 from studio.api_errors import Conflict
@@ -204,7 +204,21 @@ class CatalogModelViewSet(viewsets.GenericViewSet):
 # --- jobs -----------------------------------------------------------------------------------
 
 
-# Create, follow, cancel, retry, download; no update or delete (405).
+class AttemptMetricPointSerializer(MetricPointSerializer):
+    attempt = serializers.IntegerField(help_text="The run (claim) of the job that logged it.")
+
+
+class AttemptMetricPageSerializer(serializers.Serializer):
+    results = AttemptMetricPointSerializer(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The following points, if any.")
+    rewind_to = serializers.IntegerField(
+        allow_null=True,
+        help_text="Set when `attempt` was given and a later attempt replaced points past this "
+        "step: drop the points of attempts up to `attempt` after it.",
+    )
+
+
+# Create, follow, cancel, retry, resume, download, delete; no update (405).
 class JobViewSet(viewsets.GenericViewSet):
     serializer_class = FineTuneJobSerializer
     parser_classes = (JSONParser, MultiPartParser, FormParser)
@@ -306,22 +320,58 @@ class JobViewSet(viewsets.GenericViewSet):
         return Response(self._job(new_job), status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        request=None,
+        responses={202: FineTuneJobSerializer, 409: CONFLICT},
+        summary="Resume a job that failed for want of disk space or of a worker: the same "
+        "job, queued again to continue from its newest complete checkpoint",
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        try:
+            job = lifecycle.resume_job(job)
+        except lifecycle.JobStateError as error:
+            raise Conflict(str(error)) from None
+        return Response(self._job(job), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={204: None, 409: CONFLICT},
+        summary="Delete a job with its files (not while it is queued, running or exporting)",
+    )
+    def destroy(self, request, job_id=None):
+        job = lifecycle.access_job(request.user, job_id)
+        try:
+            lifecycle.delete_job(job)
+        except lifecycle.JobStateError as error:
+            raise Conflict(str(error)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
         parameters=[
             OpenApiParameter("after_step", int, description="Only points after this step."),
+            OpenApiParameter(
+                "attempt",
+                int,
+                description="The newest attempt whose points you hold (each point has its "
+                "`attempt`). When a later attempt resumed from an earlier checkpoint, the "
+                "points of attempts up to this one past `rewind_to` are gone: drop yours, "
+                "and the results start after `rewind_to`. Without it, no rewind is told.",
+            ),
             LIMIT,
         ],
-        responses=MetricPageSerializer,
+        responses=AttemptMetricPageSerializer,
         summary="Logged training and evaluation points, by step",
     )
     @action(detail=True, methods=["get"])
     def metrics(self, request, job_id=None):
         job = lifecycle.access_job(request.user, job_id)
-        after_step = whole_number(
-            request.query_params, "after_step", -1, lowest=-1, highest=2**31 - 1
-        )
+        params = request.query_params
+        after_step = whole_number(params, "after_step", -1, lowest=-1, highest=2**31 - 1)
+        attempt = whole_number(params, "attempt", 0, lowest=0, highest=2**31 - 1)
         limit = _limit(request)
-        query = MetricPoint.objects.filter(job=job, step__gt=after_step).order_by("step", "kind")
-        points = list(query[: limit + 1])
+        stored = live.stored_since(job, after_step=after_step, attempt=attempt)
+        query = MetricPoint.objects.filter(job=job, step__gt=stored.after_step)
+        points = list(query.order_by("step", "kind")[: limit + 1])
         next_url = None
         if len(points) > limit:
             # A training point and an evaluation can share a step: end the page
@@ -331,8 +381,13 @@ class JobViewSet(viewsets.GenericViewSet):
             next_url = replace_query_param(
                 request.build_absolute_uri(), "after_step", points[-1].step
             )
+            if "attempt" in params:
+                # The cursor moves on with the newest attempt read, or the next
+                # page would be told the same rewind again.
+                newest = max(attempt, *(p.attempt for p in points))
+                next_url = replace_query_param(next_url, "attempt", newest)
         results = [live.metric_payload(point, job.total_steps) for point in points]
-        return Response({"results": results, "next": next_url})
+        return Response({"results": results, "next": next_url, "rewind_to": stored.rewind_to})
 
     @extend_schema(
         parameters=[

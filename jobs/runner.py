@@ -8,6 +8,7 @@ sent live, and the stop check answers cancels and lost leases.
 
 import logging
 import queue
+import shutil
 import threading
 import time
 import traceback
@@ -17,25 +18,37 @@ from django.conf import settings
 
 from jobs import config as cfg
 from jobs.models import JobStatus
-from jobs.services import artifacts, catalog, ledger
+from jobs.services import artifacts, catalog, housekeeping, ledger
+from studio.services import disk, leases
+from studio.services.db_retry import retry_database
 
 logger = logging.getLogger(__name__)
 
 
 class RunControl:
-    """Why this run should stop, if it should: the user cancelled, or the run lost the job."""
+    """Why this run should stop, if it should: the user cancelled, or the run
+    lost the job (its lease was taken, or it stalled). Fed by the lease keeper
+    (the database) and the cancel flag (Redis)."""
 
     # The trainer asks every step; Redis is asked at most this often, so a
     # cancel lands within about a second without a round trip per step.
     FLAG_INTERVAL_S = 0.5
 
-    def __init__(self, job_id, attempt: int):
+    def __init__(self, job_id, attempt: int, *, hard_stop=None):
         self.job_id, self.attempt = job_id, attempt
+        self.hard_stop = hard_stop
         self.cancelled = threading.Event()
-        self.lost = threading.Event()
         self.flag_checked_at = 0.0
+        self.cancel_seen_at: float | None = None
+        self.keeper = leases.LeaseKeeper(
+            leases.kind("training"), job_id, attempt,
+            on_status=self.on_status, on_stalled=hard_stop,
+        )  # fmt: skip
+        self.lost = self.keeper.lost
 
     def should_stop(self) -> bool:
+        """Asked after every optimizer step: a step is progress."""
+        self.keeper.progressed()
         if self.lost.is_set() or self.cancelled.is_set():
             return True
         now = time.monotonic()
@@ -45,44 +58,38 @@ class RunControl:
                 self.cancelled.set()
         return self.cancelled.is_set()
 
+    def may_write(self) -> bool:
+        """Asked before a checkpoint or the adapter is saved: a run that lost
+        its lease writes no file (one query per save, not per step)."""
+        return not self.lost.is_set() and ledger.still_owned(self.job_id, self.attempt)
 
-class Heartbeat(threading.Thread):
-    """Renews the lease while the run lasts (a step, an evaluation or a save can
-    take minutes) and notices a cancel or a lost job from the database."""
-
-    def __init__(self, control: RunControl):
-        super().__init__(name=f"lease-{control.job_id}", daemon=True)
-        self.control = control
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        from django.db import close_old_connections
-
-        interval = settings.TAILOR_HEARTBEAT_SECONDS
-        while not self.done.wait(interval):
-            try:
-                status = ledger.renew_lease(self.control.job_id, self.control.attempt)
-            except Exception:  # a database blip: try again next beat
-                logger.exception("Lease renewal of job %s failed", self.control.job_id)
-                continue
-            finally:
-                close_old_connections()
-            if status is None:
-                self.control.lost.set()
-                return
-            if status == JobStatus.CANCELLING:
-                self.control.cancelled.set()
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join(timeout=10)
+    def on_status(self, status: str) -> None:
+        """The job's status after each lease renewal. A cancel the run has not
+        obeyed within the grace (a hung step) ends the run by force."""
+        if status != JobStatus.CANCELLING:
+            return
+        self.cancelled.set()
+        now = time.monotonic()
+        if self.cancel_seen_at is None:
+            self.cancel_seen_at = now
+        elif now - self.cancel_seen_at > settings.TAILOR_CANCEL_GRACE_SECONDS:
+            logger.error("Job %s ignored its cancel for %s s; ending it", self.job_id,
+                         settings.TAILOR_CANCEL_GRACE_SECONDS)  # fmt: skip
+            self.lost.set()
+            leases.end_lost_run(
+                leases.kind("training"), self.job_id, self.attempt, why="cancel_timeout"
+            )
+            self.keeper.done.set()
+            if self.hard_stop is not None:
+                self.hard_stop()
 
 
 class EventSink:
     """The training engine's `on_event`: hands each event to a writer thread
     that stores it (fenced on the attempt) and sends it live, so the training
     step never waits for the database or Redis. Events keep their order;
-    `close` waits until every one is written."""
+    `close` waits until every one is written. A write that fails because the
+    database is away is retried until it is back (studio/services/db_retry.py)."""
 
     def __init__(self, control: RunControl):
         self.control = control
@@ -93,6 +100,8 @@ class EventSink:
         self.writer.start()
 
     def __call__(self, event: dict) -> None:
+        # Loading a model or tokenising logs lines: progress too.
+        self.control.keeper.progressed()
         if not self.control.lost.is_set():
             self.queue.put(event)
 
@@ -112,62 +121,67 @@ class EventSink:
 
     def _write(self, event: dict) -> None:
         job_id, attempt = self.control.job_id, self.control.attempt
+        kind = event["kind"]
         try:
-            kind = event["kind"]
             if kind == "metric":
-                ledger.record_metric(job_id, attempt, event)
+                write = lambda: ledger.record_metric(job_id, attempt, event)  # noqa: E731
             elif kind == "started":
-                ledger.record_start(
+                write = lambda: ledger.record_start(  # noqa: E731
                     job_id, attempt, total_steps=event["total_steps"],
                     resumed_from_step=event["resumed_from_step"],
                 )  # fmt: skip
             elif kind == "checkpoint":
-                ledger.record_checkpoint(job_id, attempt, event)
+                write = lambda: ledger.record_checkpoint(job_id, attempt, event)  # noqa: E731
             elif kind == "log":
-                ledger.record_log(job_id, attempt, event["message"])
+                write = lambda: ledger.record_log(job_id, attempt, event["message"])  # noqa: E731
+            else:
+                return
+            retry_database(write)
         except ledger.LostJob:
             logger.warning("Job %s: attempt %s lost the job; stopping", job_id, attempt)
             self.control.lost.set()
-        except Exception:  # a database blip must not stop training: the point is lost
-            logger.exception("Job %s: could not store a %s event", job_id, event.get("kind"))
+        except Exception:  # the database stayed away past the retry time
+            logger.exception("Job %s: could not store a %s event", job_id, kind)
 
 
-def run_job(job_id: str, worker: str) -> str:
+def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
     """Claim and run one job to its end. Returns what happened, in a word.
 
     Never raises for a problem of the job itself: those end as `failed` with a
-    plain reason (and the traceback for staff).
+    plain reason (and the traceback for staff). `hard_stop` ends the process
+    when the run hangs (a Celery task passes `leases.end_process`).
     """
     from jobs import training
 
-    job = ledger.claim(job_id, worker)
+    job = retry_database(lambda: ledger.claim(job_id, worker))
     if job is None:
         return "not-claimed"
-    control = RunControl(job.pk, job.attempt)
+    control = RunControl(job.pk, job.attempt, hard_stop=hard_stop)
     sink = EventSink(control)
-    heartbeat = Heartbeat(control)
-    heartbeat.start()
+    control.keeper.start()
     try:
         validation = job.validation_file if job.validation_file.exists() else None
         paths = training.RunPaths(
             model_source=catalog.model_source(job.base_model),
             train_file=job.train_file,
             validation_file=validation,
-            output_dir=job.folder,
+            output_dir=job.attempt_folder(job.attempt),
         )
-        resume = training.latest_checkpoint(job.folder) if job.attempt > 1 else None
+        checkpoint = ledger.resume_checkpoint(job) if job.attempt > 1 else None
+        resume = Path(checkpoint.path) if checkpoint is not None else None
         if resume is not None:
-            sink({"kind": "log", "message": f"Resuming from {Path(resume).name}."})
+            sink({"kind": "log", "message": f"Resuming from {resume.name}."})
         result = training.run_training(
             cfg.read_document(job.config), paths, task=job.task,
-            on_event=sink, should_stop=control.should_stop, resume_from=resume,
+            on_event=sink, should_stop=control.should_stop, may_write=control.may_write,
+            resume_from=resume,
         )  # fmt: skip
     except training.TrainingFailure as exc:
         failure = (exc.code, exc.message, traceback.format_exc())
+    except OSError as exc:
+        failure = _disk_failure(exc) or _unexpected(job, exc)
     except Exception as exc:
-        logger.exception("Job %s failed", job.pk)
-        message = f"Training stopped with an error: {type(exc).__name__}: {exc}"[:2000]
-        failure = ("training", message, traceback.format_exc())
+        failure = _unexpected(job, exc)
     else:
         failure = None
     finally:
@@ -176,65 +190,151 @@ def run_job(job_id: str, worker: str) -> str:
         # The lease is held until the end: zipping a large model takes a while.
         return _finish(job, control, result=None if failure else result, failure=failure)
     finally:
-        heartbeat.stop()
+        control.keeper.stop()
+
+
+def _unexpected(job, exc: Exception) -> tuple[str, str, str]:
+    logger.exception("Job %s failed", job.pk)
+    message = f"Training stopped with an error: {type(exc).__name__}: {exc}"[:2000]
+    return ("training", message, traceback.format_exc())
+
+
+DISK_FULL_MESSAGE = (
+    "The disk is full: the run could not write its files. Nothing partial was kept; "
+    "free some space (delete old jobs and datasets), then resume the job: it continues "
+    "from its newest complete checkpoint."
+)
+
+
+def _disk_failure(exc: BaseException) -> tuple[str, str, str] | None:
+    """A full disk, in plain words; None for other errors."""
+    if not disk.is_disk_full(exc):
+        return None
+    return ("disk_full", DISK_FULL_MESSAGE, traceback.format_exc())
+
+
+def _recognise_disk_full(job, failure: tuple[str, str, str]) -> tuple[str, str, str]:
+    """A failed write the error did not name as a full disk, recognised:
+    safetensors names errno 28 only in its message, and torch.save (the
+    optimizer's state) raises an opaque RuntimeError, leaving the disk full
+    to its last block."""
+    code, _, trace = failure
+    if code != "training":
+        return failure
+    if disk.mentions_disk_full(trace) or disk.nearly_full(job.attempt_folder(job.attempt)):
+        return ("disk_full", DISK_FULL_MESSAGE, trace)
+    return failure
+
+
+def _remove_partial_files(job) -> None:
+    """What the failed attempt left half-written (its complete checkpoints
+    stay: Resume continues from the newest)."""
+    for path in housekeeping.partial_files(job.attempt_folder(job.attempt)):
+        housekeeping.remove(path)
 
 
 def _finish(job, control: RunControl, *, result, failure) -> str:
     if control.lost.is_set():
         return "lost"
     if failure is None and result.stopped:
-        ledger.finish_cancelled(job.pk, job.attempt, step=result.final_step)
+        retry_database(lambda: ledger.finish_cancelled(job.pk, job.attempt, step=result.final_step))
         return "cancelled"
     if failure is None:
         try:
-            archive = artifacts.zip_folder(result.adapter_dir, job.folder / artifacts.ADAPTER_ZIP)
+            archive = artifacts.zip_folder(
+                result.adapter_dir, result.adapter_dir.parent / artifacts.ADAPTER_ZIP,
+                progressed=control.keeper.progressed,
+            )  # fmt: skip
         except OSError as exc:
-            message = f"The adapter was trained but could not be saved: {exc}."
-            failure = ("training", message, traceback.format_exc())
+            failure = _disk_failure(exc) or (
+                "training",
+                f"The adapter was trained but could not be saved: {exc}.",
+                traceback.format_exc(),
+            )
     if failure is not None:
+        failure = _recognise_disk_full(job, failure)
+        _remove_partial_files(job)
         code, message, trace = failure
-        ledger.finish_failed(job.pk, job.attempt, code=code, message=message, traceback=trace)
+        retry_database(
+            lambda: ledger.finish_failed(
+                job.pk, job.attempt, code=code, message=message, traceback=trace
+            )
+        )
         return "failed"
-    ledger.finish_succeeded(
-        job.pk, job.attempt, metrics=result.metrics, adapter_path=str(result.adapter_dir),
-        adapter_bytes=archive.stat().st_size, trained_tokens=result.trained_tokens,
-        final_step=result.final_step,
+    done = retry_database(
+        lambda: ledger.finish_succeeded(
+            job.pk, job.attempt, metrics=result.metrics, adapter_path=str(result.adapter_dir),
+            adapter_bytes=archive.stat().st_size, trained_tokens=result.trained_tokens,
+            final_step=result.final_step,
+        )
     )  # fmt: skip
-    return "succeeded"
+    return "succeeded" if done else "lost"
 
 
-def run_export(job_id: str) -> str:
-    """Merge a LoRA adapter into its base and zip the full model (lora jobs only)."""
+def run_export(job_id: str, worker: str = "worker", *, hard_stop=None) -> str:
+    """Merge a LoRA adapter into its base and zip the full model (lora jobs only).
+
+    Leased work like training: a claim with a fencing token, a lease held
+    while it runs, and every file under the attempt's own folder, so a lost
+    run never overwrites what a newer attempt wrote."""
     from jobs import training
     from jobs.models import FineTuneJob
 
-    # A conditional claim, like training's: a repeated message does nothing.
-    if not FineTuneJob.objects.filter(pk=job_id, export_status="queued").update(
-        export_status="running"
-    ):
-        return "not-queued"
+    kind = leases.kind("export")
+    attempt = retry_database(lambda: leases.claim(kind, job_id, worker))
+    if attempt is None:
+        return "not-queued"  # a repeated message, or an export already over
     job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
+    keeper = leases.LeaseKeeper(kind, job.pk, attempt, on_stalled=hard_stop)
+    keeper.start()
+    folder = job.export_folder(attempt)
     try:
         merged = training.export_merged(
             Path(job.adapter_path), catalog.model_source(job.base_model),
-            job.folder / "merged", task=job.task,
+            folder / "merged", task=job.task,
         )  # fmt: skip
-        archive = artifacts.zip_folder(merged, job.folder / artifacts.MERGED_ZIP)
+        keeper.progressed()
+        archive = artifacts.zip_folder(
+            merged, folder / artifacts.MERGED_ZIP, progressed=keeper.progressed
+        )
+        # The merged folder was only the zip's source: the archive is what is served.
+        shutil.rmtree(merged, ignore_errors=True)
     except Exception as exc:
         logger.exception("Export of job %s failed", job_id)
-        FineTuneJob.objects.filter(pk=job_id).update(
-            export_status="failed", export_error=f"{type(exc).__name__}: {exc}"[:2000]
+        shutil.rmtree(folder, ignore_errors=True)
+        disk = isinstance(exc, OSError) and _disk_failure(exc)
+        error = disk[1] if disk else f"{type(exc).__name__}: {exc}"[:2000]
+        written = retry_database(
+            lambda: leases.owned(kind, job_id, attempt).update(
+                export_status="failed", export_error=error, export_lease_expires_at=None
+            )
         )
-        _export_event(job, "The merged model could not be exported: see the error.", "error")
+        if written:
+            export_event(job, "The merged model could not be exported: see the error.", "error")
         return "failed"
-    FineTuneJob.objects.filter(pk=job_id).update(
-        export_status="ready", export_path=str(archive), export_error=""
-    )
-    _export_event(job, "The merged model is ready to download.", "info")
+    finally:
+        keeper.stop()
+    written = retry_database(
+        lambda: leases.owned(kind, job_id, attempt).update(
+            export_status="ready", export_path=str(archive), export_error="",
+            export_lease_expires_at=None,
+        )
+    )  # fmt: skip
+    if not written:
+        shutil.rmtree(folder, ignore_errors=True)
+        return "lost"
+    _remove_older_exports(job, keep=attempt)
+    export_event(job, "The merged model is ready to download.", "info")
     return "ready"
 
 
-def _export_event(job, message: str, level: str) -> None:
+def _remove_older_exports(job, *, keep: int) -> None:
+    for folder in job.folder.glob("export-*"):
+        if folder.name != f"export-{keep}":
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def export_event(job, message: str, level: str) -> None:
     from django.db import transaction
 
     from jobs.services import live

@@ -8,12 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import config as cfg
 from jobs.forms import JobWizard, WizardInput, human_bytes, human_duration, human_parameters
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus
-from jobs.services import artifacts, catalog, lifecycle
+from jobs.services import artifacts, catalog, housekeeping, lifecycle
 
 LOG_TAIL = 50
 JOBS_PER_PAGE = 50
@@ -122,6 +123,9 @@ def _panel_context(request, job: FineTuneJob) -> dict:
         "adapter_ready": artifacts.adapter_archive(job) is not None,
         "merged_ready": artifacts.merged_archive(job) is not None,
         "can_export": artifacts.can_export(job),
+        "can_resume": lifecycle.can_resume(job),
+        "can_delete": lifecycle.can_delete(job),
+        "disk": housekeeping.disk_usage(job),
         "show_traceback": request.user.is_staff,
     }
 
@@ -178,6 +182,37 @@ def job_retry(request, job_id):
         return redirect("job-detail", job_id=job.pk)
     messages.success(request, f"Retrying as a new job: “{retry.name}”.")
     return redirect("job-detail", job_id=retry.pk)
+
+
+@login_required
+@require_POST
+def job_resume(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    try:
+        job = lifecycle.resume_job(job)
+    except lifecycle.JobStateError as error:
+        messages.error(request, str(error))
+    else:
+        # "Resumed: queued to continue from its checkpoint of step 4."
+        messages.success(request, job.events.filter(kind="status").last().message)
+    return redirect("job-detail", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_delete(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    try:
+        lifecycle.delete_job(job)
+    except lifecycle.JobStateError as error:
+        messages.error(request, str(error))
+        target = reverse("job-detail", args=[job.pk])
+    else:
+        messages.success(request, f"Deleted “{job.name}” and its files.")
+        target = reverse("jobs")
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Redirect": target})
+    return redirect(target)
 
 
 @login_required

@@ -10,8 +10,10 @@ only read the request and answer in OpenAI's shape.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import FileResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -21,6 +23,7 @@ from datasets_app.uploads import too_large_message
 from serving.openai_api import OpenAIError, openai_endpoint, read_json_body
 from serving.services import fine_tuning, openai_objects
 from serving.services.openai_objects import RequestError
+from studio.services import disk
 
 
 @contextmanager
@@ -45,6 +48,7 @@ def _read_upload(request):
         ) from None
     except (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent) as exc:
         raise OpenAIError(400, f"The request body is not a valid multipart form: {exc}") from None
+    disk.upload_hit_full_disk(request)  # an OSError, answered 507 by the caller
     if getattr(request, "upload_too_large", False):  # set by the upload handler
         raise OpenAIError(413, too_large_message(), param="file", code="file_too_large")
     if upload is None:
@@ -57,12 +61,21 @@ def _read_upload(request):
 
 
 def _upload(request, user) -> JsonResponse:
-    upload, purpose = _read_upload(request)
-    fine_tuning.check_purpose(purpose)
     try:
+        upload, purpose = _read_upload(request)
+        fine_tuning.check_purpose(purpose)
+        disk.check_room([upload], Path(settings.MEDIA_ROOT) / "datasets")
         dataset = datasets.create_dataset(user, upload=upload)
     except datasets.DatasetInputError as exc:
         raise OpenAIError(400, f"{exc.field}: {exc.message}", param=exc.field) from None
+    except OSError as exc:
+        # The upload's temporary file, or the dataset's folder, is on a full disk.
+        if not disk.is_disk_full(exc):
+            raise
+        disk.discard_upload(request)
+        raise OpenAIError(
+            507, disk.UPLOAD_DISK_FULL, type="server_error", param="file", code="disk_full"
+        ) from None
     return JsonResponse(openai_objects.file_object(dataset))
 
 

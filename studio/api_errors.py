@@ -3,7 +3,7 @@
 Every error answer is `{"error": {"code", "message", "field"?, "details"?}}`:
 
 - `code`: a stable, machine-readable word (`invalid`, `required`,
-  `not_found`, `conflict`, `throttled`, `too_large`, …);
+  `not_found`, `conflict`, `throttled`, `too_large`, `disk_full`, …);
 - `message`: one sentence a person can act on; for a bad field it names it;
 - `field`: the (dotted) field at fault, when there is one;
 - `details`: every field problem, `[{"field", "code", "message"}]`, when a
@@ -22,6 +22,8 @@ from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from studio.services import disk
 
 # Codes for DRF's exceptions whose default code is vaguer than it could be.
 CODES = {
@@ -44,6 +46,18 @@ class PayloadTooLarge(exceptions.APIException):
 
     def __init__(self, detail=None, *, field: str | None = None, code: str | None = None):
         super().__init__(detail, code)
+        self.field = field
+
+
+class InsufficientStorage(exceptions.APIException):
+    """The server's disk is full: nothing of the request was kept."""
+
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = disk.UPLOAD_DISK_FULL
+    default_code = "disk_full"
+
+    def __init__(self, detail=None, *, field: str | None = None):
+        super().__init__(detail)
         self.field = field
 
 

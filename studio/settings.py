@@ -167,7 +167,11 @@ REDIS_RATE_LIMIT_URL = REDIS_FLAGS_URL
 
 # --- Celery (see docs/architecture.md, "Durability") ---------------------------
 # The queues a complete studio serves; /healthz wants a worker on each.
-TAILOR_QUEUES = ("default", "train", "infer")
+# default: dataset validation; train: one job per worker; infer: interactive
+# generations only; evaluate: evaluations, so that they never hold up the
+# playground or /v1/; maintenance: the reaper and dispatcher, where no long
+# task can starve them.
+TAILOR_QUEUES = ("default", "train", "infer", "evaluate", "maintenance")
 CELERY_BROKER_URL = with_db(REDIS_URL, BROKER_DB)
 CELERY_RESULT_BACKEND = with_db(REDIS_URL, RESULTS_DB)
 CELERY_RESULT_EXPIRES = 3600
@@ -190,6 +194,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 24 * 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_TRACK_STARTED = True
+# Sending never waits for a broker that is down: the row is the outbox, and
+# the dispatcher sends it when the broker is back (studio/services/leases.py).
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
 # --- Jobs: leases, reaper, limits ----------------------------------------------
 # A running job's worker renews its lease every TAILOR_HEARTBEAT_SECONDS; a
@@ -203,6 +211,16 @@ TAILOR_JOB_MAX_ATTEMPTS = env_int("TAILOR_JOB_MAX_ATTEMPTS", 3, minimum=1)
 # A queued job whose message is in neither the queue nor a worker's hands
 # after this long is sent again.
 TAILOR_DISPATCH_GRACE_SECONDS = env_int("TAILOR_DISPATCH_GRACE_SECONDS", 60, minimum=1)
+# A run (of any kind of work) whose step, token or chunk counter has not
+# moved for this long is stalled: it is ended, and its work resumed or failed
+# as "stalled". Generous: loading a large model from disk, or a long
+# evaluation between two steps, must not count as a stall.
+TAILOR_STALL_SECONDS = env_int("TAILOR_STALL_SECONDS", 1800, minimum=2)
+# A cancelled job whose run has not stopped after this long is ended by force
+# (its process too): a hung step never keeps a cancel waiting.
+TAILOR_CANCEL_GRACE_SECONDS = env_int("TAILOR_CANCEL_GRACE_SECONDS", 60, minimum=1)
+# A worker's writes wait this long for a database that restarts.
+TAILOR_DATABASE_RETRY_SECONDS = env_int("TAILOR_DATABASE_RETRY_SECONDS", 120, minimum=0)
 # Full fine-tunes are offered up to this many parameters (16 bytes each).
 TAILOR_FULL_FINETUNE_MAX_PARAMETERS = env_int(
     "TAILOR_FULL_FINETUNE_MAX_PARAMETERS", 1_000_000_000, minimum=0
@@ -212,6 +230,17 @@ TAILOR_FULL_FINETUNE_MAX_PARAMETERS = env_int(
 # reference machine reaches (2 cores, AVX2: tailor-tiny at ~1,900 tokens/s
 # and MiniLM at ~730, i.e. 4-7e10); a GPU is far faster (an H100: ~2e14).
 TAILOR_TRAIN_FLOPS = float(env_int("TAILOR_TRAIN_FLOPS", 50_000_000_000, minimum=1))
+# Checkpoints hold the optimizer's state (twice the adapter; for a full
+# fine-tune twice the model). A finished job keeps them this long, then only
+# its adapter: 72 hours spans a weekend, to resume a failed job or look back
+# at a finished one, without letting them fill the disk (0: drop them at once).
+TAILOR_KEEP_CHECKPOINTS_HOURS = env_int("TAILOR_KEEP_CHECKPOINTS_HOURS", 72, minimum=0)
+# Housekeeping (beat, on the maintenance queue) applies that and sweeps
+# half-written files every this many seconds: files wait an hour to be swept,
+# so every ten minutes is prompt enough and costs a directory walk.
+TAILOR_HOUSEKEEPING_INTERVAL_SECONDS = env_int(
+    "TAILOR_HOUSEKEEPING_INTERVAL_SECONDS", 600, minimum=1
+)
 # --- Serving ----------------------------------------------------------------
 # The inference worker keeps base models loaded (adapters attach to them) and
 # evicts the least recently used when the next would pass this budget.
@@ -239,11 +268,19 @@ TAILOR_EVAL_SAMPLE_SIZE = env_int("TAILOR_EVAL_SAMPLE_SIZE", 50, minimum=1)
 TAILOR_API_RATE_LIMIT = env_int("TAILOR_API_RATE_LIMIT", 600, minimum=0)
 
 CELERY_BEAT_SCHEDULE = {
-    "reap-jobs": {
-        "task": "jobs.reap",
+    "maintenance": {
+        "task": "studio.maintenance",
         "schedule": float(TAILOR_REAPER_INTERVAL_SECONDS),
-        "options": {"queue": "default", "expires": float(TAILOR_REAPER_INTERVAL_SECONDS)},
-    }
+        "options": {"queue": "maintenance", "expires": float(TAILOR_REAPER_INTERVAL_SECONDS)},
+    },
+    "housekeeping": {
+        "task": "jobs.housekeeping",
+        "schedule": float(TAILOR_HOUSEKEEPING_INTERVAL_SECONDS),
+        "options": {
+            "queue": "maintenance",
+            "expires": float(TAILOR_HOUSEKEEPING_INTERVAL_SECONDS),
+        },
+    },
 }
 
 # --- REST API ---------------------------------------------------------------

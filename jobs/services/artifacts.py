@@ -8,28 +8,43 @@ from django.db import transaction
 
 from jobs.models import FineTuneJob, JobStatus
 from jobs.services.lifecycle import JobStateError
+from studio.services import leases
 
 ADAPTER_ZIP = "adapter.zip"
 MERGED_ZIP = "merged-model.zip"
+PARTIAL_SUFFIX = ".partial"
 
 
-def zip_folder(folder: Path, dest: Path) -> Path:
-    """Zip `folder` into `dest` atomically (a reader never sees half a file)."""
+def zip_folder(folder: Path, dest: Path, *, progressed=None) -> Path:
+    """Zip `folder` into `dest` atomically (a reader never sees half a file;
+    an error, a full disk included, leaves no partial file behind).
+    `progressed()` is called after each file, for the run's lease."""
     folder, dest = Path(folder), Path(dest)
-    partial = dest.with_name(dest.name + ".partial")
+    partial = dest.with_name(dest.name + PARTIAL_SUFFIX)
     root = dest.stem
-    # Weights do not compress; storing them saves minutes on large adapters.
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, f"{root}/{path.relative_to(folder)}")
-    os.replace(partial, dest)
+    try:
+        # Weights do not compress; storing them saves minutes on large adapters.
+        with zipfile.ZipFile(
+            partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True
+        ) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, f"{root}/{path.relative_to(folder)}")
+                    if progressed is not None:
+                        progressed()
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return dest
 
 
 def adapter_archive(job: FineTuneJob) -> Path | None:
-    path = job.folder / ADAPTER_ZIP
-    return path if job.status == JobStatus.SUCCEEDED and path.exists() else None
+    """The zip beside the adapter the succeeding attempt recorded."""
+    if job.status != JobStatus.SUCCEEDED or not job.adapter_path:
+        return None
+    path = Path(job.adapter_path).parent / ADAPTER_ZIP
+    return path if path.exists() else None
 
 
 def merged_archive(job: FineTuneJob) -> Path | None:
@@ -50,16 +65,15 @@ def request_export(job: FineTuneJob) -> FineTuneJob:
             "Only a finished LoRA job can be merged: QLoRA bases are quantised, "
             "and a full fine-tune is already a complete model."
         )
-    if job.export_status in ("queued", "running"):
-        return job
-    FineTuneJob.objects.filter(pk=job.pk).update(export_status="queued", export_error="")
-    job_id = str(job.pk)
-
-    def send():
-        from jobs.tasks import export_merged_model
-
-        export_merged_model.apply_async(args=[job_id], queue="train")
-
-    transaction.on_commit(send)
+    with transaction.atomic():
+        # One export at a time; a finished (or failed) one can be asked again.
+        asked = FineTuneJob.objects.filter(pk=job.pk).exclude(
+            export_status__in=("queued", "running")
+        ).update(
+            export_status="queued", export_error="", export_task_id="",
+            export_dispatched_at=None, export_lease_expires_at=None,
+        )  # fmt: skip
+        if asked:
+            leases.send_after_commit(leases.kind("export"), job.pk)
     job.refresh_from_db()
     return job

@@ -26,6 +26,7 @@ from jobs import config as cfg
 from jobs.models import FineTuneJob, JobEvent, JobStatus
 from jobs.services import catalog, live
 from jobs.services.estimates import estimate
+from studio.services import leases
 from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
@@ -322,21 +323,16 @@ def start_job(job: FineTuneJob) -> FineTuneJob:
 
 
 def queue_job(job: FineTuneJob, expected: str, *, reason: str, attempt: int | None = None) -> bool:
-    """created/running → queued, and send the task after commit."""
+    """created/running → queued, and send the task after commit.
+
+    When the broker is down the job stays queued and unsent; the dispatcher
+    sends it when the broker is back (studio/services/leases.py)."""
     if not do_transition(job, JobStatus.QUEUED, expected=(expected,), reason=reason,
-                         attempt=attempt, queued_at=timezone.now()):  # fmt: skip
+                         attempt=attempt, queued_at=timezone.now(), lease_expires_at=None,
+                         task_id="", dispatched_at=None):  # fmt: skip
         return False
-    job_id = str(job.pk)
-    transaction.on_commit(lambda: send_training_task(job_id))
+    leases.send_after_commit(leases.kind("training"), job.pk)
     return True
-
-
-def send_training_task(job_id: str) -> None:
-    """Ring the bell: the task claims the job from the ledger, or does nothing."""
-    from jobs.tasks import train_job
-
-    result = train_job.apply_async(args=[job_id], queue="train")
-    FineTuneJob.objects.filter(pk=job_id).update(task_id=result.id, dispatched_at=timezone.now())
 
 
 # --- transitions --------------------------------------------------------------------
@@ -502,3 +498,87 @@ def draft_as_dict(draft: JobDraft) -> dict:
         "plan": dataclasses.asdict(draft.plan),
         "estimate": draft.estimate,
     }
+
+
+# --- delete, resume ---------------------------------------------------------------------
+
+# Failures that were not the job's own doing: its configuration and data are
+# sound, so the same job continues where its newest complete checkpoint left it.
+RESUMABLE_ERRORS = ("disk_full", "worker_lost", "stalled")
+BUSY_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
+
+
+def delete_job(job: FineTuneJob) -> None:
+    """Delete the job with everything it owns: its events, metrics,
+    checkpoints and evaluations (cascade), and, after commit, its folder.
+
+    Refused with JobStateError while it is queued, running or cancelling, or
+    while its export is queued or running (cancel first, or wait). Its
+    datasets stay; a retry of it stays and forgets where it came from.
+    """
+    with transaction.atomic():
+        locked = FineTuneJob.objects.select_for_update().filter(pk=job.pk).first()
+        if locked is None:
+            return
+        if locked.status == JobStatus.CANCELLING:
+            raise JobStateError("The job is still stopping; delete it once it is cancelled.")
+        if locked.status in BUSY_STATUSES:
+            raise JobStateError(
+                f"The job is {locked.get_status_display().lower()}; cancel it before deleting it."
+            )
+        if locked.export_status in ("queued", "running"):
+            raise JobStateError(
+                "The job's merged model is being exported; delete it once the export is over."
+            )
+        folder = locked.folder
+        locked.delete()
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def can_delete(job: FineTuneJob) -> bool:
+    return job.status not in BUSY_STATUSES and job.export_status not in ("queued", "running")
+
+
+def can_resume(job: FineTuneJob) -> bool:
+    return job.status == JobStatus.FAILED and job.error_code in RESUMABLE_ERRORS
+
+
+def resume_job(job: FineTuneJob) -> FineTuneJob:
+    """Queue a failed job again as a new attempt of the same job, which
+    continues from its newest complete checkpoint (or from the start when
+    none is left). Only for failures that were not the job's doing
+    (`RESUMABLE_ERRORS`); JobStateError otherwise.
+
+    The error is cleared and the job gets TAILOR_JOB_MAX_ATTEMPTS fresh
+    attempts; `attempt` itself never goes down (it fences every run).
+    """
+    from jobs.services.ledger import resume_checkpoint
+
+    with transaction.atomic():
+        locked = FineTuneJob.objects.select_for_update().filter(pk=job.pk).first()
+        if locked is None:
+            raise JobStateError("The job was deleted.")
+        if locked.status != JobStatus.FAILED:
+            raise JobStateError(
+                "Only a failed job can be resumed; this one is "
+                f"{locked.get_status_display().lower()}."
+            )
+        if not can_resume(locked):
+            raise JobStateError(
+                f"The job failed with {locked.error_code or 'an error'}, which would happen "
+                "again: only a full disk or a lost worker can be resumed. Retry it as a new "
+                "job once its configuration or data is fixed."
+            )
+        checkpoint = resume_checkpoint(locked)
+        where = (
+            f"from its checkpoint of step {checkpoint.step:,}"
+            if checkpoint is not None
+            else "from the start (no complete checkpoint was kept)"
+        )
+        FineTuneJob.objects.filter(pk=locked.pk).update(
+            error_code="", error_message="", error_traceback="", finished_at=None,
+            max_attempts=locked.attempt + settings.TAILOR_JOB_MAX_ATTEMPTS,
+        )  # fmt: skip
+        queue_job(locked, JobStatus.FAILED, reason=f"Resumed: queued to continue {where}.")
+    job.refresh_from_db()
+    return job

@@ -236,10 +236,12 @@ def test_retry_of_a_finished_job_creates_a_new_one(
 def test_the_adapter_download_serves_the_zip_of_a_succeeded_job(alice_client, alice):
     job = make_job(alice, ready_sample(alice))
     assert alice_client.get(reverse("job-adapter", args=[job.pk])).status_code == 404
-    job.folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(job.folder / "adapter.zip", "w") as archive:
+    job.attempt_folder(1).mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(job.attempt_folder(1) / "adapter.zip", "w") as archive:
         archive.writestr("adapter/adapter_config.json", "{}")
-    FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    FineTuneJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED, adapter_path=str(job.attempt_folder(1) / "adapter")
+    )
     response = alice_client.get(reverse("job-adapter", args=[job.pk]))
     stem = job.fine_tuned_model.replace(":", "-").replace("--", "-")
     assert response["Content-Disposition"] == f'attachment; filename="{stem}-adapter.zip"'
@@ -309,3 +311,85 @@ def test_the_models_page_lists_the_demo_models_with_their_availability(alice_cli
     llama = html[html.index('id="model-llama-3.2-1b-instruct"') :]
     assert '<td data-testid="parameters">1.2B</td>' in llama
     assert "Downloads on first use" in llama
+
+
+# --- delete and resume ------------------------------------------------------------------
+
+
+def test_a_finished_job_offers_delete_and_deleting_it_goes_back_to_the_list(
+    alice_client, alice, django_capture_on_commit_callbacks
+):
+    job = lifecycle.cancel_job(make_job(alice, ready_sample(alice)))
+    page = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert f'action="{reverse("job-delete", args=[job.pk])}"' in page
+    assert 'data-testid="delete-job"' in page
+    assert 'data-testid="job-disk">On disk: ' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(reverse("job-delete", args=[job.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("jobs"), 302)]
+    assert escape(f"Deleted “{job.name}” and its files.") in response.content.decode()
+    assert not FineTuneJob.objects.filter(pk=job.pk).exists()
+    assert not job.folder.exists()
+
+
+def test_an_htmx_delete_answers_with_a_redirect_to_the_list(alice_client, alice):
+    job = lifecycle.cancel_job(make_job(alice, ready_sample(alice)))
+    response = alice_client.post(
+        reverse("job-delete", args=[job.pk]), headers={"HX-Request": "true"}
+    )
+    assert (response.status_code, response["HX-Redirect"]) == (204, reverse("jobs"))
+
+
+def test_a_queued_job_offers_no_delete_and_is_not_deleted(alice_client, alice):
+    job = make_job(alice, ready_sample(alice))
+    FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    page = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert 'data-testid="delete-job"' not in page
+    response = alice_client.post(reverse("job-delete", args=[job.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("job-detail", args=[job.pk]), 302)]
+    assert "The job is queued; cancel it before deleting it." in response.content.decode()
+    assert FineTuneJob.objects.filter(pk=job.pk).exists()
+
+
+def test_an_operator_may_delete_alices_job_and_bob_gets_404(
+    bob_client, client, olga, alice, django_capture_on_commit_callbacks
+):
+    job = lifecycle.cancel_job(make_job(alice, ready_sample(alice)))
+    for name in ("job-delete", "job-resume"):
+        assert bob_client.post(reverse(name, args=[job.pk])).status_code == 404, name
+    assert FineTuneJob.objects.filter(pk=job.pk).exists()
+    client.force_login(olga)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("job-delete", args=[job.pk])).status_code == 302
+    assert not FineTuneJob.objects.filter(pk=job.pk).exists()
+
+
+def test_a_job_failed_on_a_full_disk_offers_resume_beside_retry(
+    alice_client, alice, django_capture_on_commit_callbacks
+):
+    job = make_job(alice, ready_sample(alice))
+    FineTuneJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, attempt=1, error_code="disk_full", error_message="Disk full."
+    )
+    page = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert 'data-testid="resume-job">Resume</button>' in page and ">Retry</button>" in page
+    with django_capture_on_commit_callbacks(execute=False):
+        response = alice_client.post(reverse("job-resume", args=[job.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("job-detail", args=[job.pk]), 302)]
+    html = response.content.decode()
+    assert "Resumed: queued to continue from the start (no complete checkpoint was kept)." in html
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.QUEUED, "")
+
+
+def test_a_job_failed_by_its_own_configuration_offers_no_resume(alice_client, alice):
+    job = make_job(alice, ready_sample(alice))
+    FineTuneJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, error_code="out_of_memory", error_message="Out of memory."
+    )
+    page = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert 'data-testid="resume-job"' not in page
+    response = alice_client.post(reverse("job-resume", args=[job.pk]), follow=True)
+    assert "which would happen again" in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED

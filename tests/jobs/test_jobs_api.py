@@ -405,10 +405,12 @@ def test_the_adapter_is_a_conflict_until_the_job_has_succeeded(alice_api, alice_
 
 
 def test_a_succeeded_jobs_adapter_downloads_as_a_zip(alice_api, alice_job):
-    archive = alice_job.folder / "adapter.zip"
+    # The zip lies beside the adapter the succeeding attempt recorded.
+    archive = alice_job.attempt_folder(1) / "adapter.zip"
+    archive.parent.mkdir(parents=True)
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("adapter/adapter_config.json", '{"r": 16}')
-    set_status(alice_job, JobStatus.SUCCEEDED)
+    set_status(alice_job, JobStatus.SUCCEEDED, adapter_path=str(archive.parent / "adapter"))
     response = alice_api.get(f"{JOBS}{alice_job.pk}/adapter/", HTTP_ACCEPT="application/zip")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -457,8 +459,9 @@ def test_a_ready_export_downloads_the_merged_model(alice, alice_api, routing):
     assert b"".join(response.streaming_content) == merged.read_bytes()
 
 
-def test_a_job_cannot_be_changed_or_deleted(alice_api, alice_job):
-    for method in ("put", "patch", "delete"):
+def test_a_job_cannot_be_changed(alice_api, alice_job):
+    # Deleting is allowed (see "deleting" below); changing a job is not.
+    for method in ("put", "patch"):
         response = getattr(alice_api, method)(f"{JOBS}{alice_job.pk}/", {}, format="json")
         assert response.status_code == 405, method
     assert FineTuneJob.objects.filter(pk=alice_job.pk).exists()
@@ -560,3 +563,164 @@ def test_a_long_username_and_suffix_still_give_a_model_name_that_fits(
     assert len(name) == 300
     assert name.startswith(f"ft:{'m' * 100}:uuu")
     assert name.endswith(f"u:{'s' * 64}:{job_id.hex[:8]}")
+
+
+def resumed_from_step_4(job) -> None:
+    """What the ledger leaves after attempt 2 resumed from step 4's checkpoint:
+    attempt 1's points through step 4, then attempt 2's."""
+    FineTuneJob.objects.filter(pk=job.pk).update(attempt=2, status=JobStatus.RUNNING)
+    for step in (1, 2, 3, 4):
+        MetricPoint.objects.create(job=job, attempt=1, step=step, train_loss=5 - step / 10)
+    for step in (5, 6, 7, 8):
+        MetricPoint.objects.create(job=job, attempt=2, step=step, train_loss=3 - step / 10)
+
+
+def test_a_metrics_cursor_from_a_replaced_attempt_is_told_where_to_rewind(alice_api, alice_job):
+    resumed_from_step_4(alice_job)
+    url = f"{JOBS}{alice_job.pk}/metrics/"
+    # A script read attempt 1's steps 1-10 before the resume.
+    body = alice_api.get(f"{url}?after_step=10&attempt=1").json()
+    assert body["rewind_to"] == 4
+    assert [(p["attempt"], p["step"]) for p in body["results"]] == [(2, 5), (2, 6), (2, 7), (2, 8)]
+    assert body["results"][0]["train_loss"] == 2.5
+    assert body["next"] is None
+
+    # With the newest attempt it read, the cursor is current: nothing to rewind.
+    body = alice_api.get(f"{url}?after_step=8&attempt=2").json()
+    assert body == {"results": [], "next": None, "rewind_to": None}
+    # A cursor that never passed the resume step loses nothing either.
+    body = alice_api.get(f"{url}?after_step=3&attempt=1").json()
+    assert body["rewind_to"] is None
+    assert [(p["attempt"], p["step"]) for p in body["results"]][:2] == [(1, 4), (2, 5)]
+    # Without `attempt`, the answer is what it always was.
+    body = alice_api.get(f"{url}?after_step=6").json()
+    assert body["rewind_to"] is None
+    assert [p["step"] for p in body["results"]] == [7, 8]
+
+
+def test_the_next_page_after_a_rewind_carries_the_newest_attempt(alice_api, alice_job):
+    resumed_from_step_4(alice_job)
+    first = alice_api.get(f"{JOBS}{alice_job.pk}/metrics/?after_step=10&attempt=1&limit=2").json()
+    assert first["rewind_to"] == 4
+    assert [p["step"] for p in first["results"]] == [5, 6]
+    assert first["next"] == (
+        f"http://testserver{JOBS}{alice_job.pk}/metrics/?after_step=6&attempt=2&limit=2"
+    )
+    second = alice_api.get(first["next"]).json()
+    assert second["rewind_to"] is None
+    assert [p["step"] for p in second["results"]] == [7, 8]
+
+
+def test_a_metrics_attempt_must_be_a_whole_number_and_bob_gets_no_such_job(
+    alice_api, bob_api, alice_job
+):
+    bad = alice_api.get(f"{JOBS}{alice_job.pk}/metrics/?attempt=latest")
+    assert bad.status_code == 400
+    assert field_errors(bad) == {"attempt": ["Must be a whole number."]}
+    foreign = bob_api.get(f"{JOBS}{alice_job.pk}/metrics/?after_step=10&attempt=1")
+    assert foreign.status_code == 404
+    assert error_message(foreign) == "No such job."
+
+
+# --- deleting and resuming -------------------------------------------------------------------
+
+
+def complete_checkpoint(job, attempt: int, step: int) -> Checkpoint:
+    folder = job.attempt_folder(attempt) / "checkpoints" / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+    return Checkpoint.objects.create(job=job, attempt=attempt, step=step, path=str(folder))
+
+
+def test_deleting_a_finished_job_removes_it_with_its_files(
+    alice_api, alice_job, django_capture_on_commit_callbacks
+):
+    complete_checkpoint(alice_job, 1, 2)
+    set_status(alice_job, JobStatus.FAILED, attempt=1, error_code="disk_full")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_api.delete(f"{JOBS}{alice_job.pk}/")
+    assert response.status_code == 204 and response.content == b""
+    assert not FineTuneJob.objects.filter(pk=alice_job.pk).exists()
+    assert not Checkpoint.objects.filter(job_id=alice_job.pk).exists()
+    assert not alice_job.folder.exists()
+    assert alice_job.dataset.train_path.exists()  # the dataset and its files stay
+    assert alice_api.get(f"{JOBS}{alice_job.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"status": "queued"}, "The job is queued; cancel it before deleting it."),
+        ({"status": "running"}, "The job is running; cancel it before deleting it."),
+        ({"status": "cancelling"}, "The job is still stopping; delete it once it is cancelled."),
+        (
+            {"status": "succeeded", "export_status": "running"},
+            "The job's merged model is being exported; delete it once the export is over.",
+        ),
+    ],
+)
+def test_a_job_at_work_is_not_deleted(alice_api, alice_job, fields, message):
+    set_status(alice_job, **fields)
+    response = alice_api.delete(f"{JOBS}{alice_job.pk}/")
+    assert response.status_code == 409
+    assert response.json()["error"] == {"code": "conflict", "message": message}
+    assert FineTuneJob.objects.filter(pk=alice_job.pk).exists()
+    assert alice_job.train_file.exists()
+
+
+def test_an_operator_may_delete_anyones_job_and_bob_may_not(
+    alice_job, bob_api, olga, django_capture_on_commit_callbacks
+):
+    for method, path in [("delete", ""), ("post", "resume/")]:
+        response = getattr(bob_api, method)(f"{JOBS}{alice_job.pk}/{path}")
+        assert response.status_code == 404, method
+        assert error_message(response) == "No such job."
+    assert FineTuneJob.objects.get(pk=alice_job.pk).status == "created"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client(olga).delete(f"{JOBS}{alice_job.pk}/").status_code == 204
+    assert not FineTuneJob.objects.filter(pk=alice_job.pk).exists()
+
+
+def test_resume_queues_a_job_that_failed_on_a_full_disk_as_its_next_attempt(
+    alice_api, alice_job, settings, django_capture_on_commit_callbacks
+):
+    complete_checkpoint(alice_job, 2, 4)
+    set_status(
+        alice_job, JobStatus.FAILED, attempt=2, max_attempts=3, error_code="disk_full",
+        error_message="The disk is full.", error_traceback="OSError", current_step=5,
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        response = alice_api.post(f"{JOBS}{alice_job.pk}/resume/")
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["id"], body["status"], body["error"], body["attempt"]) == (
+        str(alice_job.pk), "queued", None, 2,
+    )  # fmt: skip
+    job = FineTuneJob.objects.get(pk=alice_job.pk)
+    assert job.max_attempts == 2 + settings.TAILOR_JOB_MAX_ATTEMPTS
+    assert (job.error_message, job.error_traceback, job.finished_at) == ("", "", None)
+    assert job.events.last().message == "Resumed: queued to continue from its checkpoint of step 4."
+    assert len(sent) >= 1  # the task is sent after commit
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            {"status": "failed", "error_code": "out_of_memory"},
+            "The job failed with out_of_memory, which would happen again: only a full disk or "
+            "a lost worker can be resumed. Retry it as a new job once its configuration or data "
+            "is fixed.",
+        ),
+        ({"status": "succeeded"}, "Only a failed job can be resumed; this one is succeeded."),
+        ({"status": "running"}, "Only a failed job can be resumed; this one is running."),
+    ],
+)
+def test_only_a_job_that_failed_through_no_fault_of_its_own_resumes(
+    alice_api, alice_job, fields, message
+):
+    set_status(alice_job, **fields)
+    response = alice_api.post(f"{JOBS}{alice_job.pk}/resume/")
+    assert response.status_code == 409
+    assert error_message(response) == message
+    assert FineTuneJob.objects.get(pk=alice_job.pk).status == fields["status"]
