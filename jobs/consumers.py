@@ -20,6 +20,7 @@ from django.http import Http404
 
 from jobs.models import FineTuneJob, JobEvent, MetricPoint
 from jobs.services import lifecycle, live
+from studio.sockets import SurvivesLayerLoss
 
 REPLAY_EVENTS = 50
 # The jobs list re-asks for its active rows; a page holds at most this many.
@@ -31,7 +32,7 @@ def _whole_number(value, lowest: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2**31
 
 
-class JobLiveConsumer(AsyncJsonWebsocketConsumer):
+class JobLiveConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.job_id = str(self.scope["url_route"]["kwargs"]["job_id"])
         user = self.scope.get("user")
@@ -117,7 +118,7 @@ class JobLiveConsumer(AsyncJsonWebsocketConsumer):
         return rewind, answer
 
 
-class JobListConsumer(AsyncJsonWebsocketConsumer):
+class JobListConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
     """Summaries of the user's jobs (staff: everyone's), as they change (the list's rows)."""
 
     async def connect(self):

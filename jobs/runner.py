@@ -61,7 +61,11 @@ class RunControl:
     def may_write(self) -> bool:
         """Asked before a checkpoint or the adapter is saved: a run that lost
         its lease writes no file (one query per save, not per step)."""
-        return not self.lost.is_set() and ledger.still_owned(self.job_id, self.attempt)
+        if self.lost.is_set():
+            return False
+        # The training thread's connection idles between saves: a database
+        # restarted meanwhile is reconnected to, not taken for a lost lease.
+        return retry_database(lambda: ledger.still_owned(self.job_id, self.attempt))
 
     def on_status(self, status: str) -> None:
         """The job's status after each lease renewal. A cancel the run has not

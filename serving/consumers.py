@@ -19,9 +19,10 @@ from serving.models import GenerationSource
 from serving.services import generations
 from serving.services.generations import GenerationRequest, InvalidRequest
 from serving.services.names import UnknownModel
+from studio.sockets import SurvivesLayerLoss
 
 
-class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
+class PlaygroundConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

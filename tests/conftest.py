@@ -8,6 +8,7 @@ on purpose). Nothing here replaces Redis, the channel layer or the database
 with a fake; the only change for speed is a fast password hasher.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -68,13 +70,26 @@ def uses_database(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """`TAILOR_TESTS_DATABASE_ONLY=1` (make test's PostgreSQL pass) keeps the
-    tests that touch the database: the rest (file parsing, the training
-    engine, settings) ran in the SQLite pass and do not depend on it."""
-    if os.environ.get("TAILOR_TESTS_DATABASE_ONLY") != "1":
-        return
-    kept = [item for item in items if uses_database(item)]
-    dropped = [item for item in items if not uses_database(item)]
+    """Which pass runs what. The SQLite pass runs everything but the tests
+    marked `postgresql` (they restart PostgreSQL itself). The PostgreSQL pass
+    (`TAILOR_TESTS_DATABASE_ONLY=1`) keeps the tests that touch the database,
+    less the fault tests not marked `postgresql`: the rest (file parsing, the
+    training engine, settings) and the process faults ran in the SQLite pass,
+    and what they test does not depend on the database."""
+    from django.conf import settings
+
+    on_postgresql = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+    database_only = os.environ.get("TAILOR_TESTS_DATABASE_ONLY") == "1"
+
+    def wanted(item) -> bool:
+        if item.get_closest_marker("postgresql") is not None:
+            return on_postgresql
+        if not database_only:
+            return True
+        return uses_database(item) and item.get_closest_marker("faults") is None
+
+    kept = [item for item in items if wanted(item)]
+    dropped = [item for item in items if not wanted(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
@@ -232,17 +247,27 @@ WORKER_ENV = {
     "TAILOR_HEARTBEAT_SECONDS": "1",
     "TAILOR_JOB_LEASE_SECONDS": "8",
     "TAILOR_REAPER_INTERVAL_SECONDS": "1",
+    # Waiting work whose message is nowhere is sent again after this long.
+    "TAILOR_DISPATCH_GRACE_SECONDS": "5",
 }
 
 
 class CeleryWorker:
     """A real Celery worker on some queues, against the test database.
 
-    Tests may kill it (SIGKILL, as a crash would) and start it again.
+    Tests may kill it (SIGKILL, as a crash would) and start it again. `args`
+    replace the test profile's pool flags (e.g. the production train
+    worker's); `env` adds to WORKER_ENV.
     """
 
-    def __init__(self, queues: str = "default,train", role: str = "worker"):
+    # Started and not stopped: a fault test pauses these (`paused_workers`)
+    # so that its own workers alone serve the queues.
+    running: ClassVar[set["CeleryWorker"]] = set()
+
+    def __init__(self, queues: str = "default,train", role: str = "worker", *,
+                 args: tuple[str, ...] = ("-c", "1"), env: dict | None = None):  # fmt: skip
         self.queues, self.role = queues, role
+        self.args, self.env = args, env or {}
         self.name = f"tests-{role}-{os.getpid()}@localhost"
         self.child: ChildProcess | None = None
         self.starts = 0
@@ -254,10 +279,11 @@ class CeleryWorker:
         self.child = ChildProcess(
             f"celery-{self.role}-{self.starts}",
             [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", self.queues,
-             "-c", "1", "-n", self.name, "--loglevel", "INFO", "--without-mingle",
+             *self.args, "-n", self.name, "--loglevel", "INFO", "--without-mingle",
              "--without-gossip"],
-            child_env(**WORKER_ENV),
+            child_env(**{**WORKER_ENV, **self.env}),
         )  # fmt: skip
+        CeleryWorker.running.add(self)
         wait_for(
             lambda: app.control.ping(destination=[self.name], timeout=0.5),
             60,
@@ -265,13 +291,67 @@ class CeleryWorker:
             self.child,
         )
 
+    def pool_children(self) -> list[int]:
+        """The PIDs of the worker's pool processes (where tasks run)."""
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.child.process.pid)], capture_output=True, text=True,
+            check=False,
+        )  # fmt: skip
+        return [int(pid) for pid in out.stdout.split()]
+
     def kill(self) -> None:
         """SIGKILL the worker and its pool children at once, like a machine dying."""
         self.child.stop(signal.SIGKILL)
+        CeleryWorker.running.discard(self)
 
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop()
+        CeleryWorker.running.discard(self)
+
+
+@contextlib.contextmanager
+def paused_workers():
+    """Stop the session's workers for a block and start them again after it,
+    so that the workers a fault test starts alone take its messages."""
+    paused = list(CeleryWorker.running)
+    for worker in paused:
+        worker.stop()
+    try:
+        yield
+    finally:
+        for worker in paused:
+            worker.start()
+
+
+class Beat:
+    """celery beat: it sends the maintenance task (reaper and dispatcher)
+    every TAILOR_REAPER_INTERVAL_SECONDS."""
+
+    def __init__(self, schedule_dir: Path, **env):
+        self.schedule = Path(schedule_dir) / "beat-schedule"
+        self.env = env
+        self.child: ChildProcess | None = None
+
+    def start(self) -> "Beat":
+        self.child = ChildProcess(
+            "celery-beat",
+            [sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
+             "-s", str(self.schedule)],
+            child_env(**{**WORKER_ENV, **self.env}),
+        )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+
+
+@pytest.fixture(scope="session")
+def test_redis() -> EmbeddedRedis:
+    """The session's Redis (broker, channel layer, flags), for tests that
+    kill or flush it."""
+    return _redis
 
 
 @pytest.fixture(scope="session")
@@ -294,7 +374,29 @@ def inference_worker_process(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_worker_process, inference_worker_process):
+def evaluation_worker_process(django_db_setup, django_db_blocker):
+    """The worker of the evaluate queue: evaluations never wait behind, or
+    hold up, the playground's requests."""
+    worker = CeleryWorker("evaluate", "evaluate")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def maintenance_worker_process(django_db_setup, django_db_blocker):
+    """The worker of the maintenance queue (the reaper and dispatcher that beat sends)."""
+    worker = CeleryWorker("maintenance", "maintenance")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    celery_worker_process, inference_worker_process, evaluation_worker_process,
+    maintenance_worker_process,
+):  # fmt: skip
     """The name of a running real Celery worker; every queue is served (test database)."""
     return celery_worker_process.name
 

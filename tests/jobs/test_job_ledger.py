@@ -3,10 +3,12 @@
 Real database and Redis; no worker: these call the ledger as a worker would.
 """
 
+import json
 import threading
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 
@@ -237,3 +239,20 @@ def test_concurrent_claims_of_one_job_let_exactly_one_through(alice, demo_models
     assert len(claims) == 6
     assert len(won) == 1 and won[0].attempt == 1
     assert FineTuneJob.objects.get(pk=job.pk).worker == won[0].worker
+
+
+def test_a_queued_job_whose_message_a_dead_worker_holds_is_sent_again(queued_job, settings):
+    """Redis keeps a message a worker took in its `unacked` hash until the
+    visibility timeout (days): held by no live worker, it is sent again."""
+    long_ago = timezone.now() - timedelta(seconds=settings.TAILOR_DISPATCH_GRACE_SECONDS + 5)
+    FineTuneJob.objects.filter(pk=queued_job.pk).update(
+        task_id="held-by-a-dead-worker", dispatched_at=long_ago
+    )
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    held = json.dumps([{"headers": {"id": "held-by-a-dead-worker"}}, "", "train"])
+    broker.hset("unacked", "delivery-tag-of-a-dead-worker", held)
+    try:
+        assert leases.dispatch().get("training", 0) == 1
+    finally:
+        broker.hdel("unacked", "delivery-tag-of-a-dead-worker")
+    assert FineTuneJob.objects.get(pk=queued_job.pk).task_id != "held-by-a-dead-worker"
