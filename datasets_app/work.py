@@ -10,28 +10,21 @@ def validation_lost(dataset: Dataset, why: str) -> bool:
     """A validation whose worker died or hung: validated again, without the
     user doing anything, while the revision's attempts remain; else invalid
     with the reason."""
-    if leases.attempts_left(VALIDATION, dataset):
-        return leases.requeue(VALIDATION, dataset, rows_checked=0, bytes_checked=0)
-    cause = "stopped making progress" if why == "stalled" else "was lost"
     attempts = dataset.attempt - dataset.attempt_base
     error = {
         "line": None,
         "field": None,
         "code": "worker_lost",
         "message": (
-            f"Validation's worker {cause} on every attempt ({attempts}), so Tailor gave up. "
-            "A file this large may need more memory on the worker; tell an operator, "
-            "then validate again."
+            f"Validation's worker {leases.lost_cause(why)} on every attempt ({attempts}), so "
+            "Tailor gave up. A file this large may need more memory on the worker; tell an "
+            "operator, then validate again."
         ),
     }
-    return bool(
-        leases.owned(VALIDATION, dataset.pk, dataset.attempt).update(
-            status=DatasetStatus.INVALID,
-            error_count=1,
-            errors=[error],
-            warnings=[],
-            lease_expires_at=None,
-        )
+    invalid = {"status": DatasetStatus.INVALID, "error_count": 1, "errors": [error],
+               "warnings": []}  # fmt: skip
+    return leases.requeue_or_fail(
+        VALIDATION, dataset, failed=invalid, rows_checked=0, bytes_checked=0
     )
 
 

@@ -26,22 +26,20 @@ def export_lost(job: FineTuneJob, why: str) -> bool:
 
     folder = job.export_folder(job.export_attempt)
     transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
-    cause = "stopped making progress" if why == "stalled" else "was lost"
-    if leases.attempts_left(EXPORT, job):
-        done = leases.requeue(EXPORT, job)
-        if done:
-            export_event(job, f"The export's worker {cause}; queued again.", "warning")
-        return done
+    cause = leases.lost_cause(why)
+    again = leases.attempts_left(EXPORT, job)
     message = (
-        f"The export's worker {cause} on every attempt ({job.export_attempt}), so Tailor gave "
-        "up. Check the training worker's memory and logs, then export again."
+        f"The export's worker {cause}; queued again."
+        if again
+        else f"The export's worker {cause} on every attempt ({job.export_attempt}), so Tailor "
+        "gave up. Check the training worker's memory and logs, then export again."
     )
-    done = leases.owned(EXPORT, job.pk, job.export_attempt).update(
-        export_status="failed", export_error=message, export_lease_expires_at=None
+    done = leases.requeue_or_fail(
+        EXPORT, job, failed={"export_status": "failed", "export_error": message}
     )
     if done:
-        export_event(job, message, "error")
-    return bool(done)
+        export_event(job, message, "warning" if again else "error")
+    return done
 
 
 TRAINING = leases.WorkKind(

@@ -21,22 +21,13 @@ WORKER_LOST = (
 def evaluation_lost(evaluation: Evaluation, why: str) -> bool:
     """An evaluation whose worker died or hung: queued again while attempts
     remain, else failed; either way a new one can be requested at once."""
-    if leases.attempts_left(EVALUATION, evaluation):
-        return leases.requeue(EVALUATION, evaluation, done=0)
-    cause = "stopped making progress" if why == "stalled" else "was lost"
     message = (
-        f"The evaluation's worker {cause} on every attempt ({evaluation.attempt}), so Tailor "
-        "gave up. Request it again; if it fails again, ask an operator to check the "
-        "evaluate worker's memory and logs."
+        f"The evaluation's worker {leases.lost_cause(why)} on every attempt "
+        f"({evaluation.attempt}), so Tailor gave up. Request it again; if it fails again, "
+        "ask an operator to check the evaluate worker's memory and logs."
     )
-    return bool(
-        leases.owned(EVALUATION, evaluation.pk, evaluation.attempt).update(
-            status=EvaluationStatus.FAILED,
-            error=message,
-            finished_at=Now(),
-            lease_expires_at=None,
-        )
-    )
+    failed = {"status": EvaluationStatus.FAILED, "error": message, "finished_at": Now()}
+    return leases.requeue_or_fail(EVALUATION, evaluation, failed=failed, done=0)
 
 
 def generation_lost(generation: Generation, why: str) -> bool:

@@ -291,41 +291,56 @@ def attempts_left(kind: WorkKind, row) -> bool:
     return getattr(row, kind.columns.attempt) < limit
 
 
+def requeue_or_fail(kind: WorkKind, row, *, failed: dict, **requeue_fields) -> bool:
+    """What most kinds do with a lost run: a new attempt while attempts
+    remain, else the `failed` fields (fenced on the row's attempt)."""
+    if attempts_left(kind, row):
+        return requeue(kind, row, **requeue_fields)
+    c = kind.columns
+    return bool(owned(kind, row.pk, getattr(row, c.attempt)).update(**{c.lease: None}, **failed))
+
+
+def lost_cause(why: str) -> str:
+    """How a lost run ended, as the end of a sentence about its worker."""
+    return "stopped making progress" if why == "stalled" else "was lost"
+
+
 # --- the reaper and the dispatcher (beat → the maintenance queue) --------------------------------
 
 
 REAPER_ALIVE_KEY = "tailor:reaper:alive"
 
 
+def _running_and_expired(kind: WorkKind) -> Q:
+    return Q(**{f"{kind.columns.status}__in": kind.running}) & expired(kind)
+
+
+def _hand_over(kind: WorkKind, pk, still: Q, why: str) -> bool:
+    """Lock the row and, if it still matches `still`, give it to `on_lost`."""
+    with transaction.atomic():
+        row = kind.model.objects.select_for_update().filter(still, pk=pk).first()
+        return bool(row is not None and kind.on_lost(row, why))
+
+
 def reap() -> dict[str, int]:
-    """Every kind's rows whose lease expired, handed to `on_lost`."""
+    """Every kind's rows whose lease expired, handed to `on_lost` ("lost"),
+    and the waiting rows nobody took in time, for kinds that give up
+    ("not_taken")."""
     handled = {}
     for kind in KINDS.values():
-        count = 0
-        c = kind.columns
-        stale = kind.model.objects.filter(**{f"{c.status}__in": kind.running}).filter(expired(kind))
-        for pk in stale.values_list("pk", flat=True):
-            with transaction.atomic():
-                row = (
-                    kind.model.objects.select_for_update()
-                    .filter(pk=pk, **{f"{c.status}__in": kind.running})
-                    .filter(expired(kind))
-                    .first()
-                )
-                count += bool(row is not None and kind.on_lost(row, "lost"))
+        lost = _running_and_expired(kind)
+        count = sum(
+            _hand_over(kind, pk, lost, "lost")
+            for pk in kind.model.objects.filter(lost).values_list("pk", flat=True)
+        )
         if kind.give_up_waiting_after is not None:
+            c = kind.columns
             since = Now() - timedelta(seconds=kind.give_up_waiting_after())
-            untaken = kind.model.objects.filter(
-                **{c.status: kind.waiting, f"{c.dispatched}__lt": since}
+            untaken = Q(**{c.status: kind.waiting, f"{c.dispatched}__lt": since})
+            count += sum(
+                _hand_over(kind, pk, untaken, "not_taken")
+                for pk in kind.model.objects.filter(untaken).values_list("pk", flat=True)
             )
-            for pk in untaken.values_list("pk", flat=True):
-                with transaction.atomic():
-                    row = (
-                        kind.model.objects.select_for_update()
-                        .filter(pk=pk, **{c.status: kind.waiting})
-                        .first()
-                    )
-                    count += bool(row is not None and kind.on_lost(row, "not_taken"))
         handled[kind.name] = count
     return handled
 
@@ -333,15 +348,7 @@ def reap() -> dict[str, int]:
 def reap_if_expired(kind: WorkKind, pk) -> bool:
     """Hand one row to `on_lost` now if its lease has expired (a new request
     for the same work does not wait for the next reaper run)."""
-    c = kind.columns
-    with transaction.atomic():
-        row = (
-            kind.model.objects.select_for_update()
-            .filter(pk=pk, **{f"{c.status}__in": kind.running})
-            .filter(expired(kind))
-            .first()
-        )
-        return bool(row is not None and kind.on_lost(row, "lost"))
+    return _hand_over(kind, pk, _running_and_expired(kind), "lost")
 
 
 def _pending_messages() -> str:
