@@ -8,7 +8,7 @@ REQUIREMENTS := requirements/web.txt requirements/ml.txt requirements/test.txt
 # PostgreSQL for the second test pass; CI has one on 127.0.0.1:5432.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/tailor
 
-.PHONY: run test test-sqlite test-postgres lint format venv system-deps clean gpu-check bench
+.PHONY: run test test-fast test-faults test-sqlite test-postgres lint format venv system-deps clean gpu-check bench
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ system-deps:
 test: $(STAMP) system-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+
+# The inner loop: no browser, no real training, no killed processes (SQLite).
+test-fast: $(STAMP)
+	env -u DATABASE_URL $(PY) -m pytest -q -m "not browser and not training and not faults"
+
+# Issue 12's fault tests alone: real workers killed, paused, starved (SQLite).
+test-faults: $(STAMP)
+	env -u DATABASE_URL $(PY) -m pytest -q -m faults
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite =="

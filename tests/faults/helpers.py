@@ -86,6 +86,17 @@ def events(job, prefix: str) -> list[JobEvent]:
     return [e for e in JobEvent.objects.filter(job=job) if e.message.startswith(prefix)]
 
 
+def one_live_run_at_a_time(job) -> None:
+    """Every claim of the job came after the previous attempt was over: the
+    "Running on …" events carry strictly increasing attempts, one each."""
+    claims = list(
+        JobEvent.objects.filter(job=job, kind="status", to_status="running")
+        .order_by("id")
+        .values_list("attempt", flat=True)
+    )
+    assert claims == list(range(1, len(claims) + 1))
+
+
 class Stopwatch:
     """Seconds from a fault to its recovery, printed for the closing note."""
 

@@ -27,6 +27,7 @@ from tests.faults.helpers import (
     Stopwatch,
     current,
     events,
+    one_live_run_at_a_time,
     queue_short_job,
     studio,
     succeeded_lora_job,
@@ -102,6 +103,7 @@ def test_work_created_while_the_broker_is_down_is_kept_and_sent_when_it_is_back(
         wait_for(lambda: current(trained).export_status == "ready", 180, "the export")
         clock.lap("export ready")
         assert wait_until_finished(job).status == "succeeded"
+        one_live_run_at_a_time(job)
 
 
 def test_a_broker_flush_loses_no_work(alice, demo_models, tmp_path, record_property):
@@ -143,6 +145,7 @@ def test_a_broker_flush_loses_no_work(alice, demo_models, tmp_path, record_prope
             for worker in workers:
                 worker.stop()
     assert events(job, "Running on")
+    one_live_run_at_a_time(job)
 
 
 def test_a_stopped_beat_shows_on_healthz_and_the_dead_workers_job_resumes_when_it_returns(
@@ -172,6 +175,7 @@ def test_a_stopped_beat_shows_on_healthz_and_the_dead_workers_job_resumes_when_i
         done = wait_until_finished(job)
         assert client.get("/healthz").json()["reaper"]["up"]
     assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, 40)
+    one_live_run_at_a_time(done)
 
 
 def test_busy_default_slots_do_not_delay_the_reaper(alice, demo_models, tmp_path, record_property):
@@ -202,6 +206,7 @@ def test_busy_default_slots_do_not_delay_the_reaper(alice, demo_models, tmp_path
             requeued = clock.lap("job resumed")
             assert requeued < int(WORKER_ENV["TAILOR_JOB_LEASE_SECONDS"]) + 20
             assert wait_until_finished(job).status == "succeeded"
+            one_live_run_at_a_time(job)
         finally:
             for pid in slots:
                 os.kill(pid, signal.SIGCONT)
@@ -231,6 +236,7 @@ def test_redis_killed_mid_job_the_job_finishes_on_its_attempt_and_the_page_shows
         clock.lap("job 1 succeeded")
         assert (done.status, done.attempt) == ("succeeded", 1)
         assert not events(done, "The training worker stopped responding")
+        one_live_run_at_a_time(done)
         assert wait_until_finished(second).status == "succeeded"
         clock.lap("job 2 succeeded")
         stored = MetricPoint.objects.filter(job=first).count()

@@ -13,6 +13,7 @@ from tests.faults.helpers import (
     PRODUCTION_TRAIN,
     Stopwatch,
     events,
+    one_live_run_at_a_time,
     queue_short_job,
     studio,
     wait_until_finished,
@@ -63,3 +64,4 @@ def test_a_job_outlives_a_postgresql_restart_on_its_first_attempt_with_every_poi
     assert steps == list(range(1, 41))  # not one point lost
     assert events(done, "Running on")
     assert not events(done, "The training worker stopped responding")
+    one_live_run_at_a_time(done)

@@ -25,6 +25,7 @@ from tests.faults.helpers import (
     events,
     gone,
     kill,
+    one_live_run_at_a_time,
     queue_short_job,
     studio,
     wait_until_finished,
@@ -40,17 +41,6 @@ pytestmark = [
 ]
 
 QUEUED_AGAIN = "The training worker stopped responding; queued again"
-
-
-def one_live_run_at_a_time(job) -> None:
-    """Every claim of the job came after the previous attempt was over: the
-    "Running on …" events carry strictly increasing attempts, one each."""
-    claims = list(
-        JobEvent.objects.filter(job=job, kind="status", to_status="running")
-        .order_by("id")
-        .values_list("attempt", flat=True)
-    )
-    assert claims == list(range(1, len(claims) + 1))
 
 
 def test_killing_only_the_training_child_queues_the_job_once_and_attempt_two_resumes(
