@@ -78,7 +78,8 @@ def roles(host: str, port: int) -> list[Role]:
                           "-n", "evaluate@%h"]),
         # The reaper, the dispatcher and housekeeping, where no job can starve them.
         Role("maintenance", [*celery, "-Q", "maintenance", "-c", "1", "-n", "maintenance@%h"]),
-        # The reaper and dispatcher of jobs (docs/architecture.md, "Durability").
+        # Sends the reaper and dispatcher, and housekeeping, to `maintenance`
+        # (docs/architecture.md, "Leased work").
         Role("beat", [PYTHON, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
                       "-s", str(env_path("VAR_DIR", BASE_DIR / "var") / "celerybeat-schedule")]),
     ]  # fmt: skip

@@ -311,10 +311,14 @@ class CeleryWorker:
 
 
 @contextlib.contextmanager
-def paused_workers():
-    """Stop the session's workers for a block and start them again after it,
-    so that the workers a fault test starts alone take its messages."""
-    paused = list(CeleryWorker.running)
+def paused_workers(queues: set[str] | None = None):
+    """Stop the session's workers that consume any of `queues` (all of them
+    when None) for a block and start them again after it, so that the
+    workers a fault test starts alone take its messages."""
+    paused = [
+        worker for worker in CeleryWorker.running
+        if queues is None or queues & set(worker.queues.split(","))
+    ]  # fmt: skip
     for worker in paused:
         worker.stop()
     try:
@@ -322,6 +326,10 @@ def paused_workers():
     finally:
         for worker in paused:
             worker.start()
+
+
+def serves(queue: str) -> bool:
+    return any(queue in worker.queues.split(",") for worker in CeleryWorker.running)
 
 
 class Beat:
@@ -347,11 +355,32 @@ class Beat:
             self.child.stop()
 
 
-@pytest.fixture(scope="session")
-def test_redis() -> EmbeddedRedis:
+class SessionRedis:
     """The session's Redis (broker, channel layer, flags), for tests that
-    kill or flush it."""
-    return _redis
+    stop or kill it. It comes back on its port, empty (the tests' Redis
+    keeps nothing on disk); this process's pooled broker connections, dead
+    with it, are dropped so that later tests start clean."""
+
+    def __init__(self, server: EmbeddedRedis):
+        self.server = server
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def kill(self) -> None:
+        self.server.process.send_signal(signal.SIGKILL)
+        self.server.process.wait()
+
+    def start(self) -> None:
+        from studio.celery import app
+
+        self.server.start()
+        app.close()  # the connection pools; the next call opens new ones
+
+
+@pytest.fixture(scope="session")
+def test_redis() -> SessionRedis:
+    return SessionRedis(_redis)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import time
 
 from jobs.models import FineTuneJob, JobEvent, JobStatus
 from jobs.services.lifecycle import check_start_job, create_job
-from tests.conftest import Beat, CeleryWorker, paused_workers, wait_for
+from tests.conftest import Beat, CeleryWorker, paused_workers, serves, wait_for
 
 # The production train worker's flags (studio/launcher.py): one job, a fresh
 # child per job.
@@ -20,17 +20,24 @@ SHORT_RUN = {"max_steps": 40, "batch_size": 8, "logging_steps": 1, "save_every":
 
 
 @contextlib.contextmanager
-def studio(tmp_path, *workers: CeleryWorker, beat_env: dict | None = None):
-    """Run `workers`, a maintenance worker and beat for a block; the
-    session's workers are paused meanwhile and come back after it."""
-    maintenance = CeleryWorker("maintenance", "fault-maintenance")
+def studio(tmp_path, *workers: CeleryWorker, pause: frozenset = frozenset(),
+           beat_env: dict | None = None):  # fmt: skip
+    """Run `workers`, a maintenance worker and beat for a block. The
+    session's workers that share a queue with `workers` (or consume one in
+    `pause`) are paused meanwhile, so that these alone take its messages,
+    and come back after it."""
+    queues = {queue for worker in workers for queue in worker.queues.split(",")} | set(pause)
     started: list[CeleryWorker] = []
     beat = Beat(tmp_path, **(beat_env or {}))
-    with paused_workers():
+    with paused_workers(queues):
         try:
-            for worker in (*workers, maintenance):
+            for worker in workers:
                 worker.start()
                 started.append(worker)
+            if not serves("maintenance"):
+                maintenance = CeleryWorker("maintenance", "fault-maintenance")
+                maintenance.start()
+                started.append(maintenance)
             beat.start()
             yield beat
         finally:

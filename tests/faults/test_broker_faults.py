@@ -109,7 +109,8 @@ def test_work_created_while_the_broker_is_down_is_kept_and_sent_when_it_is_back(
 def test_a_broker_flush_loses_no_work(alice, demo_models, tmp_path, record_property):
     trained = succeeded_lora_job(alice)
     dataset = ready_sample(alice)
-    with studio(tmp_path):  # no worker takes anything yet
+    # No worker takes anything yet: the messages wait in the broker.
+    with studio(tmp_path, pause=frozenset({"default", "train", "evaluate"})):
         job = queue_short_job(alice, dataset, max_steps=4)
         uploaded = Dataset.objects.get(
             pk=api_client(alice).post(
@@ -182,31 +183,34 @@ def test_busy_default_slots_do_not_delay_the_reaper(alice, demo_models, tmp_path
     train = CeleryWorker("train", "fault-train", args=PRODUCTION_TRAIN)
     default = CeleryWorker("default", "fault-default", args=("-c", "2"))
     with studio(tmp_path, train, default):
-        for n in range(2):
-            api_client(alice).post(
-                "/api/v1/datasets/", {"file": upload(f"large-{n}.jsonl", chat_jsonl(60_000))},
-                format="multipart",
-            )  # fmt: skip
-        wait_for(
-            lambda: Dataset.objects.filter(status="validating", rows_checked__gt=0).count() == 2,
-            60, "both default slots to validate",
-        )  # fmt: skip
+        # Validated here, before the default queue's slots are taken.
+        dataset = ready_sample(alice)
         slots = default.pool_children()
         assert len(slots) == 2
-        for pid in slots:  # held for as long as the test lasts
+        for pid in slots:  # hung for as long as the test lasts
             os.kill(pid, signal.SIGSTOP)
         try:
-            # Validated in this process: the default queue's slots are taken.
-            job = queue_short_job(alice, ready_sample(alice), max_steps=40)
+            for n in range(2):  # one validation for each hung slot
+                api_client(alice).post(
+                    "/api/v1/datasets/", {"file": upload(f"waiting-{n}.jsonl", chat_jsonl(50))},
+                    format="multipart",
+                )  # fmt: skip
+            job = queue_short_job(alice, dataset, max_steps=40)
             wait_until_step(job, 6, checkpoint=4)
             train.kill()
-            clock = Stopwatch("train worker killed, default slots busy", record_property)
+            clock = Stopwatch("train worker killed, default slots hung", record_property)
             train.start()
             wait_for(lambda: current(job).attempt == 2, 60, "the job to be taken back")
             requeued = clock.lap("job resumed")
             assert requeued < int(WORKER_ENV["TAILOR_JOB_LEASE_SECONDS"]) + 20
             assert wait_until_finished(job).status == "succeeded"
             one_live_run_at_a_time(job)
+            # The default queue was held all along: its validations never ran.
+            assert (
+                not Dataset.objects.filter(name__startswith="waiting-")
+                .exclude(status="uploaded")
+                .exists()
+            )
         finally:
             for pid in slots:
                 os.kill(pid, signal.SIGCONT)
@@ -228,8 +232,7 @@ def test_redis_killed_mid_job_the_job_finishes_on_its_attempt_and_the_page_shows
         page.goto(f"{live_server_url}/jobs/{first.pk}/")
         expect(page.locator("#job-live")).to_have_attribute("data-live", "connected")
         wait_until_step(first, 5)
-        test_redis.process.send_signal(signal.SIGKILL)
-        test_redis.process.wait()
+        test_redis.kill()
         test_redis.start()
         clock = Stopwatch("Redis SIGKILLed and restarted mid-job", record_property)
         done = wait_until_finished(first)
