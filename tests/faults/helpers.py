@@ -16,7 +16,8 @@ from tests.conftest import Beat, CeleryWorker, paused_workers, serves, wait_for
 # child per job.
 PRODUCTION_TRAIN = ("-c", "1", "--prefetch-multiplier", "1", "--max-tasks-per-child", "1")
 
-SHORT_RUN = {"max_steps": 40, "batch_size": 8, "logging_steps": 1, "save_every": 4}
+SHORT_RUN = {"max_steps": 24, "batch_size": 8, "logging_steps": 1, "save_every": 3}
+STEPS = SHORT_RUN["max_steps"]
 
 
 @contextlib.contextmanager

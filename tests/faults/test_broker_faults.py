@@ -24,6 +24,7 @@ from tests.conftest import WORKER_ENV, CeleryWorker, api_client, log_in, wait_fo
 from tests.datasets_app.helpers import chat_jsonl, upload
 from tests.faults.helpers import (
     PRODUCTION_TRAIN,
+    STEPS,
     Stopwatch,
     current,
     events,
@@ -156,7 +157,7 @@ def test_a_stopped_beat_shows_on_healthz_and_the_dead_workers_job_resumes_when_i
     with studio(tmp_path, train) as beat:
         wait_for(lambda: client.get("/healthz").json()["reaper"]["up"], 30, "the reaper to run")
         job = queue_short_job(alice, ready_sample(alice))
-        wait_until_step(job, 6, checkpoint=4)
+        wait_until_step(job, 5, checkpoint=3)
         beat.stop()
         train.kill()
         clock = Stopwatch("beat stopped, then the train worker killed", record_property)
@@ -175,7 +176,7 @@ def test_a_stopped_beat_shows_on_healthz_and_the_dead_workers_job_resumes_when_i
         clock.lap("job resumed")
         done = wait_until_finished(job)
         assert client.get("/healthz").json()["reaper"]["up"]
-    assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, 40)
+    assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, STEPS)
     one_live_run_at_a_time(done)
 
 
@@ -195,8 +196,8 @@ def test_busy_default_slots_do_not_delay_the_reaper(alice, demo_models, tmp_path
                     "/api/v1/datasets/", {"file": upload(f"waiting-{n}.jsonl", chat_jsonl(50))},
                     format="multipart",
                 )  # fmt: skip
-            job = queue_short_job(alice, dataset, max_steps=40)
-            wait_until_step(job, 6, checkpoint=4)
+            job = queue_short_job(alice, dataset)
+            wait_until_step(job, 5, checkpoint=3)
             train.kill()
             clock = Stopwatch("train worker killed, default slots hung", record_property)
             train.start()
@@ -226,7 +227,7 @@ def test_redis_killed_mid_job_the_job_finishes_on_its_attempt_and_the_page_shows
     beat = Beat(tmp_path).start()
     try:
         dataset = ready_sample(alice)
-        first = queue_short_job(alice, dataset, max_steps=40)
+        first = queue_short_job(alice, dataset)
         second = queue_short_job(alice, dataset, max_steps=4)  # waits behind the first
         log_in(page, live_server_url, "alice")
         page.goto(f"{live_server_url}/jobs/{first.pk}/")

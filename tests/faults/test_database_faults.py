@@ -11,6 +11,7 @@ from jobs.models import MetricPoint
 from tests.conftest import CeleryWorker
 from tests.faults.helpers import (
     PRODUCTION_TRAIN,
+    STEPS,
     Stopwatch,
     events,
     one_live_run_at_a_time,
@@ -53,15 +54,15 @@ def test_a_job_outlives_a_postgresql_restart_on_its_first_attempt_with_every_poi
     train = CeleryWorker("train", "fault-train", args=PRODUCTION_TRAIN,
                          env={"TAILOR_JOB_LEASE_SECONDS": "30"})  # fmt: skip
     with studio(tmp_path, train):
-        job = queue_short_job(alice, ready_sample(alice), max_steps=40)
+        job = queue_short_job(alice, ready_sample(alice))
         wait_until_step(job, 5)
         restart_postgresql()
         clock = Stopwatch("PostgreSQL restarted mid-job", record_property)
         done = wait_until_finished(job)
         clock.lap("job succeeded")
-    assert (done.status, done.attempt, done.current_step) == ("succeeded", 1, 40)
+    assert (done.status, done.attempt, done.current_step) == ("succeeded", 1, STEPS)
     steps = list(MetricPoint.objects.filter(job=done, kind="train").values_list("step", flat=True))
-    assert steps == list(range(1, 41))  # not one point lost
+    assert steps == list(range(1, STEPS + 1))  # not one point lost
     assert events(done, "Running on")
     assert not events(done, "The training worker stopped responding")
     one_live_run_at_a_time(done)

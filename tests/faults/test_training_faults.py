@@ -20,6 +20,7 @@ from studio.services import leases
 from tests.conftest import CeleryWorker, wait_for
 from tests.faults.helpers import (
     PRODUCTION_TRAIN,
+    STEPS,
     Stopwatch,
     current,
     events,
@@ -50,7 +51,7 @@ def test_killing_only_the_training_child_queues_the_job_once_and_attempt_two_res
     train = CeleryWorker("train", "fault-train", args=PRODUCTION_TRAIN)
     with studio(tmp_path, train):
         job = queue_short_job(alice, dataset)
-        wait_until_step(job, 10, checkpoint=8)
+        wait_until_step(job, 8, checkpoint=6)
         (child,) = train.pool_children()
         kill(child)  # the out-of-memory killer takes the child, not the worker
         clock = Stopwatch("training child SIGKILLed", record_property)
@@ -61,8 +62,8 @@ def test_killing_only_the_training_child_queues_the_job_once_and_attempt_two_res
         assert train.child.alive()  # the worker itself lived on
         assert child not in train.pool_children()
 
-    assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, 40)
-    assert done.final_metrics["steps"] == 40  # the final global_step is the total
+    assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, STEPS)
+    assert done.final_metrics["steps"] == STEPS  # the final global_step is the total
     assert len(events(done, QUEUED_AGAIN)) == 1
     one_live_run_at_a_time(done)
     # Resume is real: attempt 1's points end at the checkpoint attempt 2
@@ -73,7 +74,7 @@ def test_killing_only_the_training_child_queues_the_job_once_and_attempt_two_res
     first = [p.step for p in points if p.attempt == 1]
     second = [p.step for p in points if p.attempt == 2]
     assert first == list(range(1, resumed_step + 1))
-    assert second == list(range(resumed_step + 1, 41))
+    assert second == list(range(resumed_step + 1, STEPS + 1))
     # Each attempt wrote under its own folder; the adapter is attempt 2's.
     assert done.adapter_path == str(done.attempt_folder(2) / "adapter")
 
@@ -115,8 +116,8 @@ def test_a_zombie_run_writes_no_row_and_no_file_after_its_lease_was_taken(
     first = CeleryWorker("train", "fault-train-a", args=PRODUCTION_TRAIN)
     second = CeleryWorker("train", "fault-train-b", args=PRODUCTION_TRAIN)
     with studio(tmp_path, first, second):
-        job = queue_short_job(alice, dataset, max_steps=60)
-        wait_until_step(job, 6, checkpoint=4)
+        job = queue_short_job(alice, dataset)
+        wait_until_step(job, 5, checkpoint=3)
         holder = first if current(job).worker == first.name else second
         (child,) = holder.pool_children()
         os.kill(child, signal.SIGSTOP)  # paused: no heartbeat, no step, no write
@@ -147,7 +148,7 @@ def test_a_zombie_run_writes_no_row_and_no_file_after_its_lease_was_taken(
         <= rows_before[1]
     )
     assert JobEvent.objects.filter(job=job, attempt=1).count() == rows_before[2]
-    assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, 60)
+    assert (done.status, done.attempt, done.current_step) == ("succeeded", 2, STEPS)
     one_live_run_at_a_time(done)
 
 

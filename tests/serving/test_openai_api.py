@@ -44,12 +44,14 @@ def trained_job(owner) -> FineTuneJob:
     return job
 
 
-def succeeded_without_training(owner, adapter_path) -> FineTuneJob:
-    """A job as the ledger leaves it when training succeeded, its adapter at `adapter_path`."""
+def succeeded_without_training(owner, adapter: str = "adapter") -> FineTuneJob:
+    """A job as the ledger leaves it when training succeeded, its adapter
+    recorded at `adapter` in its own folder (nothing is written there)."""
     job = routing_job(owner)
     FineTuneJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED, adapter_path=str(adapter_path), finished_at=timezone.now()
-    )
+        status=JobStatus.SUCCEEDED, adapter_path=str(job.folder / adapter),
+        finished_at=timezone.now(),
+    )  # fmt: skip
     job.refresh_from_db()
     return job
 
@@ -82,7 +84,7 @@ def test_an_openai_client_lists_asks_and_streams_alices_fine_tuned_model(
     # requests: one validation row keeps it short.
     settings.TAILOR_EVAL_SAMPLE_SIZE = 1
     job = trained_job(alice)
-    bobs = succeeded_without_training(bob, tmp_path / "bobs-adapter")
+    bobs = succeeded_without_training(bob, "bobs-adapter")
     client = client_for(live_server_url, alice)
     tuned = job.fine_tuned_model
 
@@ -231,8 +233,8 @@ def test_the_openai_client_raises_its_own_errors_for_bad_requests(alice, live_se
 def test_a_model_the_worker_cannot_load_is_a_503_and_an_error_event_in_a_stream(
     alice, live_server_url, tmp_path
 ):
-    missing = tmp_path / "deleted-adapter"
-    job = succeeded_without_training(alice, missing)
+    job = succeeded_without_training(alice, "deleted-adapter")
+    missing = job.folder / "deleted-adapter"
     client = client_for(live_server_url, alice)
     expected = error(
         f"The fine-tuned adapter could not be loaded: there is no adapter at {missing}.",
@@ -408,7 +410,7 @@ def test_fields_are_named_as_the_client_named_them(client, alices_secret, demo_m
 def test_a_fine_tuned_model_is_alices_alone_and_only_once_trained(
     client, alice, bob, alices_secret, tmp_path
 ):
-    ready = succeeded_without_training(alice, tmp_path / "adapter")
+    ready = succeeded_without_training(alice)
     training = routing_job(alice)
     response = client.get(
         f"/v1/models/{ready.fine_tuned_model}", HTTP_AUTHORIZATION=f"Bearer {alices_secret}"
