@@ -24,11 +24,25 @@ class FineTuneJobAdmin(admin.ModelAdmin):
                     "total_steps", "attempt", "created_at")  # fmt: skip
     list_filter = ("status", "method", "base_model")
     search_fields = ("name", "owner__username", "id", "fine_tuned_model")
-    readonly_fields = ("id", "config", "plan", "estimate", "error_traceback", "attempt",
-                       "lease_expires_at", "worker", "task_id")  # fmt: skip
+    # Everything but the name is the ledger's: status and lease change only
+    # through their services (a race-safe update and a JobEvent), and the
+    # paths are where the download views and the inference worker read
+    # files, so a path typed here could serve the secret key.
+    readonly_fields = tuple(
+        field.name for field in FineTuneJob._meta.fields if field.name != "name"
+    )
     inlines = (JobEventInline,)
+
+    def has_add_permission(self, request):
+        # A job is made from a validated configuration (the New job page, the API).
+        return False
 
 
 @admin.register(Checkpoint)
 class CheckpointAdmin(admin.ModelAdmin):
     list_display = ("job", "step", "attempt", "train_loss", "val_loss", "created_at")
+    # A checkpoint's path is where a resumed run loads its weights from.
+    readonly_fields = tuple(field.name for field in Checkpoint._meta.fields)
+
+    def has_add_permission(self, request):
+        return False

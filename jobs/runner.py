@@ -21,6 +21,7 @@ from jobs.models import JobStatus
 from jobs.services import artifacts, catalog, housekeeping, ledger
 from studio.services import disk, leases
 from studio.services.db_retry import retry_database
+from studio.services.paths import inside
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +294,8 @@ def run_export(job_id: str, worker: str = "worker", *, hard_stop=None) -> str:
     keeper.start()
     folder = job.export_folder(attempt)
     try:
+        if not inside(job.folder, job.adapter_path):
+            raise ValueError("the adapter is recorded outside the job's folder")
         merged = training.export_merged(
             Path(job.adapter_path), catalog.model_source(job.base_model),
             folder / "merged", task=job.task,

@@ -28,6 +28,7 @@ from serving.services import generations
 from studio.events import publish
 from studio.services import leases
 from studio.services.db_retry import retry_database
+from studio.services.paths import inside
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ def model_pool():
 
 def adapter_labels(job: FineTuneJob) -> tuple[str, ...]:
     path = Path(job.adapter_path) / "tailor_labels.json"
+    if not inside(job.folder, path):
+        return ()
     try:
         return tuple(json.loads(path.read_text()))
     except (OSError, ValueError):
@@ -59,9 +62,19 @@ def adapter_labels(job: FineTuneJob) -> tuple[str, ...]:
 
 def job_pane(job: FineTuneJob):
     """The engine's pane for a fine-tuned model: its base as it was trained
-    (4-bit for QLoRA) with its adapter; a full fine-tune is a model of its own."""
-    from serving.engine import AdapterSpec, ModelSpec, PaneSpec
+    (4-bit for QLoRA) with its adapter; a full fine-tune is a model of its own.
 
+    Raises ServingFailure when the recorded adapter lies outside the job's
+    folder: the worker loads nothing from anywhere else.
+    """
+    from serving.engine import AdapterSpec, ModelSpec, PaneSpec, ServingFailure
+
+    if not inside(job.folder, job.adapter_path):
+        raise ServingFailure(
+            "model_load",
+            f"{job.fine_tuned_model} cannot be loaded: its files are recorded outside "
+            "its job's folder.",
+        )
     labels = adapter_labels(job) if job.task == ModelTask.SEQUENCE_CLASSIFICATION else ()
     if job.method == "full":
         return PaneSpec(ModelSpec(job.adapter_path, job.task, False, labels))

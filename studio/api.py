@@ -1,11 +1,18 @@
 """The native REST API's account endpoints: who am I, and my API tokens."""
 
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from studio.api_errors import Conflict
 from studio.models import ApiToken
 from studio.serializers import (
     CreatedTokenSerializer,
@@ -13,7 +20,13 @@ from studio.serializers import (
     NewTokenSerializer,
     TokenSerializer,
 )
-from studio.services.tokens import access_token, create_token, expiry_after, revoke_token
+from studio.services.tokens import (
+    TooManyTokens,
+    access_token,
+    create_token,
+    expiry_after,
+    revoke_token,
+)
 
 
 def _request_token(request) -> ApiToken | None:
@@ -59,21 +72,32 @@ class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         request=NewTokenSerializer,
-        responses={201: CreatedTokenSerializer},
+        responses={
+            201: CreatedTokenSerializer,
+            409: OpenApiResponse(
+                description="You hold TAILOR_MAX_TOKENS_PER_USER tokens already: revoke one first."
+            ),
+        },
         summary="Create a token; its secret is in this answer only",
     )
     def create(self, request):
         form = NewTokenSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        new = create_token(
-            request.user,
-            data["name"],
-            expires_at=expiry_after(data["expires_in_days"], made_with=_request_token(request)),
-            rate_limit_per_minute=data["rate_limit_per_minute"],
-        )
+        try:
+            new = create_token(
+                request.user,
+                data["name"],
+                expires_at=expiry_after(data["expires_in_days"], made_with=_request_token(request)),
+                rate_limit_per_minute=data["rate_limit_per_minute"],
+            )
+        except TooManyTokens as refused:
+            raise Conflict(refused.message) from None
         body = {**TokenSerializer(new.token).data, "secret": new.secret}
-        return Response(body, status=status.HTTP_201_CREATED)
+        response = Response(body, status=status.HTTP_201_CREATED)
+        # The secret must not be kept by a browser's or a proxy's cache.
+        add_never_cache_headers(response)
+        return response
 
     def destroy(self, request, token_id=None):
         revoke_token(access_token(request.user, token_id))

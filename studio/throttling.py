@@ -1,5 +1,6 @@
-"""The native API's rate limit: requests a minute per API token (see
-`studio.services.rate_limits`). Browser sessions are not limited."""
+"""The native API's rate limit: requests a minute per user of API tokens, and
+per token for a token with a limit of its own (see `studio.services.rate_limits`).
+Browser sessions are not limited."""
 
 from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle

@@ -9,6 +9,7 @@ from django.db import transaction
 from jobs.models import FineTuneJob, JobStatus
 from jobs.services.lifecycle import JobStateError
 from studio.services import leases
+from studio.services.paths import inside
 
 ADAPTER_ZIP = "adapter.zip"
 MERGED_ZIP = "merged-model.zip"
@@ -40,16 +41,21 @@ def zip_folder(folder: Path, dest: Path, *, progressed=None) -> Path:
 
 
 def adapter_archive(job: FineTuneJob) -> Path | None:
-    """The zip beside the adapter the succeeding attempt recorded."""
+    """The zip beside the adapter the succeeding attempt recorded; None when
+    there is none, or when the recorded path leads outside the job's folder."""
     if job.status != JobStatus.SUCCEEDED or not job.adapter_path:
         return None
     path = Path(job.adapter_path).parent / ADAPTER_ZIP
-    return path if path.exists() else None
+    return path if inside(job.folder, path) and path.is_file() else None
 
 
 def merged_archive(job: FineTuneJob) -> Path | None:
-    path = Path(job.export_path) if job.export_path else None
-    return path if job.export_status == "ready" and path and path.exists() else None
+    """The exported full model's zip; None until it is ready, or when the
+    recorded path leads outside the job's folder."""
+    if job.export_status != "ready" or not job.export_path:
+        return None
+    path = Path(job.export_path)
+    return path if inside(job.folder, path) and path.is_file() else None
 
 
 def can_export(job: FineTuneJob) -> bool:

@@ -51,6 +51,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import FINISHED_STATUSES, FineTuneJob, JobStatus
+from studio.services import paths
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class Plan:
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+    return paths.inside(folder, path)
 
 
 def _attempt_pieces(job: FineTuneJob) -> list[Path]:

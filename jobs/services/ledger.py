@@ -317,8 +317,10 @@ def resume_checkpoint(job: FineTuneJob) -> Checkpoint | None:
     """The newest checkpoint a fenced write recorded whose files are complete
     (a checkpoint cut short by a crash or a full disk is passed over)."""
     from jobs.training import checkpoint_is_complete
+    from studio.services.paths import inside
 
     for checkpoint in Checkpoint.objects.filter(job=job).order_by("-step"):
-        if checkpoint_is_complete(checkpoint.path):
+        # Only the job's own files: a row is text anyone with the database can change.
+        if inside(job.folder, checkpoint.path) and checkpoint_is_complete(checkpoint.path):
             return checkpoint
     return None

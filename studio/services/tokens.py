@@ -5,6 +5,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
 from studio.models import ApiToken
@@ -53,20 +56,40 @@ def expiry_after(days: int | None, *, made_with: ApiToken | None = None):
     return expires_at
 
 
+class TooManyTokens(Exception):
+    """The user holds TAILOR_MAX_TOKENS_PER_USER tokens already; `message` says what to do."""
+
+    def __init__(self, limit: int):
+        self.message = (
+            f"You already have {limit:,} API tokens, the most one account may have: "
+            "revoke one you no longer use, then create this one."
+        )
+        super().__init__(self.message)
+
+
 def create_token(user, name: str, *, expires_at=None, rate_limit_per_minute=None) -> NewToken:
     """Create a token for `user`. The returned secret is never stored.
 
     `rate_limit_per_minute` None means the studio's TAILOR_API_RATE_LIMIT.
+    Raises TooManyTokens when the user already holds
+    TAILOR_MAX_TOKENS_PER_USER tokens (expired ones count until revoked).
     """
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user,
-        name=name.strip() or "API token",
-        prefix=secret[:PREFIX_SHOWN],
-        digest=digest_of(secret),
-        expires_at=expires_at,
-        rate_limit_per_minute=rate_limit_per_minute,
-    )
+    with transaction.atomic():
+        # Locks the user's row, so that two requests at once cannot both take
+        # the last place (SQLite's IMMEDIATE transactions already queue them).
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        limit = settings.TAILOR_MAX_TOKENS_PER_USER
+        if ApiToken.objects.for_user(user).count() >= limit:
+            raise TooManyTokens(limit)
+        token = ApiToken.objects.create(
+            user=user,
+            name=name.strip() or "API token",
+            prefix=secret[:PREFIX_SHOWN],
+            digest=digest_of(secret),
+            expires_at=expires_at,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
     return NewToken(token=token, secret=secret)
 
 

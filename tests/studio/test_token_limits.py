@@ -1,4 +1,4 @@
-"""API tokens: expiry, last use, per-token rate limits, and the tokens API.
+"""API tokens: expiry, last use, rate limits (per user, and per token), and the tokens API.
 
 Rate limits are counted in the tests' real Redis; the only things changed
 are the clock (`timezone.now`), settings, and a counter's TTL in Redis, to
@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from studio.models import ApiToken
 from studio.redis_server import free_port
 from studio.services import rate_limits
-from studio.services.rate_limits import rate_limit_key
+from studio.services.rate_limits import rate_limit_key, user_rate_limit_key
 from studio.services.tokens import create_token, digest_of
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,15 @@ def openai_get(client, path: str, secret: str):
 
 def counters(settings) -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_RATE_LIMIT_URL)
+
+
+@pytest.fixture(autouse=True)
+def fresh_user_windows(settings):
+    """Users' windows start empty: a rolled-back test's user ids come back in
+    the next test, and its counts would otherwise still be in Redis."""
+    client = counters(settings)
+    for key in client.scan_iter(user_rate_limit_key("*")):
+        client.delete(key)
 
 
 @pytest.fixture
@@ -348,6 +357,56 @@ def test_the_openai_api_answers_429_in_openais_shape_past_a_tokens_limit(client,
     }
 
 
+def test_a_users_tokens_share_one_window(client, alice, bob, settings):
+    settings.TAILOR_API_RATE_LIMIT = 3
+    first, second = create_token(alice, "first"), create_token(alice, "second")
+    assert api(first.secret).get("/api/v1/me/").status_code == 200
+    assert openai_get(client, "/v1/models", second.secret).status_code == 200
+    response = api(second.secret).get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response.headers["X-RateLimit-Limit"] == "3"
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+    response = api(first.secret).get("/api/v1/datasets/")
+    assert response.status_code == 429
+    wait = int(response.headers["Retry-After"])
+    seconds = "1 second" if wait == 1 else f"{wait} seconds"
+    assert response.json() == {
+        "error": {
+            "code": "throttled",
+            "message": "Rate limit reached: your API tokens together may make 3 requests "
+            f"a minute. Try again in {seconds}.",
+        }
+    }
+    # Another user's window is their own.
+    assert api(create_token(bob, "bobs").secret).get("/api/v1/me/").status_code == 200
+
+
+def test_a_token_cannot_multiply_its_allowance_by_minting_tokens(alice, settings):
+    settings.TAILOR_API_RATE_LIMIT = 2
+    parent = create_token(alice, "parent")
+    minted = api(parent.secret).post("/api/v1/tokens/", {"name": "child"}, format="json")
+    assert minted.status_code == 201
+    assert api(minted.json()["secret"]).get("/api/v1/me/").status_code == 200
+    assert api(minted.json()["secret"]).get("/api/v1/me/").status_code == 429
+    assert api(parent.secret).get("/api/v1/me/").status_code == 429
+
+
+def test_a_tokens_own_limit_caps_it_within_its_users_window(alice):
+    capped = create_token(alice, "capped", rate_limit_per_minute=2)
+    other = create_token(alice, "other")
+    assert [api(capped.secret).get("/api/v1/me/").status_code for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]
+    # The cap is the token's: the user's other tokens go on, in the user's window.
+    response = api(other.secret).get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response.headers["X-RateLimit-Limit"] == "600"
+    assert response.headers["X-RateLimit-Remaining"] == "596"
+
+
 def test_both_apis_count_against_one_limit(client, alice):
     new = create_token(alice, "loop", rate_limit_per_minute=2)
     assert api(new.secret).get("/api/v1/me/").status_code == 200
@@ -518,6 +577,53 @@ def test_the_tokens_api_refuses_a_bad_token(alice, body, code, field, message):
         "error": {"code": code, "message": f"{field}: {message}", "field": field}
     }
     assert ApiToken.objects.count() == 1
+
+
+def test_the_secret_is_never_cached_by_the_api_or_the_page(alice, alice_client):
+    response = api(create_token(alice, "admin").secret).post(
+        "/api/v1/tokens/", {"name": "ci"}, format="json"
+    )
+    assert response.status_code == 201
+    assert "no-store" in response.headers["Cache-Control"]
+    page = alice_client.post("/tokens/", {"name": "nightly", "expires_in": "30"})
+    assert 'data-testid="new-secret"' in page.content.decode()
+    assert "no-store" in page.headers["Cache-Control"]
+
+
+TOO_MANY_TOKENS = (
+    "You already have 2 API tokens, the most one account may have: "
+    "revoke one you no longer use, then create this one."
+)
+
+
+def test_the_tokens_api_refuses_a_token_past_the_users_cap(alice, bob, settings):
+    settings.TAILOR_MAX_TOKENS_PER_USER = 2
+    secret = create_token(alice, "admin").secret
+    assert api(secret).post("/api/v1/tokens/", {"name": "one"}, format="json").status_code == 201
+    response = api(secret).post("/api/v1/tokens/", {"name": "two"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"error": {"code": "conflict", "message": TOO_MANY_TOKENS}}
+    assert ApiToken.objects.filter(user=alice).count() == 2
+    # The cap is per user.
+    assert (
+        api(create_token(bob, "bobs").secret)
+        .post("/api/v1/tokens/", {"name": "one"}, format="json")
+        .status_code
+        == 201
+    )
+
+
+def test_the_tokens_page_refuses_a_token_past_the_users_cap(alice, alice_client, settings):
+    settings.TAILOR_MAX_TOKENS_PER_USER = 2
+    create_token(alice, "one")
+    create_token(alice, "two")
+    response = alice_client.post("/tokens/", {"name": "three", "expires_in": "30"})
+    assert response.status_code == 409
+    assert (
+        f'<p class="message message-error" role="status">{escape(TOO_MANY_TOKENS)}</p>'
+    ) in response.content.decode()
+    assert 'data-testid="new-secret"' not in response.content.decode()
+    assert ApiToken.objects.filter(user=alice).count() == 2
 
 
 def test_the_tokens_api_revokes_a_token(alice):

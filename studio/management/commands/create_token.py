@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from studio.services.rate_limits import MAX_RATE_LIMIT
-from studio.services.tokens import MAX_EXPIRY_DAYS, create_token, expiry_after
+from studio.services.tokens import MAX_EXPIRY_DAYS, TooManyTokens, create_token, expiry_after
 
 
 def whole_number(flag: str, raw: str, lowest: int, highest: int) -> int:
@@ -47,6 +47,11 @@ class Command(BaseCommand):
             days = whole_number("--expires-in-days", expires_in_days, 1, MAX_EXPIRY_DAYS)
         if rate_limit is not None:
             limit = whole_number("--rate-limit", rate_limit, 0, MAX_RATE_LIMIT)
-        new = create_token(user, name, expires_at=expiry_after(days), rate_limit_per_minute=limit)
+        try:
+            new = create_token(
+                user, name, expires_at=expiry_after(days), rate_limit_per_minute=limit
+            )
+        except TooManyTokens as exc:
+            raise CommandError(exc.message) from None
         # Only the secret on stdout, so that scripts can capture it.
         self.stdout.write(new.secret)
