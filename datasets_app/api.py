@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -30,6 +30,7 @@ from datasets_app.uploads import too_large_message
 from studio.api_errors import Conflict, InsufficientStorage, PayloadTooLarge
 from studio.api_params import one_of, whole_number
 from studio.pagination import MAX_PER_PAGE
+from studio.parsers import JSONParser
 from studio.services import disk
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import F, Q
@@ -409,6 +410,7 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
         format=dataset.requested_format or None,
         column_mapping=dataset.column_mapping or None,
         progress=_Progress(run, "file"),
+        limits=engine.DatasetLimits.from_settings(settings),
     )
     outcome = {
         "file_type": report.file_type or "",
@@ -438,6 +440,7 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
             format=report.format,
             column_mapping=dataset.column_mapping or None,
             progress=_Progress(run, "validation file"),
+            limits=engine.DatasetLimits.from_settings(settings),
         )
         if not held_out.ok:
             outcome["error_count"] = held_out.error_count

@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -39,6 +39,7 @@ from jobs.serializers import (
 from jobs.services import artifacts, catalog, lifecycle, live
 from studio.api_errors import Conflict
 from studio.api_params import one_of, whole_number
+from studio.parsers import JSONParser
 
 # --- reading a create body ----------------------------------------------------------------
 

@@ -22,6 +22,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+import yaml
+
 CONFIG_VERSION = 1
 
 METHODS = {
@@ -162,6 +164,87 @@ class ConfigError(ValueError):
         return {e.field: e.message for e in self.errors}
 
 
+# --- reading a job file -------------------------------------------------------
+
+# A job file nests four deep (document, section, field, a list's item); a few
+# more levels let a misplaced field reach read_document and its own message,
+# and the cap keeps PyYAML's recursive composer far from Python's stack limit.
+MAX_FILE_DEPTH = 10
+# How much of an untrusted text an error sentence quotes.
+QUOTED_CHARACTERS = 40
+
+
+class _JobFileRefused(Exception):
+    def __init__(self, message: str):
+        self.message = message
+
+
+class _JobFileLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and deep nesting.
+
+    An alias makes a node shared, not copied, so a few hundred bytes of
+    nested aliases stand for billions of values: harmless until something
+    walks or prints them. No job file Tailor writes has one.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _JobFileRefused(
+                f"uses a YAML alias (*{clipped(event.anchor)}) on line "
+                f"{event.start_mark.line + 1}; a Tailor job file has none: write the value out."
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_FILE_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise _JobFileRefused(
+                    f"nests deeper than a Tailor job file does (more than {MAX_FILE_DEPTH} "
+                    f"levels, on line {line})."
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def load_job_file(raw: bytes):
+    """The document in a job file's bytes (YAML, or JSON, which is YAML too).
+
+    Raises ConfigError, on `config_file`, for text that is not UTF-8 YAML or
+    uses what a job file never does (aliases, deep nesting). Checks no fields.
+    """
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=_JobFileLoader)  # noqa: S506 (a SafeLoader)
+    except _JobFileRefused as refused:
+        message = refused.message
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        message = f"is not valid YAML (line {where.line + 1})." if where else "is not valid YAML."
+    except UnicodeDecodeError:
+        message = "is not valid YAML (it is not UTF-8 text)."
+    except ValueError:
+        # PyYAML builds ints and dates itself: a number of thousands of digits
+        # or a 30 February gets past the parser and fails here.
+        message = "is not valid YAML: a number or date in it cannot be read."
+    raise ConfigError([FieldError("config_file", message)])
+
+
+def clipped(text: str) -> str:
+    """`text` cut to what an error sentence quotes."""
+    if len(text) <= QUOTED_CHARACTERS:
+        return text
+    return text[: QUOTED_CHARACTERS - 1] + "…"
+
+
+def _field_name(key) -> str:
+    # Keys come from the user's file or body: a sentence names them, clipped.
+    return clipped(key if isinstance(key, str) else f"{type(key).__name__} key")
+
+
 # --- reading a document -------------------------------------------------------
 
 _NUMBER = (int, float)
@@ -178,8 +261,13 @@ def _as_bool(value):
 def _as_int(value):
     if isinstance(value, str):
         value = value.strip()
-        if value.lstrip("-").isdigit():
-            return int(value)
+        # ASCII and short: int() reads other digits ("٣") and refuses more than
+        # 4,300 of them with its own sentence, which is not ours to show.
+        if value.isascii() and len(value) <= 20:
+            try:
+                return int(value)
+            except ValueError:
+                pass
     elif isinstance(value, float) and value.is_integer():
         return int(value)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -193,8 +281,13 @@ def _as_float(value):
             value = float(value.strip())
         except ValueError:
             raise ValueError("must be a number.") from None
-    if isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
+        try:
+            value = float(value)
+        except OverflowError:  # an int of hundreds of digits, from a JSON body
+            raise ValueError("must be a finite number.") from None
+        if math.isfinite(value):
+            return value
     raise ValueError("must be a finite number.")
 
 
@@ -207,12 +300,19 @@ def _as_list(value):
 
 
 def _as_optional_str(value):
-    return None if value is None or value == "" else str(value).strip()
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    raise ValueError("must be text.")
 
 
 def _as_str(value):
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value).strip()
+    if isinstance(value, str):
+        return value.strip()
+    # A name YAML reads as a number (`name: 2024`); a longer number is no name.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**20:
+        return str(value)
     raise ValueError("must be text.")
 
 
@@ -253,7 +353,7 @@ def _kind_of(dc_field: dataclasses.Field):
 def _read_section(section, key: str, value: dict, errors: list[FieldError]) -> None:
     fields = {f.name: f for f in dataclasses.fields(section)}
     for name, raw in value.items():
-        dotted = f"{key}.{name}"
+        dotted = f"{key}.{_field_name(name)}"
         if name not in fields:
             errors.append(FieldError(dotted, "is not a known field."))
             continue
@@ -282,9 +382,14 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
         training=dataclasses.replace(config.training),
     )
     version = document.get("tailor_config", CONFIG_VERSION)
-    if version != CONFIG_VERSION:
+    if type(version) is not int:
+        errors.append(FieldError("tailor_config", f"must be the version number {CONFIG_VERSION}."))
+    elif version != CONFIG_VERSION:
         errors.append(
-            FieldError("tailor_config", f"version {version!r} is not supported (this is 1).")
+            FieldError(
+                "tailor_config",
+                f"version {clipped(str(version))} is not supported (this is {CONFIG_VERSION}).",
+            )
         )
     for key, value in document.items():
         if key == "tailor_config":
@@ -294,9 +399,9 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
             if text is not None:
                 setattr(config, key, text)
             continue
-        section_class = SECTIONS.get(key)
+        section_class = SECTIONS.get(key) if isinstance(key, str) else None
         if section_class is None:
-            errors.append(FieldError(key, "is not a configuration section."))
+            errors.append(FieldError(_field_name(key), "is not a configuration section."))
             continue
         if value is None:
             continue

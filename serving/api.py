@@ -19,7 +19,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from jobs.models import FineTuneJob
@@ -45,6 +44,7 @@ from serving.services.generations import GenerationRequest, InvalidRequest
 from serving.services.names import UnknownModel
 from studio.api_errors import Conflict
 from studio.api_params import one_of
+from studio.parsers import JSONParser
 from studio.services.access import one_or_404
 
 PARAMS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")

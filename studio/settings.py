@@ -6,6 +6,7 @@ and the database are the real ones in every setting.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us: no CDN
+    "axes",  # failed logins, and the lockout that follows them
     "studio",
     "datasets_app",
     "jobs",
@@ -75,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.RateLimitHeadersMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -125,6 +129,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before a password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Logins: password guessing (django-axes) ------------------------------------
+# After TAILOR_LOGIN_FAILURE_LIMIT failed logins for one username, or from one
+# client address, logging in is refused until TAILOR_LOGIN_LOCKOUT_MINUTES pass
+# without another attempt; /login/ and /admin/login/ alike. API tokens are not
+# passwords and are never locked out. 10 failures leave room for typos; 15
+# minutes turn guessing into a few dozen tries an hour, and a locked-out
+# person waits a coffee break. Locking by username lets anyone lock an account
+# for that long; the lock ends by itself, and an operator can lift it sooner
+# (`manage.py axes_reset_username NAME`, or delete its access attempts in the admin).
+TAILOR_LOGIN_FAILURE_LIMIT = env_int("TAILOR_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+TAILOR_LOGIN_LOCKOUT_MINUTES = env_int("TAILOR_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = TAILOR_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=TAILOR_LOGIN_LOCKOUT_MINUTES)
+# Each listed on its own: either one reaching the limit locks.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Not reset on success: axes would then delete every failure from that address,
+# and one good login of one's own would reopen the guessing on someone else's.
+AXES_RESET_ON_SUCCESS = False
+# The client's address is REMOTE_ADDR (axes' default), which a client cannot
+# forge; behind a proxy, have the server set it (uvicorn --forwarded-allow-ips).
+AXES_LOCKOUT_CALLABLE = "studio.views.login_locked_out"
+# Failed attempts are what the lockout needs; a row per successful login
+# would only grow.
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -145,8 +179,29 @@ MODELS_ROOT = env_path("MODELS_ROOT", VAR_DIR / "models")
 
 # Uploads: a dataset file may be this large. It streams to disk as it
 # arrives (never whole into memory) and is refused as soon as it passes this.
+# Only signed-in callers of the upload routes get it (datasets_app/uploads.py).
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 1024**3, minimum=1)
+# Every other request body, and any from a caller not signed in, is refused
+# past this before it is read: the largest legitimate one, a chat request
+# with a long prompt, is well under 1 MiB, and a job file is at most 64 KB.
+TAILOR_MAX_REQUEST_BYTES = env_int("TAILOR_MAX_REQUEST_BYTES", 4 * 1024**2, minimum=64 * 1024)
+# Django's own cap on a body it reads into memory (form fields, JSON): the same.
+DATA_UPLOAD_MAX_MEMORY_SIZE = TAILOR_MAX_REQUEST_BYTES
 FILE_UPLOAD_HANDLERS = ["datasets_app.uploads.SizeLimitedUploadHandler"]
+# What one dataset may hold once validated (datasets_app/engine/limits.py);
+# a file over one is invalid, with a sentence naming the limit.
+# Two million records: a few hundred times the few-thousand-row sets Tailor
+# trains well on, and about what a 1 GiB upload of 500-byte rows holds.
+DATASET_MAX_ROWS = env_int("DATASET_MAX_ROWS", 2_000_000, minimum=1)
+# A row of a million bytes is some 250,000 tokens, past any model's context.
+DATASET_MAX_ROW_BYTES = env_int("DATASET_MAX_ROW_BYTES", 1_000_000, minimum=1024)
+# Twice the largest upload: canonical JSON repeats the field names that a CSV
+# or Parquet file states once.
+DATASET_MAX_RECORDS_BYTES = env_int("DATASET_MAX_RECORDS_BYTES", 2 * 1024**3, minimum=1)
+# Records at most 100 times the file's size: text compresses 3-10 fold, and a
+# CSV of one-letter cells grows 8 fold as JSON; a Parquet file whose repeated
+# values expand a thousand fold is a decompression bomb.
+DATASET_MAX_EXPANSION = env_int("DATASET_MAX_EXPANSION", 100, minimum=1)
 
 # --- Redis: broker, channel layer, flags --------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6390")
@@ -261,11 +316,17 @@ TAILOR_GENERATION_IDLE_TIMEOUT_SECONDS = env_int(
 TAILOR_EVAL_SAMPLE_SIZE = env_int("TAILOR_EVAL_SAMPLE_SIZE", 50, minimum=1)
 
 # --- API tokens ---------------------------------------------------------------
-# Requests a minute one API token may make, on /api/v1/ and /v1/ alike (0:
-# unlimited); a token may have its own limit. 600 (10 a second) is far above
-# what a script that waits for answers sends, and stops one stuck in a loop
-# from crowding out everyone else. Browser sessions are not limited.
+# Requests a minute one user's API tokens may make together, on /api/v1/ and
+# /v1/ alike (0: unlimited); a token may have its own limit too. 600 (10 a
+# second) is far above what a script that waits for answers sends, and stops
+# one stuck in a loop from crowding out everyone else. Browser sessions are
+# not limited.
 TAILOR_API_RATE_LIMIT = env_int("TAILOR_API_RATE_LIMIT", 600, minimum=0)
+# Tokens one user may hold (expired ones count until revoked). A person runs
+# a handful of scripts, one token each; 50 leaves room for many more, and
+# stops a script that mints tokens in a loop from spreading live secrets
+# without end.
+TAILOR_MAX_TOKENS_PER_USER = env_int("TAILOR_MAX_TOKENS_PER_USER", 50, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "maintenance": {
@@ -294,6 +355,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["studio.throttling.ApiTokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "studio.pagination.StudioPagination",
     "EXCEPTION_HANDLER": "studio.api_errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "studio.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tailor API",

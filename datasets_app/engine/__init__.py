@@ -17,6 +17,7 @@ from datasets_app.engine.formats import (
     FORMATS,
     TASK_OF_FORMAT,
 )
+from datasets_app.engine.limits import DatasetLimits
 from datasets_app.engine.normalise import normalise_record
 from datasets_app.engine.preview import read_page
 from datasets_app.engine.split import split, validation_size
@@ -30,6 +31,7 @@ __all__ = [
     "INDEX_STRIDE",
     "TASK_OF_FORMAT",
     "DatasetError",
+    "DatasetLimits",
     "DatasetWarning",
     "RowError",
     "ValidationReport",

@@ -9,6 +9,13 @@ thing: "line 12, `messages[1].role`: must be one of system, user, assistant
 
 from dataclasses import asdict, dataclass, field
 
+# A value a sentence quotes (a role, a column name) is cut to this many
+# characters: enough to recognise it, and a 1 MB cell stays out of the report.
+QUOTED_CHARACTERS = 60
+# Any one value a sentence is made with, lists of names included: a hundred
+# reported errors stay a few hundred kilobytes whatever the file holds.
+MAX_PARAM_CHARACTERS = 2_000
+
 # code -> sentence. "{field}" in a sentence means the sentence names the field
 # itself, so the "line 3, `field`:" prefix leaves it out.
 MESSAGES = {
@@ -64,6 +71,40 @@ MESSAGES = {
     ),
     "duplicate_header": "the header names the column `{name}` twice",
     "bad_parquet": "not a readable Parquet file ({reason})",
+    "nested_too_deep": (
+        "the record nests lists or objects more deeply than JSON's reader follows "
+        "(a record is a few levels deep)"
+    ),
+    # --- the studio's limits on one dataset (an operator sets them) -------------
+    "too_many_rows": (
+        "the file holds more than {limit:,} records, the most one dataset may hold here "
+        "(DATASET_MAX_ROWS)"
+    ),
+    "parquet_too_many_rows": (
+        "the file holds {rows:,} rows, over the {limit:,}-row limit on one dataset "
+        "(DATASET_MAX_ROWS)"
+    ),
+    "records_too_large": (
+        "the records come to more than {limit:,} bytes, the most one dataset may hold here "
+        "(DATASET_MAX_RECORDS_BYTES)"
+    ),
+    "records_expand": (
+        "the records come to more than {limit:,} bytes, {ratio:,} times the file's "
+        "{size:,} bytes: a file may expand at most {ratio:,}-fold (DATASET_MAX_EXPANSION)"
+    ),
+    "parquet_too_large": (
+        "the columns read hold {uncompressed:,} bytes uncompressed, over the {limit:,}-byte "
+        "limit on one dataset (DATASET_MAX_RECORDS_BYTES)"
+    ),
+    "parquet_expands": (
+        "the columns read hold {uncompressed:,} bytes uncompressed, more than {ratio:,} times "
+        "the file's {size:,} bytes: a file may expand at most {ratio:,}-fold "
+        "(DATASET_MAX_EXPANSION)"
+    ),
+    "parquet_group_too_large": (
+        "row group {group:,} holds {uncompressed:,} bytes uncompressed in {rows:,} rows, so a "
+        "row in it is over the {limit:,}-byte limit on a row (DATASET_MAX_ROW_BYTES)"
+    ),
     "unknown_format": (
         "the records match none of the accepted shapes ({shapes}); keys seen: {keys}. "
         "If your columns hold one of these under other names, map them with a column mapping"
@@ -78,6 +119,9 @@ MESSAGES = {
     "not_an_object": "must be a JSON object ({{...}}), got {got}",
     "line_too_long": "the line is {size:,} bytes, over the {limit:,}-byte limit",
     "row_too_long": "the row is {size:,} bytes, over the {limit:,}-byte limit",
+    "row_values_too_long": (
+        "the row's values come to {size:,} bytes, over the {limit:,}-byte limit on a row"
+    ),
     "csv_row_runs_on": (
         "the row runs on for more than {limit:,} bytes; the quoted field that starts "
         "at line {quote_line:,}, column {quote_column:,} is probably missing its closing quote"
@@ -157,6 +201,11 @@ def make_error(
 ) -> RowError:
     """The RowError for `code` at `line` (a `where` number: line, element, row)."""
     template = MESSAGES[code]
+    # Values come from the file: a sentence quotes a bounded part of each.
+    params = {
+        name: clip(value, MAX_PARAM_CHARACTERS) if isinstance(value, str) else value
+        for name, value in params.items()
+    }
     text = template.format(field=field, **params)
     place = f"{where} {line:,}" if line is not None else ""
     if field is not None and "{field}" not in template:
@@ -167,8 +216,14 @@ def make_error(
 
 
 def shown(value) -> str:
-    """A value as a sentence quotes it: text in quotes, anything else by its kind."""
-    return repr(value) if isinstance(value, str) else describe(value)
+    """A value as a sentence quotes it: text in quotes (its start, if long), anything
+    else by its kind."""
+    return repr(clip(value)) if isinstance(value, str) else describe(value)
+
+
+def clip(text: str, limit: int = QUOTED_CHARACTERS) -> str:
+    """`text` cut to `limit` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Checked in order: bool before int, as True is an int to Python.

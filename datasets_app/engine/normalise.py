@@ -47,6 +47,9 @@ def _json_cell(value, column, problems):
     except json.JSONDecodeError as error:
         problems.append(_problem(column, "invalid_json_cell", reason=error.msg, column=error.colno))
         return None
+    except RecursionError:  # "[[[[…": json's decoder recurses once a level
+        problems.append(_problem(column, "nested_too_deep"))
+        return None
 
 
 class Speakers(NamedTuple):

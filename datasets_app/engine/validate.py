@@ -4,7 +4,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 import orjson
@@ -25,6 +25,7 @@ from datasets_app.engine.formats import (
     SHAPES,
     TASK_OF_FORMAT,
 )
+from datasets_app.engine.limits import DatasetLimits
 from datasets_app.engine.normalise import NORMALISERS
 from datasets_app.engine.readers import ParquetReader, open_reader
 from datasets_app.engine.stats import DatasetStats
@@ -67,7 +68,7 @@ def validate(
     column_mapping: dict[str, str] | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     error_limit: int = 100,
-    max_line_bytes: int = 1_000_000,
+    limits: DatasetLimits | None = None,
 ) -> ValidationReport:
     """Check every row of `source` and write its canonical records to `out_path`.
 
@@ -76,6 +77,8 @@ def validate(
     the first rows. `column_mapping` maps a format's fields to the file's
     columns ({"prompt": "question"}). `progress(rows_checked, bytes_read,
     total_bytes)` is called at most every PROGRESS_SECONDS and once at the end.
+    `limits` caps rows, a row's bytes and the records' bytes (DatasetLimits'
+    defaults when None); a file over one is invalid.
 
     Side effects: when the report is ok, `out_path` holds the canonical JSONL
     and `out_path.with_suffix(".idx")` its row index, both renamed into place
@@ -92,7 +95,7 @@ def validate(
         column_mapping=column_mapping,
         progress=progress,
         error_limit=error_limit,
-        max_line_bytes=max_line_bytes,
+        limits=limits or DatasetLimits(),
     ).run()
 
 
@@ -118,7 +121,7 @@ class _Validation:
         column_mapping,
         progress,
         error_limit,
-        max_line_bytes,
+        limits,
     ):
         self.source = source
         self.filename = filename
@@ -128,7 +131,7 @@ class _Validation:
         self.mapping = column_mapping or {}
         self.progress = progress
         self.error_limit = error_limit
-        self.max_line_bytes = max_line_bytes
+        self.limits = limits
         self.total_bytes = 0
         self.columns: list[str] = []
         # The file's columns that the format's fields are read from.
@@ -190,9 +193,12 @@ class _Validation:
         self.total_bytes = self.source.stat().st_size
         if not self.total_bytes:
             raise DatasetError(make_error("empty_file"))
-        reader = open_reader(self.file_type, self.source, self.max_line_bytes)
+        reader = open_reader(self.file_type, self.source, self.limits)
         stack.callback(reader.close)
         items = iter(reader)
+        limit = self.limits.max_rows
+        # C-level slicing keeps the hot loop free of a per-row count.
+        items = chain(islice(items, limit), _none_past(items, limit))
         rows = self._decide_format(reader, items)
         if self.format is not None:
             self._convert(reader, rows, stack)
@@ -356,15 +362,27 @@ class _Validation:
             for error in errors:
                 self.add(error)
 
-    def _convert_rows(self, reader, rows: Iterator, stats: DatasetStats) -> None:
+    def _records_cap(self) -> tuple[int, DatasetError]:
+        """The most bytes of records this file may give, and the error past it."""
+        limit, code = self.limits.records_bytes_for(self.total_bytes)
+        error = make_error(
+            code, limit=limit, ratio=self.limits.max_expansion, size=self.total_bytes
+        )
+        return limit, DatasetError(error)
+
+    # One long function on purpose: a helper called per row would cost more than the row.
+    def _convert_rows(self, reader, rows: Iterator, stats: DatasetStats) -> None:  # noqa: PLR0915
         """The hot loop: normalise, encode, write and count each row."""
         where = reader.where
         normalise = NORMALISERS[self.format]
         columns = self.source_columns
         text_cells = reader.text_cells
-        # The other readers hold each row to max_line_bytes as they read it.
+        # The other readers hold each row to max_row_bytes as they read it;
+        # the Parquet reader holds a row's values to it, not their JSON.
         check_size = isinstance(reader, ParquetReader)
-        limit = self.max_line_bytes
+        limit = self.limits.max_row_bytes
+        records_limit, too_large = self._records_cap()
+        records_bytes = 0
         dumps = orjson.dumps
         newline = orjson.OPT_APPEND_NEWLINE
         unencodable = orjson.JSONEncodeError
@@ -405,6 +423,9 @@ class _Validation:
                     )
                     writing = False
                     continue
+                records_bytes += len(data)
+                if records_bytes > records_limit:
+                    raise too_large
                 if writing:
                     write(data)
                 count(record, size, number, empty, data)
@@ -412,6 +433,13 @@ class _Validation:
         finally:
             self.rows_seen = seen
             self.num_rows = valid
+
+
+def _none_past(items: Iterator, max_rows: int) -> Iterator:
+    """Nothing; DatasetError if `items` (already read `max_rows` pairs) holds another."""
+    if next(items, None) is not None:
+        raise DatasetError(make_error("too_many_rows", limit=max_rows))
+    yield from ()
 
 
 def _unreadable(value, number: int, where: str) -> RowError:

@@ -206,15 +206,7 @@ def parse_config_upload(upload) -> dict:
         raise cfg.ConfigError(
             [cfg.FieldError("config_file", "is larger than 64 KB; is it a Tailor job file?")]
         )
-    raw = upload.read()
-    try:
-        document = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise cfg.ConfigError(
-            [cfg.FieldError("config_file", f"is not valid YAML{line}.")]
-        ) from None
+    document = cfg.load_job_file(upload.read())
     if not isinstance(document, dict):
         raise cfg.ConfigError(
             [cfg.FieldError("config_file", "must hold a mapping with data, model and training.")]

@@ -13,6 +13,7 @@ from datasets_app.models import Dataset
 from datasets_app.routing import websocket_urlpatterns
 from studio.asgi import application
 from studio.events import publish
+from studio.services.tokens import create_token
 from tests.live import run_in_own_loop
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -87,12 +88,19 @@ def test_an_anonymous_visitor_cannot_subscribe(alice):
 
 
 @override_settings(DATASET_MAX_UPLOAD_BYTES=1000)
-def test_the_server_refuses_a_declared_oversized_body_before_reading_it():
+def test_the_server_refuses_a_declared_oversized_body_before_reading_it(alice):
+    # Signed in, as only a signed-in caller gets the upload limit (else a few MiB).
+    secret = create_token(alice, "tests").secret
+    headers = [
+        (b"content-length", str(5 * 1024 * 1024).encode()),
+        (b"host", b"127.0.0.1"),
+        (b"authorization", f"Bearer {secret}".encode()),
+    ]
+
     async def scenario():
         communicator = HttpCommunicator(
-            application, "POST", "/api/v1/datasets/", body=b"x" * 10,
-            headers=[(b"content-length", str(5 * 1024 * 1024).encode()), (b"host", b"127.0.0.1")],
-        )  # fmt: skip
+            application, "POST", "/api/v1/datasets/", body=b"x" * 10, headers=headers
+        )
         response = await communicator.get_response(timeout=5)
         assert response["status"] == 413
         assert response["body"] == (
@@ -101,9 +109,8 @@ def test_the_server_refuses_a_declared_oversized_body_before_reading_it():
         )
         # The OpenAI-compatible upload answers in OpenAI's shape.
         communicator = HttpCommunicator(
-            application, "POST", "/v1/files", body=b"x" * 10,
-            headers=[(b"content-length", str(5 * 1024 * 1024).encode()), (b"host", b"127.0.0.1")],
-        )  # fmt: skip
+            application, "POST", "/v1/files", body=b"x" * 10, headers=headers
+        )
         response = await communicator.get_response(timeout=5)
         assert response["status"] == 413
         assert json.loads(response["body"]) == {

@@ -103,3 +103,12 @@ def test_bad_settings_are_refused_with_the_field_named(alice, kwargs, field, mes
 def test_an_empty_upload_is_refused(alice):
     with pytest.raises(services.DatasetInputError, match=r"'empty\.jsonl' is empty\."):
         services.create_dataset(alice, upload=upload("empty.jsonl", b""))
+
+
+def test_the_operators_row_limit_holds_when_a_dataset_is_validated(alice, settings):
+    settings.DATASET_MAX_ROWS = 5
+    dataset = new_dataset(alice, rows=20)
+    assert services.run_validation(str(dataset.pk), dataset.revision) == "invalid"
+    dataset.refresh_from_db()
+    assert dataset.errors[0]["code"] == "too_many_rows"
+    assert "DATASET_MAX_ROWS" in dataset.errors[0]["message"]

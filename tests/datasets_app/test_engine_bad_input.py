@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets_app.engine import index_path, validate
+from datasets_app.engine.limits import DatasetLimits
 
 ACCEPTED_SHAPES = (
     "messages; prompt + completion; instruction + input + output; conversations; text; text + label"
@@ -398,7 +399,9 @@ def test_it_says_where_an_unclosed_csv_quote_started(tmp_path):
 
 def test_an_unclosed_quote_that_swallows_the_file_stops_at_the_size_limit(tmp_path):
     content = 'text,label\na,b\n"' + "x,y\n" * 50 + "c,d\n"
-    assert messages(run(tmp_path, "data.csv", content, max_line_bytes=100)) == [
+    assert messages(
+        run(tmp_path, "data.csv", content, limits=DatasetLimits(max_row_bytes=100))
+    ) == [
         "line 3: the row runs on for more than 100 bytes; the quoted field that starts at "
         "line 3, column 1 is probably missing its closing quote"
     ]
@@ -434,32 +437,37 @@ def test_a_header_without_rows_is_not_a_dataset(tmp_path, name):
 
 def test_a_line_over_the_size_limit_is_a_row_error(tmp_path):
     content = '{"text": "a"}\n{"text": "' + "x" * 150 + '"}\n{"text": "b"}\n'
-    report = run(tmp_path, "data.jsonl", content, max_line_bytes=100)
+    report = run(tmp_path, "data.jsonl", content, limits=DatasetLimits(max_row_bytes=100))
     assert messages(report) == ["line 2: the line is 162 bytes, over the 100-byte limit"]
     assert (report.rows_seen, report.num_rows) == (3, 2)
 
 
 def test_a_csv_line_over_the_size_limit_is_a_row_error(tmp_path):
     content = "text,label\na,b\n" + "x" * 150 + ",c\nd,e\n"
-    assert messages(run(tmp_path, "data.csv", content, max_line_bytes=100)) == [
-        "line 3: the line is 152 bytes, over the 100-byte limit"
-    ]
+    assert messages(
+        run(tmp_path, "data.csv", content, limits=DatasetLimits(max_row_bytes=100))
+    ) == ["line 3: the line is 152 bytes, over the 100-byte limit"]
 
 
 def test_a_json_element_over_the_size_limit_is_a_row_error(tmp_path):
     content = '[{"text": "a"}, {"text": "' + "x" * 150 + '"}, {"text": "b"}]'
-    assert messages(run(tmp_path, "data.json", content, max_line_bytes=100)) == [
-        "element 2: the row is 162 bytes, over the 100-byte limit"
-    ]
+    assert messages(
+        run(tmp_path, "data.json", content, limits=DatasetLimits(max_row_bytes=100))
+    ) == ["element 2: the row is 162 bytes, over the 100-byte limit"]
 
 
 def test_a_parquet_row_over_the_size_limit_is_a_row_error(tmp_path):
     source = tmp_path / "data.parquet"
     pq.write_table(pa.table({"text": ["a", "x" * 150, "b"]}), source)
     report = validate(
-        source, filename="data.parquet", out_path=tmp_path / "out.jsonl", max_line_bytes=100
+        source,
+        filename="data.parquet",
+        out_path=tmp_path / "out.jsonl",
+        limits=DatasetLimits(max_row_bytes=100),
     )
-    assert messages(report) == ["row 2: the row is 199 bytes, over the 100-byte limit"]
+    assert messages(report) == [
+        "row 2: the row's values come to 150 bytes, over the 100-byte limit on a row"
+    ]
 
 
 def test_it_rejects_a_file_that_is_not_parquet(tmp_path):

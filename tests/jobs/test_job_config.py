@@ -1,8 +1,15 @@
 """The configuration document: reading, checking, presets sized in steps."""
 
+import io
+import time
+import tracemalloc
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs import config as cfg
+from jobs.services.lifecycle import parse_config_upload
+from tests.api_errors import field_errors
 
 ROUTING = cfg.DatasetFacts(
     rows=1200, validation_rows=100, mean_characters=51, p95_characters=80, task="generation"
@@ -50,3 +57,132 @@ def test_preset_descriptions_follow_their_shapes(monkeypatch):
     assert cfg.preset_description("quick") == (
         "One pass, at most 500 steps, one evaluation at the end."
     )
+
+
+# --- untrusted job files and bodies (issue 13) ---------------------------------------------
+
+
+def alias_bomb(levels: int) -> bytes:
+    """A job file whose last field stands for 9**levels strings, in a few hundred bytes."""
+    lines = ["data:", "  x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  x{n}: &x{n} [{', '.join([f'*x{n - 1}'] * 9)}]" for n in range(1, levels)]
+    lines.append(f"  validation_dataset: *x{levels - 1}")
+    return "\n".join(lines).encode()
+
+
+def test_a_job_file_with_aliases_is_refused_before_they_expand():
+    bomb = alias_bomb(15)
+    assert 900 < len(bomb) < 1024
+    tracemalloc.start()
+    started = time.monotonic()
+    with pytest.raises(cfg.ConfigError) as error:
+        parse_config_upload(SimpleUploadedFile("bomb.yaml", bomb))
+    elapsed = time.monotonic() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert error.value.as_dict() == {
+        "config_file": (
+            "uses a YAML alias (*x0) on line 3; a Tailor job file has none: write the value out."
+        )
+    }
+    assert elapsed < 0.5 and peak < 2_000_000
+
+
+@pytest.mark.django_db
+def test_the_api_answers_an_alias_bomb_with_400(alice_api):
+    upload = io.BytesIO(alias_bomb(15))
+    upload.name = "bomb.yaml"
+    started = time.monotonic()
+    response = alice_api.post("/api/v1/jobs/estimate/", {"config_file": upload}, format="multipart")
+    assert time.monotonic() - started < 1
+    assert response.status_code == 400
+    assert field_errors(response) == {
+        "config_file": [
+            "uses a YAML alias (*x0) on line 3; a Tailor job file has none: write the value out."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[" * 5000 + "]" * 5000,
+            "nests deeper than a Tailor job file does (more than 10 levels, on line 1).",
+        ),
+        (
+            "training:\n  seed: " + "7" * 5000,
+            "is not valid YAML: a number or date in it cannot be read.",
+        ),
+        ("name: 2024-02-30", "is not valid YAML: a number or date in it cannot be read."),
+        ("name: caf\xe9", "is not valid YAML (it is not UTF-8 text)."),
+    ],
+)
+def test_a_job_file_python_cannot_build_is_refused_in_a_sentence(text, message):
+    raw = text.encode("latin-1")
+    with pytest.raises(cfg.ConfigError) as error:
+        parse_config_upload(SimpleUploadedFile("job.yaml", raw))
+    assert error.value.as_dict() == {"config_file": message}
+
+
+def shared_bomb(levels: int) -> list:
+    """A value that prints as 9**levels strings but is `levels` small lists in memory,
+    as a JSON body cannot be but a YAML file with aliases could."""
+    value = ["lol"] * 9
+    for _ in range(levels):
+        value = [value] * 9
+    return value
+
+
+def test_a_field_takes_only_its_own_type_and_is_never_printed():
+    started = time.monotonic()
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.read_document(
+            {
+                "tailor_config": shared_bomb(7),
+                "name": shared_bomb(7),
+                "data": {"dataset": shared_bomb(7), "validation_dataset": shared_bomb(7)},
+                "training": {"seed": "--5", "eval_every": "²", "epochs": 10**400},
+            }
+        )
+    assert time.monotonic() - started < 0.5
+    assert error.value.as_dict() == {
+        "tailor_config": "must be the version number 1.",
+        "name": "must be text.",
+        "data.dataset": "must be text.",
+        "data.validation_dataset": "must be text.",
+        "training.seed": "must be a whole number.",
+        "training.eval_every": "must be a whole number.",
+        "training.epochs": "must be a finite number.",
+    }
+
+
+def test_an_unknown_name_is_quoted_clipped():
+    long = "x" * 100_000
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.read_document({long: {}, "training": {long: 1}, 7: {}})
+    assert error.value.as_dict() == {
+        "x" * 39 + "…": "is not a configuration section.",
+        "training." + "x" * 39 + "…": "is not a known field.",
+        "int key": "is not a configuration section.",
+    }
+
+
+@pytest.mark.django_db
+def test_the_api_quotes_no_huge_json_value_or_name(alice_api):
+    huge = "x" * 1_000_000
+    body = {"data": {"validation_dataset": [huge] * 3}, "training": {huge: 1}}
+    response = alice_api.post("/api/v1/jobs/estimate/", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid",
+            "message": "data.validation_dataset: must be text.",
+            "field": "data.validation_dataset",
+            "details": [
+                {"field": "data.validation_dataset", "code": "invalid", "message": "must be text."},
+                {"field": "training." + "x" * 39 + "…", "code": "invalid",
+                 "message": "is not a known field."},
+            ],
+        }
+    }  # fmt: skip

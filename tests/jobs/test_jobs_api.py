@@ -724,3 +724,11 @@ def test_only_a_job_that_failed_through_no_fault_of_its_own_resumes(
     assert response.status_code == 409
     assert error_message(response) == message
     assert FineTuneJob.objects.get(pk=alice_job.pk).status == fields["status"]
+
+
+@pytest.mark.parametrize("path", [f"{JOBS}estimate/", JOBS, "/api/v1/generations/"])
+def test_a_json_body_nested_too_deep_is_a_400_not_a_crash(alice_api, path):
+    deep = '{"data": {"dataset": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    response = alice_api.post(path, deep, content_type="application/json")
+    assert response.status_code == 400
+    assert error_message(response) == "JSON parse error - the body is nested too deep."
