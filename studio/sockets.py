@@ -12,6 +12,7 @@ Trade-off: a page loses its live stream for a reconnect's back-off (a second
 or two) rather than staying connected with no messages.
 """
 
+import asyncio
 import contextlib
 import logging
 
@@ -20,6 +21,8 @@ import redis
 logger = logging.getLogger(__name__)
 
 SERVICE_RESTART = 1012
+# Leaving the groups is courtesy (a restarted Redis has forgotten them): never wait long.
+LEAVE_TIMEOUT_S = 2
 
 
 class SurvivesLayerLoss:
@@ -31,7 +34,8 @@ class SurvivesLayerLoss:
         except (redis.RedisError, ConnectionError, OSError) as exc:
             logger.warning("%s lost the channel layer (%s); closing its socket",
                            type(self).__name__, exc)  # fmt: skip
-            with contextlib.suppress(Exception):
-                await self.disconnect(SERVICE_RESTART)
+            # The client first: leaving the groups may wait on the same Redis.
             with contextlib.suppress(Exception):
                 await send({"type": "websocket.close", "code": SERVICE_RESTART})
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.disconnect(SERVICE_RESTART), LEAVE_TIMEOUT_S)

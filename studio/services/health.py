@@ -77,9 +77,14 @@ def system_health(timeout: float = 1.0) -> dict:
     redis_state = check_redis()
     queues: dict[str, Check] = {}
     if redis_state["up"]:
-        for name, workers in workers_by_queue(timeout).items():
-            queues[name] = {"up": bool(workers), "workers": len(workers)}
-    else:
+        try:
+            by_queue = workers_by_queue(timeout)
+        except Exception as exc:  # the broker went away between the two checks
+            redis_state = {"up": False, "error": f"{type(exc).__name__}: {exc}"}
+        else:
+            for name, workers in by_queue.items():
+                queues[name] = {"up": bool(workers), "workers": len(workers)}
+    if not redis_state["up"]:
         queues = {
             name: {"up": False, "workers": 0, "error": "Redis is down"}
             for name in settings.TAILOR_QUEUES
