@@ -284,12 +284,15 @@ class CeleryWorker:
             child_env(**{**WORKER_ENV, **self.env}),
         )  # fmt: skip
         CeleryWorker.running.add(self)
-        wait_for(
-            lambda: app.control.ping(destination=[self.name], timeout=0.5),
-            60,
-            "the Celery worker to answer a ping",
-            self.child,
-        )
+
+        def answers():
+            try:
+                return app.control.ping(destination=[self.name], timeout=0.5)
+            except Exception:  # a pooled connection a Redis restart left dead
+                app.close()
+                return False
+
+        wait_for(answers, 60, "the Celery worker to answer a ping", self.child)
 
     def pool_children(self) -> list[int]:
         """The PIDs of the worker's pool processes (where tasks run)."""

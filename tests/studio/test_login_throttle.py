@@ -4,7 +4,6 @@ lockout that ends by itself (django-axes, its database handler)."""
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
 from axes.models import AccessAttempt
 from django.test import AsyncClient, Client
 from django.utils.html import escape
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 
 from studio.services.tokens import create_token
 from tests.conftest import PASSWORD
+from tests.live import run_in_own_loop
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +129,7 @@ def test_the_lockout_page_is_the_same_under_asgi(alice):
         return [await client.post("/login/", {"username": "alice", "password": "wrong"})
                 for _ in range(11)]  # fmt: skip
 
-    responses = async_to_sync(eleven_failures)()
+    # Its own loop, in its own thread: a browser test may have left one in this thread.
+    responses = run_in_own_loop(eleven_failures)
     assert [r.status_code for r in responses] == [200] * 9 + [429] * 2
     assert escape(LOCKOUT_MESSAGE) in responses[-1].content.decode()
