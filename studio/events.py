@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 
+import redis
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
@@ -40,10 +41,20 @@ class Publisher:
         """Send `message` to `group` without waiting; returns a Future."""
         layer = get_channel_layer()
         future = asyncio.run_coroutine_threadsafe(
-            layer.group_send(group, message), self._running_loop()
+            _send(layer, group, message), self._running_loop()
         )
         future.add_done_callback(_log_failure)
         return future
+
+
+async def _send(layer, group: str, message: dict) -> None:
+    """Send once; when the connection a restarted Redis left dead fails it,
+    drop the layer's pools and send once more on a fresh connection."""
+    try:
+        await layer.group_send(group, message)
+    except (redis.RedisError, OSError):
+        await layer.close_pools()
+        await layer.group_send(group, message)
 
 
 def _log_failure(future) -> None:
