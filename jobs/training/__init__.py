@@ -15,9 +15,10 @@ from .api import (
     TrainingFailure,
     TrainingResult,
 )
+from .checkpoints import checkpoint_is_complete, latest_checkpoint
 from .export import export_merged
 from .models import compute_dtype_name
-from .runner import checkpoint_is_complete, latest_checkpoint, run_training
+from .runner import run_training
 
 __all__ = [
     "CheckpointEvent",

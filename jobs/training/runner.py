@@ -11,14 +11,12 @@ from pathlib import Path
 from . import data, models
 from .api import TASKS, RunPaths, TrainingFailure, TrainingResult
 from .callbacks import make_event_callback
+from .checkpoints import CHECKPOINT_COMPLETE_MARKER, checkpoint_is_complete, latest_checkpoint  # noqa: F401
 from .files import atomic_folder
 
 OUT_OF_MEMORY = (
     "The run ran out of memory. Lower the batch size or the maximum sequence length, or use QLoRA."
 )
-CHECKPOINT_PREFIX = "checkpoint-"
-# The HF Trainer writes trainer_state.json last: a checkpoint with it is complete.
-CHECKPOINT_COMPLETE_MARKER = "trainer_state.json"
 
 
 def run_training(
@@ -84,30 +82,6 @@ def _quiet_progress_bars():
             datasets_utils.enable_progress_bar()
         if transformers_were_on:
             transformers_logging.enable_progress_bar()
-
-
-def checkpoint_is_complete(path) -> bool:
-    """Whether a checkpoint folder was written to the end: the trainer writes
-    trainer_state.json last, and a file cut short (a crash, a full disk) does
-    not parse."""
-    try:
-        state = json.loads((Path(path) / CHECKPOINT_COMPLETE_MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(state, dict) and "global_step" in state
-
-
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint under output_dir/checkpoints, or None."""
-    folder = Path(output_dir) / "checkpoints"
-    if not folder.is_dir():
-        return None
-    complete = [
-        path
-        for path in folder.glob(f"{CHECKPOINT_PREFIX}*")
-        if path.name.removeprefix(CHECKPOINT_PREFIX).isdigit() and checkpoint_is_complete(path)
-    ]
-    return max(complete, key=lambda p: int(p.name.removeprefix(CHECKPOINT_PREFIX)), default=None)
 
 
 # --- building the trainers ------------------------------------------------------
@@ -279,7 +253,7 @@ def build_causal_lm_trainer(config, paths: RunPaths, on_event, should_stop, may_
             }
         )
     if models.compute_dtype_name() == "float32":
-        _trainable_in_float32(trainer.model)
+        models.trainable_in_float32(trainer.model)
     return trainer, _facts(tokenizer, events, None, eval_rows)
 
 
@@ -289,22 +263,6 @@ def _nothing_fits(max_length: int) -> TrainingFailure:
         f"No training row leaves room for an answer within {max_length} tokens; "
         "raise the maximum sequence length.",
     )
-
-
-def _trainable_in_float32(model) -> None:
-    """Cast the trained weights to float32 (bfloat16 autocast still computes).
-
-    SFTTrainer casts a 4-bit model's adapter to bfloat16 (the QLoRA paper's
-    choice); without native bf16 that is ~10x slower here, so it is cast back.
-    A classifier's new head (PEFT's modules_to_save) is a copy of the base's
-    head in the base's dtype: trained in bfloat16 its small updates round
-    away (MiniLM Quick: 0.68 accuracy instead of 0.95), so it is always cast.
-    """
-    import torch
-
-    for param in model.parameters():
-        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
-            param.data = param.data.float()
 
 
 def build_classification_trainer(config, paths: RunPaths, on_event, should_stop,
@@ -338,7 +296,7 @@ def build_classification_trainer(config, paths: RunPaths, on_event, should_stop,
     if method != "full":
         # task_type SEQ_CLS puts the new classifier head in modules_to_save.
         model = get_peft_model(model, models.lora_config(config, task="sequence-classification"))
-        _trainable_in_float32(model)
+        models.trainable_in_float32(model)
 
     label_ids = {label: i for i, label in enumerate(labels)}
 
