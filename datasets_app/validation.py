@@ -1,0 +1,235 @@
+"""Validating one revision of a dataset, on a worker: leased work
+(datasets_app/work.py), fenced on the revision and the run's attempt."""
+
+import errno
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from datasets_app import engine
+from datasets_app.models import Dataset, DatasetStatus, SplitMode
+from datasets_app.services import PROGRESS_INTERVAL_S, group_name
+from studio.events import publish
+from studio.services import leases
+from studio.services.db_retry import retry_database
+
+logger = logging.getLogger(__name__)
+
+
+class _Progress:
+    """Writes progress to the row and the page, at most every PROGRESS_INTERVAL_S
+    (fenced on the run's revision and attempt), and keeps the run's lease."""
+
+    def __init__(self, run: "_Run", phase: str):
+        self.run, self.phase = run, phase
+        self.dataset_id = run.dataset_id
+        self.last = 0.0
+
+    def __call__(self, rows: int, bytes_read: int, total_bytes: int) -> None:
+        self.run.keeper.progressed()
+        now = time.monotonic()
+        if now - self.last < PROGRESS_INTERVAL_S:
+            return
+        self.last = now
+        self.run.owned().update(
+            rows_checked=rows, bytes_checked=bytes_read, updated_at=timezone.now()
+        )
+        percent = int(100 * bytes_read / total_bytes) if total_bytes else 0
+        publish(
+            group_name(self.dataset_id),
+            {
+                "type": "dataset.progress",
+                "phase": self.phase,
+                "rows": rows,
+                "percent": min(percent, 100),
+            },
+        )
+
+
+@dataclass
+class _Run:
+    """One validation run: the revision it validates and its fencing token."""
+
+    dataset_id: str
+    revision: int
+    attempt: int
+    keeper: leases.LeaseKeeper
+
+    def owned(self):
+        return leases.owned(leases.kind("validation"), self.dataset_id, self.attempt).filter(
+            revision=self.revision
+        )
+
+
+def run_validation(dataset_id: str, revision: int, worker: str = "worker", *,
+                   hard_stop=None) -> str:  # fmt: skip
+    """Validate, normalise and split one revision of a dataset. Never raises.
+
+    Leased work (datasets_app/work.py): claims the dataset (uploaded →
+    validating, or validating with an expired lease) only for the given
+    revision; returns the final status, "already-running" when another run
+    holds it, or "superseded" when the dataset changed (or was deleted)
+    before or while it ran.
+    """
+    kind = leases.kind("validation")
+    attempt = retry_database(
+        lambda: leases.claim(
+            kind, dataset_id, worker, where=Q(revision=revision),
+            rows_checked=0, bytes_checked=0, updated_at=timezone.now(),
+        )
+    )  # fmt: skip
+    if attempt is None:
+        current = Dataset.objects.filter(pk=dataset_id, revision=revision).first()
+        if current is not None and current.status == DatasetStatus.VALIDATING:
+            return "already-running"
+        return "superseded"
+    run = _Run(dataset_id, revision, attempt, leases.LeaseKeeper(
+        kind, dataset_id, attempt, on_stalled=hard_stop))  # fmt: skip
+    run.keeper.start()
+    try:
+        return _run_claimed(run)
+    finally:
+        run.keeper.stop()
+
+
+def _run_claimed(run: _Run) -> str:
+    dataset_id, revision = run.dataset_id, run.revision
+    dataset = Dataset.objects.get(pk=dataset_id)
+    out = dataset.output_folder(revision)
+    shutil.rmtree(out, ignore_errors=True)  # what a dead run of this revision left
+    try:
+        outcome = _validate_into(dataset, out, run)
+    except Exception as exc:  # a bug must end as a message, not a crashed worker
+        logger.exception("Validation of dataset %s failed", dataset_id)
+        outcome = {
+            "status": DatasetStatus.INVALID,
+            "error_count": 1,
+            "errors": [_internal_error(exc)],
+            "warnings": [],
+            "stats": {},
+        }
+    outcome["validated_at"] = timezone.now()
+    outcome["lease_expires_at"] = None
+    written = retry_database(lambda: run.owned().update(**outcome))
+    if not written or outcome["status"] != DatasetStatus.READY:
+        shutil.rmtree(out, ignore_errors=True)
+    if not written:
+        return "superseded"
+    _remove_other_revisions(dataset, revision)
+    publish(group_name(dataset_id), {"type": "dataset.finished", "status": outcome["status"]})
+    return outcome["status"]
+
+
+def _internal_error(exc: Exception) -> dict:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return {
+            "line": None,
+            "field": None,
+            "code": "disk_full",
+            "message": (
+                "The studio's disk is full, so the validated rows could not be written. "
+                "Nothing was imported. Ask an operator to free space, then validate again."
+            ),
+        }
+    return {
+        "line": None,
+        "field": None,
+        "code": "internal_error",
+        "message": (
+            f"Validation stopped unexpectedly ({type(exc).__name__}: {exc}). "
+            "Nothing was imported. Try again; if it happens again, tell an operator."
+        ),
+    }
+
+
+def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    records = out / "records.jsonl"
+    report = engine.validate(
+        Path(dataset.source.path),
+        filename=dataset.original_filename,
+        out_path=records,
+        format=dataset.requested_format or None,
+        column_mapping=dataset.column_mapping or None,
+        progress=_Progress(run, "file"),
+        limits=engine.DatasetLimits.from_settings(settings),
+    )
+    outcome = {
+        "file_type": report.file_type or "",
+        "format": report.format or "",
+        "task": report.task or "",
+        "columns": report.columns,
+        "rows_checked": report.rows_seen,
+        "bytes_checked": dataset.size_bytes,
+        "num_rows": report.num_rows,
+        "error_count": report.error_count,
+        "errors": [error.as_dict() for error in report.errors],
+        "warnings": [warning.as_dict() for warning in report.warnings],
+        "stats": report.stats,
+        "num_train_rows": 0,
+        "num_validation_rows": 0,
+        "status": DatasetStatus.INVALID,
+    }
+    if not report.ok:
+        return outcome
+
+    if dataset.split_mode == SplitMode.FILE:
+        held_out = engine.validate(
+            Path(dataset.validation_source.path),
+            filename=dataset.validation_filename,
+            out_path=out / "validation.jsonl",
+            # The validation file must be read exactly like the training file.
+            format=report.format,
+            column_mapping=dataset.column_mapping or None,
+            progress=_Progress(run, "validation file"),
+            limits=engine.DatasetLimits.from_settings(settings),
+        )
+        if not held_out.ok:
+            outcome["error_count"] = held_out.error_count
+            outcome["errors"] = [
+                {**error.as_dict(), "message": f"Validation file: {error.message}"}
+                for error in held_out.errors
+            ]
+            return outcome
+        # Every row of the training file trains; the preview and the
+        # statistics keep reading records.jsonl, which is the same file.
+        (out / "train.jsonl").hardlink_to(records)
+        (out / "train.idx").hardlink_to(records.with_suffix(".idx"))
+        outcome["num_train_rows"] = report.num_rows
+        outcome["num_validation_rows"] = held_out.num_rows
+    else:
+        if report.num_rows < 2:
+            outcome["error_count"] = 1
+            outcome["errors"] = [
+                {
+                    "line": None,
+                    "field": None,
+                    "code": "too_few_rows_to_split",
+                    "message": "The file has 1 row; holding some out for validation needs "
+                    "at least 2. Add rows or upload a separate validation file.",
+                }
+            ]
+            return outcome
+        n_train, n_validation = engine.split(
+            records,
+            num_rows=report.num_rows,
+            fraction=dataset.validation_fraction,
+            seed=dataset.split_seed,
+            train_out=out / "train.jsonl",
+            validation_out=out / "validation.jsonl",
+        )
+        outcome["num_train_rows"], outcome["num_validation_rows"] = n_train, n_validation
+    outcome["status"] = DatasetStatus.READY
+    return outcome
+
+
+def _remove_other_revisions(dataset: Dataset, keep: int) -> None:
+    for folder in dataset.folder.glob("r*"):
+        if folder.is_dir() and folder.name != f"r{keep}":
+            shutil.rmtree(folder, ignore_errors=True)
