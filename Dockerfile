@@ -62,4 +62,6 @@ EXPOSE 8000
 
 # No HEALTHCHECK here: it would apply to the workers too, which serve no HTTP.
 # The web service's healthcheck (GET /healthz) lives in docker-compose.yml.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py make_demo_models && exec uvicorn studio.asgi:application --host 0.0.0.0 --port 8000"]
+# uvicorn believes X-Forwarded-Proto/-For only from TAILOR_FORWARDED_ALLOW_IPS
+# (the TLS proxy's address; loopback by default), as `make run` does.
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py make_demo_models && exec uvicorn studio.asgi:application --host 0.0.0.0 --port 8000 --forwarded-allow-ips \"${TAILOR_FORWARDED_ALLOW_IPS:-127.0.0.1,::1}\""]

@@ -43,9 +43,10 @@ test: $(STAMP) system-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-# The inner loop: no browser, no real training, no killed processes (SQLite).
+# The inner loop: no browser, no worker or server, no real training, no killed
+# processes (SQLite); markers follow from the fixtures a test uses (conftest).
 test-fast: $(STAMP)
-	env -u DATABASE_URL $(PY) -m pytest -q -m "not browser and not training and not faults"
+	env -u DATABASE_URL $(PY) -m pytest -q -m "not integration and not browser and not training and not faults"
 
 # Issue 12's fault tests alone: real workers killed, paused, starved (SQLite).
 test-faults: $(STAMP)
@@ -75,6 +76,7 @@ bench: $(STAMP)
 	$(PY) bench/datasets_validate.py
 	$(PY) bench/train_overhead.py
 	$(PY) bench/serving.py
+	$(PY) bench/load.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -5,7 +5,7 @@
 In one process, against its own Redis and a fresh SQLite database:
 
 1. Overhead. The same LoRA configuration on tailor-tiny and the bundled
-   routing sample, run (a) through Tailor's job runner (`jobs.runner.run_job`:
+   routing sample, run (a) through Tailor's job runner (`jobs.worker.run_job`:
    claim, lease heartbeat, the training callback storing every logged step in
    the database and publishing it to the channel layer) and (b) through a
    plain SFTTrainer + LoraConfig script with no callback. Runs alternate,
@@ -104,11 +104,11 @@ def queued_job(owner, dataset, training: dict, *, method: str = "lora"):
 
 
 def tailor_run(owner, dataset, training: dict) -> float:
-    from jobs import runner
+    from jobs import worker
     from jobs.models import FineTuneJob
 
     job = queued_job(owner, dataset, training)
-    outcome = runner.run_job(str(job.pk), "bench")
+    outcome = worker.run_job(str(job.pk), "bench")
     job = FineTuneJob.objects.get(pk=job.pk)
     assert outcome == "succeeded", (outcome, job.error_message)
     points = job.metrics.count()
@@ -242,7 +242,7 @@ def variable_length_file(path: Path, rows: int = 800) -> Path:
 
 
 def measure_packing(owner, scratch: Path, steps: int) -> dict:
-    from jobs import runner
+    from jobs import worker
     from jobs.models import FineTuneJob
 
     dataset = ready_dataset(owner, variable_length_file(scratch / "variable.jsonl"))
@@ -253,7 +253,7 @@ def measure_packing(owner, scratch: Path, steps: int) -> dict:
             "loss_on": "sequence", "learning_rate": 1e-3, "logging_steps": 1, "save_every": 0,
         }  # fmt: skip
         job = queued_job(owner, dataset, training)
-        assert runner.run_job(str(job.pk), "bench") == "succeeded"
+        assert worker.run_job(str(job.pk), "bench") == "succeeded"
         job = FineTuneJob.objects.get(pk=job.pk)
         results["packed" if packing else "padded"] = job.final_metrics["tokens_per_second"]
     return results

@@ -27,6 +27,7 @@ from datasets_app.serializers import (
     DatasetUpdateSerializer,
 )
 from datasets_app.uploads import too_large_message
+from jobs import vocabulary
 from studio.api_errors import Conflict, InsufficientStorage, PayloadTooLarge
 from studio.api_params import one_of, whole_number
 from studio.pagination import MAX_PER_PAGE
@@ -43,8 +44,8 @@ def filter_datasets(datasets, request):
     params = request.query_params
     if wanted := one_of(params, "status", DatasetStatus.values):
         datasets = datasets.filter(status=wanted)
-    if task := one_of(params, "task", ["causal-lm", "sequence-classification"]):
-        datasets = datasets.filter(task=task)
+    if task := one_of(params, "task", vocabulary.DATASET_TASK_WORDS):
+        datasets = datasets.filter(task=vocabulary.as_dataset_task(task))
     if kind := one_of(params, "format", list(engine.FORMATS)):
         datasets = datasets.filter(format=kind)
     if q := params.get("q", "").strip():
@@ -58,7 +59,11 @@ _DATASET_ID = extend_schema(
 
 
 @extend_schema_view(
-    retrieve=_DATASET_ID, partial_update=_DATASET_ID, destroy=_DATASET_ID, preview=_DATASET_ID
+    retrieve=_DATASET_ID,
+    partial_update=_DATASET_ID,
+    destroy=_DATASET_ID,
+    preview=_DATASET_ID,
+    skip_invalid_rows=_DATASET_ID,
 )
 class DatasetViewSet(viewsets.GenericViewSet):
     parser_classes = (MultiPartParser, FormParser, JSONParser)
@@ -73,7 +78,12 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=DatasetStatus.values),
-            OpenApiParameter("task", str, enum=["causal-lm", "sequence-classification"]),
+            OpenApiParameter(
+                "task",
+                str,
+                enum=list(vocabulary.DATASET_TASK_WORDS),
+                description=vocabulary.DATASET_TASK_FILTER_HELP,
+            ),
             OpenApiParameter("format", str, enum=list(engine.FORMATS)),
             OpenApiParameter("q", str, description="Name or file name contains."),
         ],
@@ -83,7 +93,9 @@ class DatasetViewSet(viewsets.GenericViewSet):
     def list(self, request):
         datasets = filter_datasets(self.get_queryset().order_by("-created_at"), request)
         page = self.paginate_queryset(datasets)
-        return self.get_paginated_response(DatasetSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            DatasetSerializer(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request={"multipart/form-data": DatasetCreateSerializer},
@@ -102,7 +114,10 @@ class DatasetViewSet(viewsets.GenericViewSet):
                 raise
             disk.discard_upload(request._request)
             raise InsufficientStorage(field="file") from None
-        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return Response(
+            DatasetSerializer(dataset, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     def _store_upload(self, request) -> Dataset:
         request.data  # noqa: B018  (parsing runs the upload handler, which flags an oversized file)
@@ -115,8 +130,8 @@ class DatasetViewSet(viewsets.GenericViewSet):
         validation_upload = data.get("validation_file")
         split = services.SplitSettings(
             mode=SplitMode.FILE if validation_upload else SplitMode.HOLDOUT,
-            fraction=data.get("validation_fraction", 0.1),
-            seed=data.get("split_seed", 42),
+            fraction=data.get("validation_fraction", engine.DEFAULT_VALIDATION_FRACTION),
+            seed=data.get("split_seed", engine.DEFAULT_SPLIT_SEED),
         )
         disk.check_room([data["file"], validation_upload], Path(settings.MEDIA_ROOT) / "datasets")
         try:
@@ -128,6 +143,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
                 column_mapping=data.get("column_mapping"),
                 validation_upload=validation_upload,
                 split=split,
+                skip_invalid_rows=data["skip_invalid_rows"],
             )
         except services.DatasetInputError as error:
             raise _input_error(error) from None
@@ -135,7 +151,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=DatasetSerializer, summary="A dataset with its validation report")
     def retrieve(self, request, dataset_id=None):
         dataset = services.access_dataset(request.user, dataset_id)
-        return Response(DatasetSerializer(dataset).data)
+        return Response(DatasetSerializer(dataset, context={"request": request}).data)
 
     @extend_schema(
         request=DatasetUpdateSerializer,
@@ -157,6 +173,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
                     "split_mode",
                     "validation_fraction",
                     "split_seed",
+                    "skip_invalid_rows",
                 }
                 if rereads & data.keys():
                     split = None
@@ -171,11 +188,38 @@ class DatasetViewSet(viewsets.GenericViewSet):
                         requested_format=data.get("format"),
                         column_mapping=data.get("column_mapping"),
                         split=split,
+                        skip_invalid_rows=data.get("skip_invalid_rows"),
                     )
         except services.DatasetInputError as error:
             raise _input_error(error) from None
         dataset.refresh_from_db()
-        return Response(DatasetSerializer(dataset).data)
+        return Response(DatasetSerializer(dataset, context={"request": request}).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: DatasetSerializer,
+            409: OpenApiResponse(
+                description="Skipping cannot help (the dataset is not invalid, the problem is "
+                "with the file as a whole, or every row is broken); `error.message` says which."
+            ),
+        },
+        summary="Validate an invalid dataset again, leaving its broken rows out",
+        description="Offered when `skippable` is true. The rows with problems of their own "
+        "are left out; `skipped_rows` and `skipped_errors` list them once it is ready. "
+        "Sets `skip_invalid_rows` (PATCH it to false to stop skipping).",
+    )
+    @action(detail=True, methods=["post"], url_path="skip-invalid-rows")
+    def skip_invalid_rows(self, request, dataset_id=None):
+        dataset = services.access_dataset(request.user, dataset_id)
+        try:
+            dataset = services.skip_invalid_rows(dataset)
+        except services.DatasetStateError as error:
+            raise Conflict(str(error)) from None
+        return Response(
+            DatasetSerializer(dataset, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(responses={204: None}, summary="Delete a dataset")
     def destroy(self, request, dataset_id=None):

@@ -12,10 +12,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from datasets_app.services import access_dataset, group_name
-from studio.sockets import SurvivesLayerLoss
+from studio.sockets import SessionSocket
 
 
-class DatasetProgressConsumer(SurvivesLayerLoss, AsyncWebsocketConsumer):
+class DatasetProgressConsumer(SessionSocket, AsyncWebsocketConsumer):
     async def connect(self):
         self.dataset_id = self.scope["url_route"]["kwargs"]["dataset_id"]
         user = self.scope.get("user")

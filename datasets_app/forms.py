@@ -10,17 +10,13 @@ MAPPABLE_FIELDS = sorted({field for fields in engine.FORMAT_FIELDS.values() for 
 class UploadForm(forms.Form):
     file = forms.FileField(
         help_text="JSONL, JSON, CSV, TSV or Parquet.",
-        widget=forms.ClearableFileInput(
-            attrs={"accept": ".jsonl,.ndjson,.json,.csv,.tsv,.tab,.parquet,.pq"}
-        ),
+        widget=forms.ClearableFileInput(attrs={"accept": engine.ACCEPT}),
     )
     name = forms.CharField(max_length=200, required=False, help_text="Defaults to the file's name.")
     validation_file = forms.FileField(
         required=False,
         help_text="Optional. Without one, 10 % of the rows are held out.",
-        widget=forms.ClearableFileInput(
-            attrs={"accept": ".jsonl,.ndjson,.json,.csv,.tsv,.tab,.parquet,.pq"}
-        ),
+        widget=forms.ClearableFileInput(attrs={"accept": engine.ACCEPT}),
     )
 
 
@@ -33,8 +29,13 @@ class SettingsForm(forms.Form):
 
     format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False)
     split_mode = forms.ChoiceField(choices=SplitMode.choices)
-    validation_fraction = forms.FloatField(min_value=0.01, max_value=0.5)
+    validation_fraction = forms.FloatField(
+        min_value=engine.MIN_VALIDATION_FRACTION, max_value=engine.MAX_VALIDATION_FRACTION
+    )
     split_seed = forms.IntegerField()
+    skip_invalid_rows = forms.BooleanField(
+        required=False, label="Skip rows with problems and use the rest"
+    )
 
     def __init__(self, *args, columns=(), **kwargs):
         super().__init__(*args, **kwargs)

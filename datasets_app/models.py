@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from datasets_app.engine.split import DEFAULT_SPLIT_SEED, DEFAULT_VALIDATION_FRACTION
 from studio.models import LeasedWork
 
 
@@ -53,6 +54,11 @@ class Dataset(LeasedWork):
     # What the user asked for; empty means "detect".
     requested_format = models.CharField(max_length=32, blank=True)
     column_mapping = models.JSONField(default=dict, blank=True)
+    skip_invalid_rows = models.BooleanField(
+        default=False,
+        help_text="Rows with problems of their own are left out instead of failing the file "
+        "(problems with the file as a whole still fail it).",
+    )
 
     status = models.CharField(
         max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.UPLOADED
@@ -67,15 +73,26 @@ class Dataset(LeasedWork):
     error_count = models.IntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    invalid_rows = models.BigIntegerField(
+        default=0, help_text="Rows with problems of their own, found by the last check."
+    )
+    skippable = models.BooleanField(
+        default=False,
+        help_text="Invalid only because of such rows, and some rows are fine: skipping them "
+        "(skip_invalid_rows) would leave a dataset.",
+    )
+    skipped_rows = models.BigIntegerField(
+        default=0, help_text="Ready with skip_invalid_rows: the rows left out."
+    )
+    # Their problems, as `errors` (the first 100).
+    skipped_errors = models.JSONField(default=list, blank=True)
     stats = models.JSONField(default=dict, blank=True)
 
     split_mode = models.CharField(
         max_length=16, choices=SplitMode.choices, default=SplitMode.HOLDOUT
     )
-    # 10 %: enough rows to see over-fitting on a few-thousand-row set, few
-    # enough not to starve training.
-    validation_fraction = models.FloatField(default=0.1)
-    split_seed = models.IntegerField(default=42)
+    validation_fraction = models.FloatField(default=DEFAULT_VALIDATION_FRACTION)
+    split_seed = models.IntegerField(default=DEFAULT_SPLIT_SEED)
     validation_source = models.FileField(
         upload_to=_validation_upload_to, max_length=500, blank=True
     )

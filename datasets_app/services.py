@@ -1,4 +1,5 @@
-"""Datasets: create from an upload or a sample, validate, split, rename, delete.
+"""Datasets: create from an upload or a sample, validate, split, skip broken
+rows, rename, delete.
 
 Every lookup goes through `access_dataset` (owner-only, one 404 for missing
 and foreign datasets). Validation runs on a worker (`tasks.validate_dataset`)
@@ -13,16 +14,24 @@ from pathlib import Path
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from datasets_app import engine
 from datasets_app.models import Dataset, DatasetStatus, SplitMode
 from datasets_app.samples import get_sample
+from jobs.models import FineTuneJob
+from jobs.numbers import NumberError, read_number
+from quotas.services.limits import check_storage
 from studio.services import leases
 from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
+
+# The longest name a dataset may have (Dataset.name's max_length).
+MAX_NAME_CHARACTERS = 200
 
 # How often a running validation writes its progress to the database and
 # the page: often enough to look live, rarely enough to cost nothing.
@@ -38,11 +47,15 @@ class DatasetInputError(ValueError):
         self.message = message
 
 
+class DatasetStateError(ValueError):
+    """An action the dataset's state does not allow (skip rows of a ready dataset)."""
+
+
 @dataclass(frozen=True)
 class SplitSettings:
     mode: str = SplitMode.HOLDOUT
-    fraction: float = 0.1
-    seed: int = 42
+    fraction: float = engine.DEFAULT_VALIDATION_FRACTION
+    seed: int = engine.DEFAULT_SPLIT_SEED
 
 
 def group_name(dataset_id) -> str:
@@ -96,17 +109,22 @@ def check_split(mode: str, fraction, seed, *, has_validation_file: bool) -> Spli
     if mode not in SplitMode.values:
         raise DatasetInputError("split_mode", "Choose 'holdout' or 'file'.")
     try:
-        fraction = float(fraction)
-    except (TypeError, ValueError):
-        raise DatasetInputError("validation_fraction", "Must be a number such as 0.1.") from None
-    if not 0.01 <= fraction <= 0.5:
+        fraction = read_number(fraction, whole=False)
+    except NumberError:
         raise DatasetInputError(
-            "validation_fraction", "Hold out between 1 % and 50 % of the rows (0.01 to 0.5)."
+            "validation_fraction", f"Must be a number such as {engine.DEFAULT_VALIDATION_FRACTION}."
+        ) from None
+    least, most = engine.MIN_VALIDATION_FRACTION, engine.MAX_VALIDATION_FRACTION
+    if not least <= fraction <= most:
+        raise DatasetInputError(
+            "validation_fraction",
+            f"Hold out between {least * 100:g} % and {most * 100:g} % of the rows "
+            f"({least:g} to {most:g}).",
         )
     try:
-        seed = int(seed)
-    except (TypeError, ValueError):
-        raise DatasetInputError("split_seed", "Must be a whole number.") from None
+        seed = read_number(seed, whole=True)
+    except NumberError as refused:
+        raise DatasetInputError("split_seed", refused.sentence) from None
     if mode == SplitMode.FILE and not has_validation_file:
         raise DatasetInputError(
             "validation_file", "Upload a validation file, or hold out a fraction instead."
@@ -121,10 +139,45 @@ def check_upload_name(upload, field: str = "file") -> None:
         raise DatasetInputError(
             field,
             f"{upload.name!r} has no recognised extension; "
-            "use .jsonl, .json, .csv, .tsv or .parquet.",
+            f"use {', '.join(engine.MAIN_EXTENSIONS[:-1])} or {engine.MAIN_EXTENSIONS[-1]}.",
         )
     if upload.size == 0:
         raise DatasetInputError(field, f"{upload.name!r} is empty.")
+
+
+def check_name(name: str) -> str:
+    """`name` stripped; DatasetInputError when it is longer than a name may be."""
+    name = (name or "").strip()
+    if len(name) > MAX_NAME_CHARACTERS:
+        raise DatasetInputError(
+            "name",
+            f"The name is {len(name):,} characters long; "
+            f"keep it to {MAX_NAME_CHARACTERS} characters or fewer.",
+        )
+    return name
+
+
+def unique_name(owner, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`, …: the first that none of `owner`'s
+    datasets has (a long name is shortened to make room for the number)."""
+    taken = set(
+        Dataset.objects.filter(
+            owner=owner, deleted_at__isnull=True, name__startswith=name[:100]
+        ).values_list("name", flat=True)
+    )
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = name[: MAX_NAME_CHARACTERS - len(suffix)].rstrip() + suffix
+    return candidate
+
+
+def _name_from_file(filename: str) -> str:
+    stem = Path(filename).stem.strip() or filename
+    if len(stem) <= MAX_NAME_CHARACTERS:
+        return stem
+    return stem[: MAX_NAME_CHARACTERS - 1].rstrip() + "…"
 
 
 # --- create, change, delete -------------------------------------------------------
@@ -146,14 +199,22 @@ def create_dataset(
     column_mapping=None,
     validation_upload=None,
     split: SplitSettings | None = None,
+    skip_invalid_rows: bool = False,
 ) -> Dataset:
     """Store an uploaded file as a new dataset and queue its validation.
 
     Preconditions: `upload` is a Django File (already streamed to disk by the
-    upload handler). Raises DatasetInputError for a bad request; nothing is
-    stored then.
+    upload handler). `skip_invalid_rows` leaves rows with problems of their
+    own out (see engine.validate). Raises DatasetInputError for a bad request
+    (a name over MAX_NAME_CHARACTERS included), QuotaExceeded past the
+    owner's storage limit (quotas/); nothing is stored then.
+
+    The name (by default the file's) gets a number when the owner already has
+    a dataset of that name: "Sales (2)". The returned dataset's
+    `name_was_taken` then holds the name asked for, else "".
     """
     check_upload_name(upload)
+    name = check_name(name)
     if validation_upload is not None:
         check_upload_name(validation_upload, "validation_file")
     requested_format = check_format(requested_format)
@@ -164,14 +225,17 @@ def create_dataset(
     split = check_split(
         split.mode, split.fraction, split.seed, has_validation_file=validation_upload is not None
     )
+    check_storage(owner, upload.size + (validation_upload.size if validation_upload else 0))
     filename = Path(upload.name).name
+    wanted = name or _name_from_file(filename)
     dataset = Dataset(
         owner=owner,
-        name=(name or "").strip()[:200] or Path(filename).stem,
+        name=unique_name(owner, wanted),
         original_filename=filename,
         size_bytes=upload.size,
         requested_format=requested_format,
         column_mapping=column_mapping,
+        skip_invalid_rows=bool(skip_invalid_rows),
         split_mode=split.mode,
         validation_fraction=split.fraction,
         split_seed=split.seed,
@@ -189,7 +253,9 @@ def create_dataset(
     except BaseException:
         shutil.rmtree(dataset.folder, ignore_errors=True)
         raise
+    record(Action.CREATE, dataset)
     _enqueue_validation(dataset)
+    dataset.name_was_taken = wanted if dataset.name != wanted else ""
     return dataset
 
 
@@ -209,13 +275,13 @@ def create_from_sample(owner, slug: str) -> Dataset:
 
 
 def rename_dataset(dataset: Dataset, name: str) -> Dataset:
-    name = (name or "").strip()
+    name = check_name(name)
     if not name:
         raise DatasetInputError("name", "A dataset needs a name.")
-    if len(name) > 200:
-        raise DatasetInputError("name", "Keep the name under 200 characters.")
-    Dataset.objects.filter(pk=dataset.pk).update(name=name, updated_at=timezone.now())
-    dataset.name = name
+    renamed_from, dataset.name = dataset.name, name
+    with transaction.atomic():
+        Dataset.objects.filter(pk=dataset.pk).update(name=name, updated_at=timezone.now())
+        record(Action.UPDATE, dataset, detail={"renamed_from": renamed_from})
     return dataset
 
 
@@ -226,6 +292,7 @@ def change_settings(
     requested_format: str | None = None,
     column_mapping=None,
     split: SplitSettings | None = None,
+    skip_invalid_rows: bool | None = None,
 ) -> Dataset:
     """Change how the file is read or split, and validate it again.
 
@@ -237,6 +304,8 @@ def change_settings(
         locked.requested_format = check_format(requested_format)
     if column_mapping is not None:
         locked.column_mapping = check_column_mapping(column_mapping)
+    if skip_invalid_rows is not None:
+        locked.skip_invalid_rows = bool(skip_invalid_rows)
     if split is not None:
         checked = check_split(
             split.mode,
@@ -251,18 +320,62 @@ def change_settings(
     locked.attempt_base = F("attempt")
     locked.status = DatasetStatus.UPLOADED
     locked.rows_checked = locked.bytes_checked = 0
+    locked.skippable = False  # an offer about the last check, which no longer stands
     locked.task_id, locked.dispatched_at, locked.lease_expires_at = "", None, None
     locked.save()
     locked.refresh_from_db()
+    record(Action.UPDATE, locked, detail={
+        "format": locked.requested_format, "split": locked.split_mode,
+        "skip_invalid_rows": locked.skip_invalid_rows,
+    })  # fmt: skip
     _enqueue_validation(locked)
     return locked
 
 
+def check_skippable(dataset: Dataset) -> None:
+    """Raise DatasetStateError, with the sentence that says why, unless skipping
+    the dataset's invalid rows would leave a dataset (see Dataset.skippable)."""
+    if dataset.status != DatasetStatus.INVALID:
+        status = dataset.get_status_display().lower()
+        raise DatasetStateError(engine.make_error("skip_not_invalid", status=status).message)
+    if dataset.skippable:
+        return
+    if dataset.invalid_rows and not dataset.num_rows:
+        raise DatasetStateError(
+            engine.make_error("skip_every_row", rows=dataset.invalid_rows).message
+        )
+    raise DatasetStateError(engine.make_error("skip_file_problem").message)
+
+
+@transaction.atomic
+def skip_invalid_rows(dataset: Dataset) -> Dataset:
+    """Validate an invalid dataset again, leaving out its rows with problems of their own.
+
+    Raises DatasetStateError unless check_skippable passes (checked under the
+    row's lock, so two clicks validate once). Side effects: as change_settings
+    with skip_invalid_rows=True (a new revision, validation queued after commit).
+    """
+    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    check_skippable(locked)
+    return change_settings(locked, skip_invalid_rows=True)
+
+
+def jobs_using(user, dataset: Dataset):
+    """The jobs `user` may see that train or validate on `dataset`, newest first."""
+    return (
+        FineTuneJob.objects.for_user(user)
+        .filter(Q(dataset=dataset) | Q(validation_dataset=dataset))
+        .order_by("-created_at")
+    )
+
+
 def delete_dataset(dataset: Dataset) -> None:
     """Hide the dataset from its owner for good and free its files."""
-    Dataset.objects.filter(pk=dataset.pk).update(
-        deleted_at=timezone.now(), revision=F("revision") + 1
-    )
+    with transaction.atomic():
+        Dataset.objects.filter(pk=dataset.pk).update(
+            deleted_at=timezone.now(), revision=F("revision") + 1
+        )
+        record(Action.DELETE, dataset)
     transaction.on_commit(lambda: shutil.rmtree(dataset.folder, ignore_errors=True))
 
 

@@ -25,9 +25,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.http.cookie import parse_cookie
-from django.template.defaultfilters import filesizeformat
 from django.urls import Resolver404, resolve
 
+from jobs.human import limit_bytes
 from studio.services import disk
 
 # Multipart framing and the other form fields travel with the file.
@@ -47,12 +47,8 @@ REFUSALS = {
 }
 
 
-def _size(limit: int) -> str:
-    return filesizeformat(limit).replace("\xa0", " ")
-
-
 def too_large_message() -> str:
-    return REFUSALS["file_too_large"].format(limit=_size(settings.DATASET_MAX_UPLOAD_BYTES))
+    return REFUSALS["file_too_large"].format(limit=limit_bytes(settings.DATASET_MAX_UPLOAD_BYTES))
 
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
@@ -182,7 +178,7 @@ class BodySizeLimit:
         file = why == "file_too_large"
         if file:  # the file's limit, not the form's around it
             limit -= MULTIPART_OVERHEAD
-        message = REFUSALS[why].format(limit=_size(limit))
+        message = REFUSALS[why].format(limit=limit_bytes(limit))
         field = "file" if file else None
         if path_info.startswith("/v1/"):  # the OpenAI-compatible API's shape
             error = {"message": message, "type": "invalid_request_error", "param": field,

@@ -10,5 +10,10 @@ urlpatterns = [
     path("datasets/<uuid:dataset_id>/preview/", views.dataset_preview, name="dataset-preview"),
     path("datasets/<uuid:dataset_id>/rename/", views.dataset_rename, name="dataset-rename"),
     path("datasets/<uuid:dataset_id>/settings/", views.dataset_settings, name="dataset-settings"),
+    path(
+        "datasets/<uuid:dataset_id>/skip-invalid-rows/",
+        views.dataset_skip_invalid_rows,
+        name="dataset-skip-invalid-rows",
+    ),
     path("datasets/<uuid:dataset_id>/delete/", views.dataset_delete, name="dataset-delete"),
 ]

@@ -15,6 +15,9 @@ from django.utils import timezone
 from datasets_app import engine
 from datasets_app.models import Dataset, DatasetStatus, SplitMode
 from datasets_app.services import PROGRESS_INTERVAL_S, group_name
+from jobs import config as job_config
+from jobs.services import catalog
+from jobs.vocabulary import Adapter
 from studio.events import publish
 from studio.services import leases
 from studio.services.db_retry import retry_database
@@ -113,6 +116,7 @@ def _run_claimed(run: _Run) -> str:
             "errors": [_internal_error(exc)],
             "warnings": [],
             "stats": {},
+            **_NOTHING_SKIPPED,
         }
     outcome["validated_at"] = timezone.now()
     outcome["lease_expires_at"] = None
@@ -137,15 +141,72 @@ def _internal_error(exc: Exception) -> dict:
                 "Nothing was imported. Ask an operator to free space, then validate again."
             ),
         }
+    # Everyone reads the message; the exception (its text may name a server
+    # path) is the `detail`, which only operators are shown.
     return {
         "line": None,
         "field": None,
         "code": "internal_error",
         "message": (
-            f"Validation stopped unexpectedly ({type(exc).__name__}: {exc}). "
-            "Nothing was imported. Try again; if it happens again, tell an operator."
+            "Validation stopped with an unexpected error in the worker. Nothing was imported. "
+            "Try again; if it happens again, tell an operator: they can see the error here."
         ),
+        "detail": f"{type(exc).__name__}: {exc}"[:2000],
     }
+
+
+_NOTHING_SKIPPED = {"invalid_rows": 0, "skippable": False, "skipped_rows": 0, "skipped_errors": []}
+# Problems of skipped rows kept, both files together (as many as of errors).
+SKIPPED_ERRORS_KEPT = 100
+
+
+def _as_dicts(errors, prefix: str = "") -> list[dict]:
+    return [{**error.as_dict(), "message": f"{prefix}{error.message}"} for error in errors]
+
+
+def default_token_rule(task: str) -> engine.TokenRule:
+    """Rows measured with the tokenizer of the catalog's first model for `task`
+    (the default the job wizard lists first), cut where the wizard's presets
+    cut them for that model. Raises engine.TokenizerUnavailable.
+
+    Loads only `tokenizers` (engine/tokens.py), never transformers: this runs
+    on the default queue's worker, which stays light.
+    """
+    entry = catalog.models_for_dataset_task(task).first()
+    if entry is None:
+        raise engine.TokenizerUnavailable("no model in the catalog learns this task")
+    folder = _tokenizer_folder(entry)
+    if folder is None:
+        raise engine.TokenizerUnavailable(
+            "its tokenizer is not on this machine", entry.display_name
+        )
+    try:
+        count = engine.load_token_counter(folder, task)
+    except engine.TokenizerUnavailable as problem:
+        problem.model = entry.display_name
+        raise
+    facts = catalog.model_facts(entry)
+
+    def max_length(length: dict) -> int:
+        # The job wizard's arithmetic (jobs/services/drafts.py): the presets
+        # size max_seq_length from the rows' characters, the same for each preset.
+        dataset = job_config.DatasetFacts(
+            rows=1, validation_rows=0, mean_characters=float(length["mean"]),
+            p95_characters=float(length["p95"]), task=task,
+        )  # fmt: skip
+        overlay = job_config.preset_overlay("quick", dataset, facts, Adapter.LORA)
+        return overlay["training"]["max_seq_length"]
+
+    return engine.TokenRule(model=entry.display_name, count=count, max_length=max_length)
+
+
+def _tokenizer_folder(entry) -> Path | None:
+    """The folder holding `entry`'s tokenizer on this machine (a bundled or
+    local model's own folder), or None."""
+    source = catalog.model_source(entry)
+    if source and (Path(source) / "tokenizer.json").is_file():
+        return Path(source)
+    return None
 
 
 def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
@@ -159,6 +220,8 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
         column_mapping=dataset.column_mapping or None,
         progress=_Progress(run, "file"),
         limits=engine.DatasetLimits.from_settings(settings),
+        skip_invalid_rows=dataset.skip_invalid_rows,
+        tokens=default_token_rule,
     )
     outcome = {
         "file_type": report.file_type or "",
@@ -172,6 +235,10 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
         "errors": [error.as_dict() for error in report.errors],
         "warnings": [warning.as_dict() for warning in report.warnings],
         "stats": report.stats,
+        "invalid_rows": report.invalid_rows,
+        "skippable": report.skippable,
+        "skipped_rows": report.skipped_rows,
+        "skipped_errors": _as_dicts(report.skipped),
         "num_train_rows": 0,
         "num_validation_rows": 0,
         "status": DatasetStatus.INVALID,
@@ -189,14 +256,19 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
             column_mapping=dataset.column_mapping or None,
             progress=_Progress(run, "validation file"),
             limits=engine.DatasetLimits.from_settings(settings),
+            skip_invalid_rows=dataset.skip_invalid_rows,
         )
+        outcome["invalid_rows"] += held_out.invalid_rows
         if not held_out.ok:
             outcome["error_count"] = held_out.error_count
-            outcome["errors"] = [
-                {**error.as_dict(), "message": f"Validation file: {error.message}"}
-                for error in held_out.errors
-            ]
+            outcome["errors"] = _as_dicts(held_out.errors, "Validation file: ")
+            outcome["skippable"] = held_out.skippable
+            outcome["skipped_rows"], outcome["skipped_errors"] = 0, []
             return outcome
+        outcome["skipped_rows"] += held_out.skipped_rows
+        outcome["skipped_errors"] = (
+            outcome["skipped_errors"] + _as_dicts(held_out.skipped, "Validation file: ")
+        )[:SKIPPED_ERRORS_KEPT]
         # Every row of the training file trains; the preview and the
         # statistics keep reading records.jsonl, which is the same file.
         (out / "train.jsonl").hardlink_to(records)
@@ -215,6 +287,7 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
                     "at least 2. Add rows or upload a separate validation file.",
                 }
             ]
+            outcome["skipped_rows"], outcome["skipped_errors"] = 0, []
             return outcome
         n_train, n_validation = engine.split(
             records,

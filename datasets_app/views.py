@@ -7,16 +7,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from datasets_app import services
+from datasets_app import engine, services
 from datasets_app.forms import RenameForm, SettingsForm, UploadForm
 from datasets_app.models import Dataset
 from datasets_app.samples import SAMPLES
 from datasets_app.uploads import too_large_message
+from quotas.services.limits import QuotaExceeded
 from studio.api_errors import error_body
 from studio.services import disk
+
+# The delete confirmation names this many of the jobs that use a dataset.
+JOBS_NAMED = 5
 
 
 @login_required
@@ -74,7 +79,10 @@ def _store_upload(request):
             )
         except services.DatasetInputError as error:
             form.add_error(error.field if error.field in form.fields else "file", error.message)
+        except QuotaExceeded as error:
+            form.add_error("file", error.message)
         else:
+            _say_if_renamed(request, dataset)
             detail = reverse("dataset-detail", args=[dataset.pk])
             if request.htmx:
                 return HttpResponse(status=204, headers={"HX-Redirect": detail})
@@ -90,14 +98,24 @@ def _store_upload(request):
     return render(request, template, context, status=422)
 
 
+def _say_if_renamed(request, dataset) -> None:
+    if dataset.name_was_taken:
+        messages.info(
+            request,
+            f"You already have a dataset called “{dataset.name_was_taken}”, "
+            f"so this one is called “{dataset.name}”. Rename it below if you like.",
+        )
+
+
 @login_required
 @require_POST
 def dataset_from_sample(request, slug):
     try:
         dataset = services.create_from_sample(request.user, slug)
-    except services.DatasetInputError as error:
+    except (services.DatasetInputError, QuotaExceeded) as error:
         messages.error(request, error.message)
         return redirect("datasets")
+    _say_if_renamed(request, dataset)
     return redirect("dataset-detail", dataset_id=dataset.pk)
 
 
@@ -107,22 +125,31 @@ def _settings_form(dataset, data=None):
         "split_mode": dataset.split_mode,
         "validation_fraction": dataset.validation_fraction,
         "split_seed": dataset.split_seed,
+        "skip_invalid_rows": dataset.skip_invalid_rows,
         **{f"map_{field}": column for field, column in dataset.column_mapping.items()},
     }
     return SettingsForm(data, initial=initial, columns=dataset.columns)
+
+
+def _detail_context(request, dataset) -> dict:
+    jobs = services.jobs_using(request.user, dataset)
+    count, some = jobs.count(), list(jobs[:JOBS_NAMED])
+    return {
+        "dataset": dataset,
+        # The file could not be parsed: reading its columns otherwise cannot help.
+        "unparseable": any(error.get("code") in engine.UNPARSEABLE for error in dataset.errors),
+        "jobs_using": {"count": count, "some": some, "more": count - len(some)},
+        "rename_form": RenameForm(initial={"name": dataset.name}),
+        "settings_form": _settings_form(dataset),
+        "preview": services.preview_page(dataset, 1),
+    }
 
 
 @login_required
 @require_GET
 def dataset_detail(request, dataset_id):
     dataset = services.access_dataset(request.user, dataset_id)
-    context = {
-        "dataset": dataset,
-        "rename_form": RenameForm(initial={"name": dataset.name}),
-        "settings_form": _settings_form(dataset),
-        "preview": services.preview_page(dataset, 1),
-    }
-    return render(request, "datasets_app/dataset_detail.html", context)
+    return render(request, "datasets_app/dataset_detail.html", _detail_context(request, dataset))
 
 
 @login_required
@@ -166,6 +193,7 @@ def dataset_settings(request, dataset_id):
                     fraction=form.cleaned_data["validation_fraction"],
                     seed=form.cleaned_data["split_seed"],
                 ),
+                skip_invalid_rows=form.cleaned_data["skip_invalid_rows"],
             )
         except services.DatasetInputError as error:
             messages.error(request, error.message)
@@ -181,6 +209,28 @@ def dataset_settings(request, dataset_id):
             )
             messages.error(request, f"{label}: {' '.join(errors)}")
     return redirect("dataset-detail", dataset_id=dataset.pk)
+
+
+@login_required
+@require_POST
+def dataset_skip_invalid_rows(request, dataset_id):
+    """The "Skip N broken rows" button: validate again without them. From htmx,
+    the page's body is swapped for the new check's progress."""
+    dataset = services.access_dataset(request.user, dataset_id)
+    try:
+        dataset = services.skip_invalid_rows(dataset)
+    except services.DatasetStateError as error:
+        messages.error(request, str(error))
+    else:
+        if request.htmx:
+            context = _detail_context(request, dataset)
+            return render(request, "datasets_app/dataset_detail.html#body", context)
+        skipped = f"{dataset.invalid_rows:,} broken row{pluralize(dataset.invalid_rows)}"
+        messages.success(request, f"Skipping {skipped}; checking the file again.")
+    detail = reverse("dataset-detail", args=[dataset.pk])
+    if request.htmx:  # the refusal is a message: the whole page shows it
+        return HttpResponse(status=204, headers={"HX-Redirect": detail})
+    return redirect(detail)
 
 
 @login_required

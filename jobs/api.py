@@ -6,16 +6,13 @@ answers 400 with the first dotted field (`training.learning_rate`) in
 and a message.
 """
 
-import dataclasses
-import json
 import uuid
 
 from django.db.models import Q
 from django.http import FileResponse, HttpResponse
-from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -23,8 +20,18 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from jobs import config as cfg
-from jobs.models import CatalogModel, FineTuneJob, JobEvent, JobStatus, MetricPoint
+from jobs import vocabulary
+from jobs.models import (
+    EXPORTING,
+    CatalogModel,
+    ExportStatus,
+    FineTuneJob,
+    JobEvent,
+    JobStatus,
+    MetricPoint,
+)
 from jobs.serializers import (
+    AttemptMetricPageSerializer,
     CatalogModelSerializer,
     CheckpointSerializer,
     DraftSerializer,
@@ -34,83 +41,14 @@ from jobs.serializers import (
     JobDocumentSerializer,
     JobEventPageSerializer,
     JobUploadSerializer,
-    MetricPointSerializer,
+    job_document,
 )
 from jobs.services import artifacts, catalog, lifecycle, live
 from studio.api_errors import Conflict
 from studio.api_params import one_of, whole_number
 from studio.parsers import JSONParser
 
-# --- reading a create body ----------------------------------------------------------------
-
-# The flat shape's keys and where they go in the document.
-FLAT_FIELDS = {
-    "dataset": ("data", "dataset"),
-    "validation_dataset": ("data", "validation_dataset"),
-    "base_model": ("model", "base_model"),
-    "method": ("model", "method"),
-}
-HYPERPARAMETER_SECTIONS = {
-    name: {f.name for f in dataclasses.fields(cfg.SECTIONS[name])} for name in ("training", "lora")
-}
-
-
-def _start_flag(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "on", "off"}:
-        return value.lower() in {"true", "1", "on"}
-    raise cfg.ConfigError([cfg.FieldError("start", "must be true or false.")])
-
-
-def job_document(body: dict, base: dict | None = None) -> tuple[dict, bool]:
-    """The configuration document of a create or estimate body, and its `start` flag.
-
-    `body` is a document, the flat shape (dataset, validation_dataset,
-    base_model, method, hyperparameters) or a mix; flat keys win over the
-    document's. `base` is an uploaded document that `body` overrides. Shape
-    and ranges are left to `check_start_job`; raises cfg.ConfigError for what
-    only this shape can get wrong.
-    """
-    body = dict(body)
-    start = _start_flag(body.pop("start", True))
-    flat = {key: body.pop(key) for key in FLAT_FIELDS if key in body}
-    hyperparameters = body.pop("hyperparameters", None)
-    document = {**(base or {}), **body}
-    errors: list[cfg.FieldError] = []
-
-    def put(section: str, name: str, value) -> None:
-        current = document.get(section) or {}
-        # A section that is not a mapping is reported by read_document.
-        if isinstance(current, dict):
-            document[section] = {**current, name: value}
-
-    for key, value in flat.items():
-        put(*FLAT_FIELDS[key], value)
-    if isinstance(hyperparameters, str):  # a multipart form sends it as JSON text
-        try:
-            hyperparameters = json.loads(hyperparameters or "{}")
-        except ValueError:
-            hyperparameters = None
-            errors.append(cfg.FieldError("hyperparameters", "is not valid JSON."))
-    if hyperparameters is not None and not isinstance(hyperparameters, dict):
-        errors.append(
-            cfg.FieldError("hyperparameters", "must be a mapping of training or lora fields.")
-        )
-    elif hyperparameters:
-        for name, value in hyperparameters.items():
-            section = next(
-                (s for s, names in HYPERPARAMETER_SECTIONS.items() if name in names), None
-            )
-            if section is None:
-                errors.append(
-                    cfg.FieldError(f"hyperparameters.{name}", "is not a training or lora field.")
-                )
-            else:
-                put(section, name, value)
-    if errors:
-        raise cfg.ConfigError(errors)
-    return document, start
+# --- reading a create body (its shape: serializers.job_document) ------------------------
 
 
 def _request_document(request) -> tuple[dict, bool]:
@@ -145,10 +83,6 @@ def _limit(request) -> int:
     return whole_number(request.query_params, "limit", 500, lowest=1, highest=1000)
 
 
-def _file_stem(job: FineTuneJob) -> str:
-    return f"{slugify(job.name) or 'job'}-{job.pk.hex[:8]}"
-
-
 # Answered with a file whatever the client says it accepts; only errors are JSON.
 DOWNLOADS = {"adapter", "config", "export"}
 CONFLICT = OpenApiResponse(
@@ -160,12 +94,20 @@ CONFIG_ERRORS = OpenApiResponse(
 )
 
 
+TASK_FILTER = OpenApiParameter(
+    "task",
+    str,
+    enum=list(vocabulary.MODEL_TASK_WORDS),
+    description=vocabulary.MODEL_TASK_FILTER_HELP,
+)
+
+
 def filter_jobs(jobs, params):
     """The `status`, `task`, `base_model`, `dataset` and `q` filters of the jobs list."""
     if wanted := one_of(params, "status", JobStatus.values):
         jobs = jobs.filter(status=wanted)
-    if task := one_of(params, "task", list(cfg.TASKS)):
-        jobs = jobs.filter(task=task)
+    if task := one_of(params, "task", vocabulary.MODEL_TASK_WORDS):
+        jobs = jobs.filter(task=vocabulary.as_model_task(task))
     if base_model := params.get("base_model"):
         jobs = jobs.filter(base_model_id=base_model)
     if dataset := params.get("dataset"):
@@ -189,12 +131,12 @@ class CatalogModelViewSet(viewsets.GenericViewSet):
     pagination_class = None
 
     @extend_schema(
-        parameters=[OpenApiParameter("task", str, enum=list(cfg.TASKS))],
+        parameters=[TASK_FILTER],
         summary="Base models you can fine-tune",
     )
     def list(self, request):
-        task = one_of(request.query_params, "task", list(cfg.TASKS))
-        models = catalog.list_models(task=task)
+        task = one_of(request.query_params, "task", vocabulary.MODEL_TASK_WORDS)
+        models = catalog.list_models(task=task and vocabulary.as_model_task(task))
         return Response(CatalogModelSerializer(models, many=True).data)
 
     @extend_schema(summary="A base model: availability, memory by method, recommended settings")
@@ -203,20 +145,6 @@ class CatalogModelViewSet(viewsets.GenericViewSet):
 
 
 # --- jobs -----------------------------------------------------------------------------------
-
-
-class AttemptMetricPointSerializer(MetricPointSerializer):
-    attempt = serializers.IntegerField(help_text="The run (claim) of the job that logged it.")
-
-
-class AttemptMetricPageSerializer(serializers.Serializer):
-    results = AttemptMetricPointSerializer(many=True)
-    next = serializers.URLField(allow_null=True, help_text="The following points, if any.")
-    rewind_to = serializers.IntegerField(
-        allow_null=True,
-        help_text="Set when `attempt` was given and a later attempt replaced points past this "
-        "step: drop the points of attempts up to `attempt` after it.",
-    )
 
 
 # Create, follow, cancel, retry, resume, download, delete; no update (405).
@@ -239,7 +167,7 @@ class JobViewSet(viewsets.GenericViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=JobStatus.values),
-            OpenApiParameter("task", str, enum=list(cfg.TASKS)),
+            TASK_FILTER,
             OpenApiParameter("base_model", str, description="A catalog model id."),
             OpenApiParameter("dataset", OpenApiTypes.UUID, description="Trained on this dataset."),
             OpenApiParameter("q", str, description="Name or fine-tuned model name contains."),
@@ -437,7 +365,7 @@ class JobViewSet(viewsets.GenericViewSet):
         return FileResponse(
             path.open("rb"),
             as_attachment=True,
-            filename=f"{_file_stem(job)}-adapter.zip",
+            filename=artifacts.download_name(job, "adapter"),
             content_type="application/zip",
         )
 
@@ -449,7 +377,8 @@ class JobViewSet(viewsets.GenericViewSet):
     def config(self, request, job_id=None):
         job = lifecycle.access_job(request.user, job_id)
         response = HttpResponse(lifecycle.config_yaml(job), content_type="text/yaml; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{lifecycle.CONFIG_FILENAME}"'
+        name = artifacts.download_name(job, "config")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
     @extend_schema(
@@ -468,12 +397,12 @@ class JobViewSet(viewsets.GenericViewSet):
             return FileResponse(
                 path.open("rb"),
                 as_attachment=True,
-                filename=f"{_file_stem(job)}-merged.zip",
+                filename=artifacts.download_name(job, "merged"),
                 content_type="application/zip",
             )
-        if job.export_status in ("queued", "running"):
+        if job.export_status in EXPORTING:
             return Response(_export(job), status=status.HTTP_202_ACCEPTED)
-        if job.export_status == "failed":
+        if job.export_status == ExportStatus.FAILED:
             raise Conflict(f"The export failed: {job.export_error}")
         raise Conflict("The job has no merged model: POST here to export one (LoRA jobs only).")
 

@@ -19,20 +19,20 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from jobs.models import FineTuneJob, JobEvent, MetricPoint
+from jobs.numbers import NumberError, read_number
 from jobs.services import lifecycle, live
-from studio.sockets import SurvivesLayerLoss
+from studio.sockets import SessionSocket
 
 REPLAY_EVENTS = 50
 # The jobs list re-asks for its active rows; a page holds at most this many.
 REFRESH_JOBS = 100
 
 
-def _whole_number(value, lowest: int) -> bool:
-    # Bounded like the REST cursor: a step or attempt column is a 32-bit integer.
-    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2**31
+# Bounded like the REST cursor: a step or attempt column is a 32-bit integer.
+CURSOR_MAX = 2**31 - 1
 
 
-class JobLiveConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
+class JobLiveConsumer(SessionSocket, AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.job_id = str(self.scope["url_route"]["kwargs"]["job_id"])
         user = self.scope.get("user")
@@ -49,8 +49,15 @@ class JobLiveConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         content = content if isinstance(content, dict) else {}
-        after, attempt = content.get("after_step"), content.get("attempt", 0)
-        if not _whole_number(after, -1) or not _whole_number(attempt, 0):
+        try:
+            # A JSON message sends numbers as numbers: "3" is not a cursor.
+            after = read_number(
+                content.get("after_step"), whole=True, lowest=-1, highest=CURSOR_MAX, text=False
+            )
+            attempt = read_number(
+                content.get("attempt", 0), whole=True, lowest=0, highest=CURSOR_MAX, text=False
+            )
+        except NumberError:
             await self.send_json(
                 {"type": "error", "message": 'Send {"after_step": <int>, "attempt": <int>}.'}
             )
@@ -67,7 +74,10 @@ class JobLiveConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
     # --- group messages ---------------------------------------------------------------
 
     async def job_metric(self, message):
-        await self.send_json({"type": "point", "point": message["point"]})
+        answer = {"type": "point", "point": message["point"]}
+        if "summary" in message:  # the job's figures after this point (live.publish_point)
+            answer["summary"] = message["summary"]
+        await self.send_json(answer)
 
     async def job_event(self, message):
         await self.send_json({"type": "event", "event": message["event"]})
@@ -118,7 +128,7 @@ class JobLiveConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
         return rewind, answer
 
 
-class JobListConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
+class JobListConsumer(SessionSocket, AsyncJsonWebsocketConsumer):
     """Summaries of the user's jobs (staff: everyone's), as they change (the list's rows)."""
 
     async def connect(self):

@@ -7,10 +7,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from jobs import vocabulary
+
 
 class ModelTask(models.TextChoices):
-    CAUSAL_LM = "causal-lm", "Text generation (causal LM)"
-    SEQUENCE_CLASSIFICATION = "sequence-classification", "Text classification"
+    CAUSAL_LM = vocabulary.CAUSAL_LM, "Text generation (causal LM)"
+    SEQUENCE_CLASSIFICATION = vocabulary.SEQUENCE_CLASSIFICATION, "Text classification"
 
 
 class ModelSource(models.TextChoices):
@@ -71,6 +73,18 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class ExportStatus(models.TextChoices):
+    """A merged export's state; blank until one is asked for."""
+
+    NONE = "", "Not asked"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+# An export being made: one at a time, and the job is not deleted under it.
+EXPORTING = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 ACTIVE_STATUSES = (JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -139,7 +153,7 @@ class FineTuneJob(models.Model):
     adapter_bytes = models.BigIntegerField(default=0)
     # A merged export is leased work of its own (jobs/work.py): its ledger
     # fields live here, beside the job it merges.
-    export_status = models.CharField(max_length=16, blank=True)
+    export_status = models.CharField(max_length=16, blank=True, choices=ExportStatus.choices)
     export_path = models.CharField(max_length=500, blank=True)
     export_error = models.TextField(blank=True)
     export_attempt = models.IntegerField(default=0)
@@ -161,10 +175,18 @@ class FineTuneJob(models.Model):
         indexes = (
             models.Index(fields=("owner", "-created_at")),
             models.Index(fields=("status", "lease_expires_at")),
+            # The fair-share line and /ops/'s queues read waiting jobs in order.
+            models.Index(fields=("status", "created_at")),
+            models.Index(fields=("status", "queued_at")),
         )
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def method_label(self) -> str:
+        """The adapter's short name, as lists and pages show it ("QLoRA")."""
+        return vocabulary.ADAPTER_NAMES.get(self.method, self.method)
 
     @property
     def folder(self) -> Path:
@@ -213,12 +235,19 @@ class EventLevel(models.TextChoices):
     ERROR = "error", "Error"
 
 
+class EventKind(models.TextChoices):
+    STATUS = "status", "Status"
+    LOG = "log", "Log"
+    CHECKPOINT = "checkpoint", "Checkpoint"
+    METRIC = "metric", "Metric"
+
+
 class JobEvent(models.Model):
     """Something that happened to a job: a status change, a log line, a checkpoint."""
 
     job = models.ForeignKey(FineTuneJob, on_delete=models.CASCADE, related_name="events")
     created_at = models.DateTimeField(default=timezone.now)
-    kind = models.CharField(max_length=16)  # status | log | checkpoint | metric
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
     level = models.CharField(max_length=8, choices=EventLevel.choices, default=EventLevel.INFO)
     message = models.TextField()
     from_status = models.CharField(max_length=16, blank=True)
@@ -234,13 +263,18 @@ class JobEvent(models.Model):
         return self.message
 
 
+class MetricKind(models.TextChoices):
+    TRAIN = "train", "Training"
+    EVAL = "eval", "Evaluation"
+
+
 class MetricPoint(models.Model):
     """One logging step of a run; the loss chart is drawn from these."""
 
     job = models.ForeignKey(FineTuneJob, on_delete=models.CASCADE, related_name="metrics")
     attempt = models.IntegerField()
     step = models.IntegerField()
-    kind = models.CharField(max_length=8, default="train")  # train | eval
+    kind = models.CharField(max_length=8, choices=MetricKind.choices, default=MetricKind.TRAIN)
     epoch = models.FloatField(default=0)
     train_loss = models.FloatField(null=True, blank=True)
     val_loss = models.FloatField(null=True, blank=True)

@@ -1,8 +1,6 @@
 """Pages of the jobs section: the list, the new-job wizard, a job's page and its
 downloads, and the model catalog. Every job lookup goes through `access_job`."""
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,15 +8,27 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from jobs import config as cfg
-from jobs.forms import JobWizard, WizardInput, human_bytes, human_duration, human_parameters
-from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus
-from jobs.services import artifacts, catalog, housekeeping, lifecycle
+from jobs import failures
+from jobs.config.labels import for_people
+from jobs.models import Checkpoint, EventKind, FineTuneJob, JobEvent, JobStatus, MetricPoint
+from jobs.services import artifacts, catalog, estimates, housekeeping, lifecycle, live
+from jobs.status_sentences import STATUS_SENTENCES, status_sentence
+from jobs.vocabulary import ADAPTER_NAMES
+from jobs.wizard import (
+    JobWizard,
+    Redraw,
+    WizardInput,
+    human_bytes,
+    human_duration,
+    human_parameters,
+)
+from quotas.services import QuotaExceeded, Standings
 
 LOG_TAIL = 50
 JOBS_PER_PAGE = 50
-METHOD_NAMES = {method: label.split(" (")[0] for method, label in cfg.METHODS.items()}
 
 
 # --- list ---------------------------------------------------------------------------
@@ -34,8 +44,9 @@ def job_list(request):
     else:
         status = ""
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    standings = Standings(request.user)
     for job in page:
-        job.method_label = METHOD_NAMES.get(job.method, job.method)
+        job.queue = standings.of(job)
     context = {
         "jobs": page,
         "page": page,
@@ -51,7 +62,7 @@ def job_list(request):
 def job_row(request, job_id):
     """One row of the list, for a job the list's socket has just heard of."""
     job = lifecycle.access_job(request.user, job_id)
-    job.method_label = METHOD_NAMES.get(job.method, job.method)
+    job.queue = Standings(request.user).of(job)
     return render(request, "jobs/job_list.html#job-row", {"job": job})
 
 
@@ -66,6 +77,13 @@ def _render_wizard(request, wizard: JobWizard, *, status=200, upload_errors=None
     return render(request, template, context, status=status)
 
 
+def _queued_message(request, job: FineTuneJob, wanted_name: str) -> None:
+    text = f"“{job.name}” is queued for a training worker."
+    if job.name != wanted_name:
+        text += f" You already had a job named “{wanted_name}”, so this one is “{job.name}”."
+    messages.success(request, text)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_new(request):
@@ -76,8 +94,12 @@ def job_new(request):
         except cfg.ConfigError as error:
             wizard = JobWizard(request.user, wizard_input, errors=error.as_dict())
             return _render_wizard(request, wizard, status=422)
-        job = lifecycle.create_job(request.user, draft)
-        messages.success(request, f"“{job.name}” is queued for a training worker.")
+        try:
+            job = lifecycle.create_job(request.user, draft)
+        except QuotaExceeded as refused:
+            messages.error(request, refused.message)
+            return _render_wizard(request, JobWizard(request.user, wizard_input), status=403)
+        _queued_message(request, job, draft.config.name)
         return redirect("job-detail", job_id=job.pk)
     if request.GET.get("from"):
         source = lifecycle.access_job(request.user, request.GET["from"])
@@ -90,9 +112,18 @@ def job_new(request):
 @login_required
 @require_POST
 def job_preview(request):
-    """The wizard again, for the choices so far, with the estimate (htmx)."""
+    """The estimate and what depends on the changed inputs, for the choices so
+    far (htmx): the changed inputs' own controls stay, and keep their focus."""
     wizard = JobWizard(request.user, WizardInput.from_post(request.POST))
-    return render(request, "jobs/job_new.html#wizard", {"wizard": wizard})
+    redraw = Redraw.after(
+        set(request.POST.get("changed", "").split()),
+        steps_drawn=request.POST.get("drawn") == "steps" and wizard.model is not None,
+    )
+    if redraw.form:
+        response = render(request, "jobs/job_new.html#wizard", {"wizard": wizard})
+        return retarget(reswap(response, "outerHTML"), "#wizard")
+    context = {"wizard": wizard, "redraw": redraw, "oob": True}
+    return render(request, "jobs/job_new.html#preview", context)
 
 
 @login_required
@@ -106,19 +137,39 @@ def job_upload(request):
         draft = lifecycle.check_start_job(request.user, lifecycle.parse_config_upload(upload))
     except cfg.ConfigError as error:
         wizard = JobWizard(request.user, WizardInput())
-        upload_errors = [(e.field, e.message) for e in error.errors]
+        upload_errors = [for_people(e) for e in error.errors]
         return _render_wizard(request, wizard, status=422, upload_errors=upload_errors)
-    job = lifecycle.create_job(request.user, draft)
-    messages.success(request, f"“{job.name}” is queued for a training worker.")
+    try:
+        job = lifecycle.create_job(request.user, draft)
+    except QuotaExceeded as refused:
+        messages.error(request, refused.message)
+        return _render_wizard(request, JobWizard(request.user, WizardInput()), status=403)
+    _queued_message(request, job, draft.config.name)
     return redirect("job-detail", job_id=job.pk)
 
 
 # --- one job ------------------------------------------------------------------------
 
 
+def _took_seconds(job: FineTuneJob) -> float | None:
+    """A finished job's wall time, from its first claim to its end (None if it never ran)."""
+    if not job.is_finished or job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, (job.finished_at - job.started_at).total_seconds())
+
+
 def _panel_context(request, job: FineTuneJob) -> dict:
+    """What the parts of the page that follow the job's status show; the
+    page's script fetches them again (`job_detail` for htmx) when it ends."""
+    # The figures the page's script shows from its live messages, formatted alike.
+    summary = live.page_summary(job)
     return {
         "job": job,
+        "summary": summary,
+        "failure": failures.next_step(job.error_code) if job.status == JobStatus.FAILED else None,
+        "can_retry": job.is_finished
+        and (job.status != JobStatus.FAILED or failures.next_step(job.error_code).retry_helps),
+        "has_points": MetricPoint.objects.filter(job=job).exists(),
         "checkpoints": Checkpoint.objects.filter(job=job),
         "adapter_ready": artifacts.adapter_archive(job) is not None,
         "merged_ready": artifacts.merged_archive(job) is not None,
@@ -127,7 +178,21 @@ def _panel_context(request, job: FineTuneJob) -> dict:
         "can_delete": lifecycle.can_delete(job),
         "disk": housekeeping.disk_usage(job),
         "show_traceback": request.user.is_staff,
+        # The wizard's words for the estimate: duration, memory and what it rests on.
+        **estimates.job_page_figures(job),
+        "eta": human_duration(summary["time_left_seconds"]),
+        "elapsed": human_duration(summary["elapsed_seconds"]),
+        "took": human_duration(_took_seconds(job)),
     }
+
+
+def _queue_sentence(request, job: FineTuneJob) -> str:
+    """Where a queued job stands: "Queued: 2nd in line; you have 1 running job, your limit."."""
+    standing = Standings(request.user).of(job)
+    if standing is None:
+        return ""
+    # A released job has no place in line: its reason says where it is.
+    return f"Queued: {standing.message if standing.position else standing.reason}."
 
 
 @login_required
@@ -135,19 +200,15 @@ def _panel_context(request, job: FineTuneJob) -> dict:
 def job_detail(request, job_id):
     job = lifecycle.access_job(request.user, job_id)
     if request.htmx:
-        return render(request, "jobs/job_detail.html#job-panel", _panel_context(request, job))
+        return render(request, "jobs/job_detail.html#job-parts", _panel_context(request, job))
     events = list(JobEvent.objects.filter(job=job).order_by("-id")[:LOG_TAIL])[::-1]
     context = {
         **_panel_context(request, job),
         "events": events,
         "config_yaml": lifecycle.config_yaml(job),
-        "method_label": METHOD_NAMES.get(job.method, job.method),
-        "summary": lifecycle.job_summary(job),
-        "estimate_duration": human_duration(job.estimate.get("seconds")),
-        "estimate_memory": human_bytes(job.estimate["memory_bytes"])
-        if job.estimate.get("memory_bytes")
-        else "—",
-        "eta": human_duration(job.eta_seconds) if job.eta_seconds is not None else "—",
+        "method_label": job.method_label,
+        "status_sentence": _queue_sentence(request, job) or status_sentence(job.status),
+        "status_sentences": STATUS_SENTENCES,
     }
     return render(request, "jobs/job_detail.html", context)
 
@@ -180,6 +241,9 @@ def job_retry(request, job_id):
     except cfg.ConfigError as error:
         messages.error(request, f"This job cannot run again as it was: {error}")
         return redirect("job-detail", job_id=job.pk)
+    except QuotaExceeded as refused:
+        messages.error(request, refused.message)
+        return redirect("job-detail", job_id=job.pk)
     messages.success(request, f"Retrying as a new job: “{retry.name}”.")
     return redirect("job-detail", job_id=retry.pk)
 
@@ -194,7 +258,7 @@ def job_resume(request, job_id):
         messages.error(request, str(error))
     else:
         # "Resumed: queued to continue from its checkpoint of step 4."
-        messages.success(request, job.events.filter(kind="status").last().message)
+        messages.success(request, job.events.filter(kind=EventKind.STATUS).last().message)
     return redirect("job-detail", job_id=job.pk)
 
 
@@ -231,25 +295,21 @@ def job_export(request, job_id):
     return redirect("job-detail", job_id=job.pk)
 
 
-def _file_stem(job: FineTuneJob) -> str:
-    # ft:tailor-tiny:alice::1a2b3c4d → ft-tailor-tiny-alice-1a2b3c4d
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", job.fine_tuned_model).strip("-") or "job"
-
-
 @login_required
 @require_GET
 def job_config(request, job_id):
     job = lifecycle.access_job(request.user, job_id)
     response = HttpResponse(lifecycle.config_yaml(job), content_type="application/yaml")
-    response["Content-Disposition"] = f'attachment; filename="tailor-job-{job.pk.hex[:8]}.yaml"'
+    name = artifacts.download_name(job, "config")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
-def _archive_response(job, path, suffix: str, missing: str) -> FileResponse:
+def _archive_response(job, path, what: str, missing: str) -> FileResponse:
     if path is None:
         raise Http404(missing)
     return FileResponse(
-        path.open("rb"), as_attachment=True, filename=f"{_file_stem(job)}-{suffix}.zip"
+        path.open("rb"), as_attachment=True, filename=artifacts.download_name(job, what)
     )
 
 
@@ -286,7 +346,7 @@ def model_list(request):
                 "entry": entry,
                 "parameters": human_parameters(entry.parameters),
                 "availability": catalog.availability(entry),
-                "memory": [(METHOD_NAMES[m], human_bytes(b)) for m, b in memory.items()],
+                "memory": [(ADAPTER_NAMES[m], human_bytes(b)) for m, b in memory.items()],
                 "full_allowed": entry.parameters <= catalog.full_finetune_limit(),
                 "download_size": human_bytes(catalog.weight_bytes(entry.parameters)),
             }

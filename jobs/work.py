@@ -5,7 +5,7 @@ import shutil
 
 from django.db import transaction
 
-from jobs.models import FineTuneJob, JobStatus
+from jobs.models import ExportStatus, FineTuneJob, JobStatus
 from jobs.services import ledger
 from studio.services import leases
 
@@ -22,7 +22,7 @@ EXPORT_COLUMNS = leases.Columns(
 def export_lost(job: FineTuneJob, why: str) -> bool:
     """An export whose worker died or hung: its files are removed, and it is
     queued again while attempts remain, else failed with the reason."""
-    from jobs.runner import export_event
+    from jobs.worker import export_event
 
     folder = job.export_folder(job.export_attempt)
     transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
@@ -35,11 +35,18 @@ def export_lost(job: FineTuneJob, why: str) -> bool:
         "gave up. Check the training worker's memory and logs, then export again."
     )
     done = leases.requeue_or_fail(
-        EXPORT, job, failed={"export_status": "failed", "export_error": message}
+        EXPORT, job, failed={"export_status": ExportStatus.FAILED, "export_error": message}
     )
     if done:
         export_event(job, message, "warning" if again else "error")
     return done
+
+
+def release_training() -> int:
+    """Held training jobs go to workers by quotas and fair share (quotas/)."""
+    from quotas.services import release
+
+    return release()
 
 
 TRAINING = leases.WorkKind(
@@ -50,6 +57,7 @@ TRAINING = leases.WorkKind(
     waiting=JobStatus.QUEUED,
     running=(JobStatus.RUNNING, JobStatus.CANCELLING),
     on_lost=ledger.training_lost,
+    release=release_training,
 )
 
 EXPORT = leases.WorkKind(
@@ -57,8 +65,8 @@ EXPORT = leases.WorkKind(
     model=FineTuneJob,
     queue="train",
     task="jobs.export_merged",
-    waiting="queued",
-    running=("running",),
+    waiting=ExportStatus.QUEUED,
+    running=(ExportStatus.RUNNING,),
     on_lost=export_lost,
     columns=EXPORT_COLUMNS,
 )

@@ -82,7 +82,10 @@ class EvaluationViewSet(viewsets.GenericViewSet):
         if wanted := one_of(request.query_params, "status", EvaluationStatus.values):
             found = found.filter(status=wanted)
         page = self.paginate_queryset(found)
-        return self.get_paginated_response([evaluations.evaluation_summary(e) for e in page])
+        staff = request.user.is_staff
+        return self.get_paginated_response(
+            [evaluations.evaluation_summary(e, staff=staff) for e in page]
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("evaluation_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
@@ -90,7 +93,7 @@ class EvaluationViewSet(viewsets.GenericViewSet):
     )
     def retrieve(self, request, evaluation_id=None):
         found = one_or_404(self.get_queryset(), evaluation_id, "No such evaluation.")
-        return Response(evaluations.evaluation_summary(found))
+        return Response(evaluations.evaluation_summary(found, staff=request.user.is_staff))
 
     @extend_schema(
         request=EvaluationRequestSerializer,
@@ -112,7 +115,10 @@ class EvaluationViewSet(viewsets.GenericViewSet):
             )
         except evaluations.EvaluationRefused as refused:
             raise Conflict(refused.message) from None
-        return Response(evaluations.evaluation_summary(evaluation), status=status.HTTP_202_ACCEPTED)
+        return Response(
+            evaluations.evaluation_summary(evaluation, staff=request.user.is_staff),
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 def _uuid(value, field: str) -> uuid.UUID:
@@ -125,7 +131,10 @@ def _uuid(value, field: str) -> uuid.UUID:
 # --- generations ---------------------------------------------------------------------------
 
 
-def generation_payload(generation: Generation) -> dict:
+def generation_payload(generation: Generation, viewer) -> dict:
+    """A generation as `viewer` may read it: the `error_detail`s (the exceptions
+    behind its errors) for staff only."""
+    staff = viewer.is_staff
     results = generation.results or []
     panes = []
     for index, pane in enumerate(generation.panes):
@@ -146,7 +155,9 @@ def generation_payload(generation: Generation) -> dict:
                 "error": result.get("error"),
             }
         )
-    return {
+        if staff and result.get("error_detail"):
+            panes[-1]["error_detail"] = result["error_detail"]
+    payload = {
         "id": str(generation.pk),
         "status": generation.status,
         "source": generation.source,
@@ -161,6 +172,9 @@ def generation_payload(generation: Generation) -> dict:
         "started_at": generation.started_at,
         "finished_at": generation.finished_at,
     }
+    if staff and generation.error_detail:
+        payload["error_detail"] = generation.error_detail
+    return payload
 
 
 def _settle_unstarted(generation: Generation) -> Generation:
@@ -207,7 +221,7 @@ class GenerationViewSet(viewsets.GenericViewSet):
             # Panes are JSON; a containment lookup is not on SQLite, so match the text.
             found = found.filter(Q(panes__icontains=f'"model": "{model}"'))
         page = self.paginate_queryset(found)
-        data = [generation_payload(_settle_unstarted(g)) for g in page]
+        data = [generation_payload(_settle_unstarted(g), request.user) for g in page]
         return self.get_paginated_response(GenerationSerializer(data, many=True).data)
 
     @extend_schema(
@@ -236,7 +250,7 @@ class GenerationViewSet(viewsets.GenericViewSet):
         )
         generations.dispatch(generation.pk)
         return Response(
-            GenerationSerializer(generation_payload(generation)).data,
+            GenerationSerializer(generation_payload(generation, request.user)).data,
             status=status.HTTP_201_CREATED,
         )
 
@@ -245,7 +259,8 @@ class GenerationViewSet(viewsets.GenericViewSet):
         summary="A generation: its status, then each model's answer and speed",
     )
     def retrieve(self, request, generation_id=None):
-        return Response(GenerationSerializer(generation_payload(self._get(generation_id))).data)
+        found = self._get(generation_id)
+        return Response(GenerationSerializer(generation_payload(found, request.user)).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("generation_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
@@ -258,12 +273,8 @@ class GenerationViewSet(viewsets.GenericViewSet):
         generation = self._get(generation_id)
         if generation.status not in (GenerationStatus.QUEUED, GenerationStatus.RUNNING):
             raise Conflict(f"The generation has already finished ({generation.status}).")
-        generations.request_cancel(generation.pk)
-        Generation.objects.filter(pk=generation.pk, status=GenerationStatus.QUEUED).update(
-            status=GenerationStatus.CANCELLED, finished_at=timezone.now()
-        )
-        generation.refresh_from_db()
-        return Response(GenerationSerializer(generation_payload(generation)).data)
+        generation = generations.cancel_generation(generation)
+        return Response(GenerationSerializer(generation_payload(generation, request.user)).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("generation_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],

@@ -5,8 +5,8 @@ The browser sends {"action": "run", "models": [...], "system", "prompt" |
 "stop"}. The consumer checks the request with the same services as the APIs,
 joins the generation's group and only then sends the request to the
 inference worker, so no token can be missed; it forwards the worker's
-messages as {"type": "started" | "progress" | "done", ...}. Leaving the page
-stops the generation.
+messages as {"type": "started" | "progress" | "done", ...}; a failure's
+`error_detail` only to staff. Leaving the page stops the generation.
 """
 
 import asyncio
@@ -15,21 +15,23 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from audit.context import acting_from_socket
 from serving.models import GenerationSource
-from serving.services import generations
+from serving.services import generations, playground
 from serving.services.generations import GenerationRequest, InvalidRequest
 from serving.services.names import UnknownModel
-from studio.sockets import SurvivesLayerLoss
+from studio.sockets import SessionSocket
 
 
-class PlaygroundConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
+class PlaygroundConsumer(SessionSocket, AsyncJsonWebsocketConsumer):
     async def connect(self):
+        # Set before any refusal: disconnect() reads them for a refused socket too.
+        self.generation_id = None
+        self.watchdog = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close()
             return
-        self.generation_id = None
-        self.watchdog = None
         await self.accept()
 
     async def disconnect(self, code):
@@ -55,7 +57,8 @@ class PlaygroundConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "invalid", "errors": {"models": exc.message}})
             return
         except InvalidRequest as exc:
-            await self.send_json({"type": "invalid", "errors": exc.errors})
+            # The page's own words, not the API's field paths (services/playground.py).
+            await self.send_json({"type": "invalid", "errors": playground.page_errors(exc.errors)})
             return
         self.generation_id = str(generation.pk)
         self.group = generations.generation_group(self.generation_id)
@@ -95,9 +98,10 @@ class PlaygroundConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
             params={k: content.get(k) for k in ("max_new_tokens", "temperature", "top_p", "seed")},
         )
         checked = generations.check_request(self.scope["user"], request)
-        return generations.create_generation(
-            self.scope["user"], checked, source=GenerationSource.PLAYGROUND
-        )
+        with acting_from_socket(self.scope):
+            return generations.create_generation(
+                self.scope["user"], checked, source=GenerationSource.PLAYGROUND
+            )
 
     # --- the worker's messages ---------------------------------------------------------
 
@@ -120,7 +124,8 @@ class PlaygroundConsumer(SurvivesLayerLoss, AsyncJsonWebsocketConsumer):
 
     async def generation_done(self, message):
         if self._current(message):
-            await self.send_json({**message, "type": "done"})
+            shown = generations.done_as_seen_by(self.scope["user"], message)
+            await self.send_json({**shown, "type": "done"})
             await self._leave(cancel=False)
 
 

@@ -55,7 +55,10 @@ class Generation(LeasedWork):
     )
     # One engine PaneResult (as a dict) per pane, in pane order.
     results = models.JSONField(default=list, blank=True)
+    # A plain sentence for everyone (serving/errors.py); the exception behind
+    # it, whose text may name a server path, is for staff only.
     error = models.TextField(blank=True)
+    error_detail = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -148,7 +151,9 @@ class Evaluation(LeasedWork):
     total = models.PositiveIntegerField(default=0)
     # The engine's result: {"base": {...}, "fine_tuned": {...}, "samples": [...], ...}
     results = models.JSONField(default=dict, blank=True)
+    # As a generation's: `error` for everyone, `error_detail` for staff only.
     error = models.TextField(blank=True)
+    error_detail = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,9 @@ from rest_framework import serializers
 from serving.models import EvaluationStatus, EvaluationTrigger, GenerationStatus, VoteChoice
 from serving.services.evaluations import MAX_SAMPLE_SIZE
 
+PLAIN = "A plain sentence: never an exception's text or a server path."
+STAFF_ONLY = "Staff only, on a failure: the exception behind `error`."
+
 
 class EvaluationSerializer(serializers.Serializer):
     """`evaluation_summary()`, described."""
@@ -16,7 +19,8 @@ class EvaluationSerializer(serializers.Serializer):
     sample_size = serializers.IntegerField()
     done = serializers.IntegerField(help_text="Rows evaluated so far, of `total`.")
     total = serializers.IntegerField()
-    error = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text=PLAIN)
+    error_detail = serializers.CharField(required=False, help_text=STAFF_ONLY)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     metrics = serializers.DictField(
@@ -73,7 +77,8 @@ class PaneResultSerializer(serializers.Serializer):
     first_token_seconds = serializers.FloatField(allow_null=True)
     seconds = serializers.FloatField(allow_null=True)
     tokens_per_second = serializers.FloatField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text=PLAIN)
+    error_detail = serializers.CharField(required=False, help_text=STAFF_ONLY)
 
 
 class GenerationSerializer(serializers.Serializer):
@@ -86,7 +91,8 @@ class GenerationSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     params = serializers.DictField()
     results = PaneResultSerializer(many=True, help_text="One per model, in order, once done.")
-    error = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text=PLAIN)
+    error_detail = serializers.CharField(required=False, help_text=STAFF_ONLY)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)

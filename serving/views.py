@@ -4,8 +4,6 @@ Generation itself goes over the playground's websocket (consumers.py); these
 views render, record votes and queue evaluations.
 """
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,11 +11,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.config import METHODS
 from jobs.models import JobStatus, ModelTask
 from jobs.services import lifecycle
 from serving.models import EvaluationTrigger
-from serving.services import evaluations, generations, names
+from serving.services import evaluations, generations, names, votes
+from serving.services import playground as playground_page
 
 # --- playground -----------------------------------------------------------------------
 
@@ -51,8 +49,6 @@ def _preselection(request) -> tuple[str | None, list[str]]:
 def playground(request):
     bases = names.usable_bases()
     fine_tuned = list(names.usable_jobs(request.user).order_by("-finished_at"))
-    for job in fine_tuned:
-        job.method_label = METHODS.get(job.method, job.method).split(" (")[0]
     by_base = {base.pk: [] for base in bases}
     for job in fine_tuned:
         if job.base_model_id in by_base:
@@ -66,7 +62,11 @@ def playground(request):
             chosen = [newest.fine_tuned_model]
             if newest.task == ModelTask.CAUSAL_LM:
                 chosen.insert(0, newest.base_model_id)
-    recent = generations.recent_prompts(request.user)
+    recent, recent_again = playground_page.recent_prompts(request.user)
+    if request.htmx and request.htmx.target == "recent-prompts":
+        # Asked again once a run has finished: the list with the new prompt.
+        context = {"recent": recent, "recent_again": recent_again}
+        return render(request, "serving/playground.html#recent", context)
     context = {
         "bases": [
             {
@@ -80,20 +80,8 @@ def playground(request):
         "chosen": chosen,
         "has_fine_tuned": bool(fine_tuned),
         "recent": recent,
-        "recent_json": json.dumps(
-            {
-                str(g.pk): {
-                    "base": g.base_model_id,
-                    "models": g.model_names,
-                    "system": g.system_prompt,
-                    "prompt": g.prompt_preview if g.messages else "",
-                    "text": g.text,
-                    "params": g.params,
-                }
-                for g in recent
-            }
-        ),
-        "tallies": generations.vote_tallies(request.user),
+        "recent_again": recent_again,
+        "tallies": votes.tallies_as_seen(request.user),
         "limits": {
             "max_new_tokens": settings.TAILOR_MAX_NEW_TOKENS,
         },
@@ -105,9 +93,9 @@ def playground(request):
 @require_POST
 def vote(request, generation_id):
     generation = generations.access_generation(request.user, generation_id)
-    context = {"tallies": None, "vote_error": None, "voted": None}
+    context = {"vote_error": None, "voted": None}
     try:
-        vote = generations.record_vote(
+        context["voted"] = votes.cast_vote(
             request.user,
             generation,
             request.POST.get("model_a", ""),
@@ -116,12 +104,9 @@ def vote(request, generation_id):
         )
     except generations.InvalidRequest as exc:
         context["vote_error"] = exc.message
-        status = 422
-    else:
-        context["voted"] = vote
-        status = 200
-    context["tallies"] = generations.vote_tallies(request.user)
-    return render(request, "serving/playground.html#tallies", context, status=status)
+    context["tallies"] = votes.tallies_as_seen(request.user)
+    status = 422 if context["vote_error"] else 200
+    return render(request, "serving/playground.html#vote_result", context, status=status)
 
 
 # --- a job's evaluation -------------------------------------------------------------------
@@ -129,32 +114,17 @@ def vote(request, generation_id):
 
 def _evaluation_context(job, **extra) -> dict:
     evaluation = evaluations.latest_evaluation(job)
-    samples = (evaluation.results or {}).get("samples", []) if evaluation else []
     results = (evaluation.results or {}) if evaluation else {}
-    labels = results.get("labels") or []
-    confusions = []
-    if evaluation and labels:
-        for key, title in (("base", "Base"), ("fine_tuned", "Fine-tuned")):
-            matrix = (results.get(key) or {}).get("confusion")
-            if matrix:
-                peak = max((max(row) for row in matrix), default=0) or 1
-                confusions.append({
-                    "title": title,
-                    "rows": [
-                        {"label": label, "cells": [
-                            {"count": count, "shade": round(count / peak, 2)} for count in row
-                        ]}
-                        for label, row in zip(labels, matrix, strict=False)
-                    ],
-                })  # fmt: skip
     return {
         "job": job,
         "evaluation": evaluation,
+        "is_classifier": job.task == ModelTask.SEQUENCE_CLASSIFICATION,
         "metric_rows": evaluations.metric_rows(evaluation) if evaluation else [],
         "headline": evaluations.headline(evaluation) if evaluation else None,
-        "labels": labels,
-        "confusions": confusions,
-        "samples": samples,
+        "labels": results.get("labels") or [],
+        "confusions": evaluations.confusion_tables(evaluation) if evaluation else [],
+        "class_rows": evaluations.class_rows(evaluation) if evaluation else [],
+        "samples": results.get("samples", []),
         "cannot_evaluate": evaluations.can_evaluate(job),
         "default_sample_size": settings.TAILOR_EVAL_SAMPLE_SIZE,
         "max_sample_size": evaluations.MAX_SAMPLE_SIZE,

@@ -5,6 +5,7 @@ playground) and generations (the `infer` queue)."""
 from django.conf import settings
 from django.db.models.functions import Now
 
+from serving.errors import sentence
 from serving.models import Evaluation, EvaluationStatus, Generation, GenerationStatus
 from studio.events import publish
 from studio.services import leases
@@ -12,20 +13,13 @@ from studio.services import leases
 # A reaper's message about a generation comes after any the worker sent.
 LAST_SEQ = 2**31 - 1
 
-WORKER_LOST = (
-    "The inference worker was lost while answering (its process died or stopped "
-    "responding). Ask again."
-)
+WORKER_LOST = sentence("worker_lost")
 
 
 def evaluation_lost(evaluation: Evaluation, why: str) -> bool:
     """An evaluation whose worker died or hung: queued again while attempts
     remain, else failed; either way a new one can be requested at once."""
-    message = (
-        f"The evaluation's worker {leases.lost_cause(why)} on every attempt "
-        f"({evaluation.attempt}), so Tailor gave up. Request it again; if it fails again, "
-        "ask an operator to check the evaluate worker's memory and logs."
-    )
+    message = sentence("evaluation_lost", cause=leases.lost_cause(why), attempts=evaluation.attempt)
     failed = {"status": EvaluationStatus.FAILED, "error": message, "finished_at": Now()}
     return leases.requeue_or_fail(EVALUATION, evaluation, failed=failed, done=0)
 

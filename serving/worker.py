@@ -23,6 +23,8 @@ from django.utils import timezone
 from jobs.models import FineTuneJob, ModelTask
 from jobs.services import catalog
 from jobs.services.lifecycle import flags_client
+from jobs.vocabulary import Adapter
+from serving.errors import ServingFailure, detail_of, failure, sentence
 from serving.models import Evaluation, EvaluationStatus, Generation, GenerationStatus
 from serving.services import generations
 from studio.events import publish
@@ -67,18 +69,17 @@ def job_pane(job: FineTuneJob):
     Raises ServingFailure when the recorded adapter lies outside the job's
     folder: the worker loads nothing from anywhere else.
     """
-    from serving.engine import AdapterSpec, ModelSpec, PaneSpec, ServingFailure
+    from serving.engine import AdapterSpec, ModelSpec, PaneSpec
 
     if not inside(job.folder, job.adapter_path):
-        raise ServingFailure(
-            "model_load",
-            f"{job.fine_tuned_model} cannot be loaded: its files are recorded outside "
-            "its job's folder.",
-        )
+        raise failure(
+            "model_load", "adapter_outside", model=job.fine_tuned_model,
+            detail=f"the adapter is recorded at {job.adapter_path}",
+        )  # fmt: skip
     labels = adapter_labels(job) if job.task == ModelTask.SEQUENCE_CLASSIFICATION else ()
-    if job.method == "full":
+    if job.method == Adapter.FULL:
         return PaneSpec(ModelSpec(job.adapter_path, job.task, False, labels))
-    quantized = job.method == "qlora" and job.task == ModelTask.CAUSAL_LM
+    quantized = job.method == Adapter.QLORA and job.task == ModelTask.CAUSAL_LM
     base = ModelSpec(catalog.model_source(job.base_model), job.task, quantized, labels)
     return PaneSpec(base, AdapterSpec(f"ft_{job.pk.hex}", job.adapter_path))
 
@@ -87,15 +88,13 @@ def engine_panes(generation: Generation) -> list:
     """One engine pane per generation pane. The base pane matches the first
     adapter's base (quantisation, labels), so base and fine-tuned answers come
     from the same loaded model."""
-    from serving.engine import ModelSpec, PaneSpec, ServingFailure
+    from serving.engine import ModelSpec, PaneSpec
 
     jobs = FineTuneJob.objects.in_bulk([p["job"] for p in generation.panes if p["job"]])
     missing = [p["model"] for p in generation.panes if p["job"] and p["job"] not in
                {str(job_id) for job_id in jobs}]  # fmt: skip
     if missing:
-        raise ServingFailure(
-            "bad_input", f"{missing[0]} was deleted after the request was made; ask again."
-        )
+        raise failure("bad_input", "model_deleted", model=missing[0])
     fine_tuned = {str(job_id): job_pane(job) for job_id, job in jobs.items()}
     adapters = [fine_tuned[p["job"]] for p in generation.panes if p["job"] in fine_tuned]
     first_adapter = next((pane for pane in adapters if pane.adapter is not None), None)
@@ -201,9 +200,9 @@ def _answer(generation_id: str, attempt: int, keeper) -> str:
         keeper.progressed()
         stream.progress(stop.cut(texts))
 
-    status, error, results = GenerationStatus.SUCCEEDED, "", []
+    status, error, detail, results = GenerationStatus.SUCCEEDED, "", "", []
     try:
-        from serving.engine import GenerationParams, ServingFailure, classify, generate
+        from serving.engine import GenerationParams, classify, generate
 
         panes = engine_panes(generation)
         if generation.task == ModelTask.SEQUENCE_CLASSIFICATION:
@@ -223,20 +222,21 @@ def _answer(generation_id: str, attempt: int, keeper) -> str:
         if stop.cancelled:
             status = GenerationStatus.CANCELLED
     except ServingFailure as exc:
-        status, error = GenerationStatus.FAILED, exc.message
+        status, error, detail = GenerationStatus.FAILED, exc.message, exc.detail
     except Exception as exc:
         logger.exception("Generation %s failed", generation_id)
-        status, error = GenerationStatus.FAILED, f"The inference worker hit an error: {exc}"
+        status, error, detail = GenerationStatus.FAILED, sentence("worker_error"), detail_of(exc)
     written = retry_database(
         lambda: leases.owned(leases.kind("generation"), generation_id, attempt).update(
-            status=status, results=results, error=error, finished_at=timezone.now(),
-            lease_expires_at=None,
+            status=status, results=results, error=error, error_detail=detail,
+            finished_at=timezone.now(), lease_expires_at=None,
         )
     )  # fmt: skip
     if not written:
         return "lost"  # the reaper already told the asker
     stream.flush()
-    stream.send("generation.done", status=status, error=error, results=results)
+    # The group's listeners show `error_detail` (and each result's) to staff only.
+    stream.send("generation.done", status=status, error=error, error_detail=detail, results=results)
     with contextlib.suppress(Exception):  # the flag expires by itself
         flags_client().delete(stop.key)
     return status
@@ -287,14 +287,12 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
         owned.update(done=done, total=total)
 
     try:
-        from serving.engine import ServingFailure, evaluate_classification, evaluate_generation
+        from serving.engine import evaluate_classification, evaluate_generation
 
         rows = _read_rows(job.validation_file)
         pane = job_pane(job)
         if pane.adapter is None:
-            raise ServingFailure(
-                "bad_input", "Full fine-tunes are compared in the playground, not evaluated here."
-            )
+            raise failure("bad_input", "full_fine_tune")
         evaluate = (
             evaluate_classification
             if job.task == ModelTask.SEQUENCE_CLASSIFICATION
@@ -304,17 +302,11 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
             model_pool(), pane.model, pane.adapter, rows,
             sample_size=evaluation.sample_size, on_progress=on_progress,
         )  # fmt: skip
+    except ServingFailure as exc:
+        return _evaluation_failed(owned, exc.message, exc.detail)
     except Exception as exc:
-        message = getattr(exc, "message", None) or f"The evaluation hit an error: {exc}"
-        if not hasattr(exc, "message"):
-            logger.exception("Evaluation %s failed", evaluation_id)
-        retry_database(
-            lambda: owned.update(
-                status=EvaluationStatus.FAILED, error=message, finished_at=timezone.now(),
-                lease_expires_at=None,
-            )
-        )  # fmt: skip
-        return "failed"
+        logger.exception("Evaluation %s failed", evaluation_id)
+        return _evaluation_failed(owned, sentence("evaluation_error"), detail_of(exc))
     logger.info(
         "Evaluation of job %s on %s rows: base %s, fine-tuned %s",
         job.pk, results.get("rows"), _headline(results.get("base")),
@@ -327,6 +319,17 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
         )
     )  # fmt: skip
     return "succeeded" if written else "lost"
+
+
+def _evaluation_failed(owned, message: str, detail: str) -> str:
+    """Record the failure: `message` for everyone, `detail` for staff."""
+    retry_database(
+        lambda: owned.update(
+            status=EvaluationStatus.FAILED, error=message, error_detail=detail,
+            finished_at=timezone.now(), lease_expires_at=None,
+        )
+    )  # fmt: skip
+    return "failed"
 
 
 def _headline(figures: dict | None) -> str:

@@ -1,4 +1,4 @@
-"""The native REST API's account endpoints: who am I, and my API tokens."""
+"""The native REST API's account endpoints: who am I, my password, and my API tokens."""
 
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
@@ -8,7 +8,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,8 +18,11 @@ from studio.serializers import (
     CreatedTokenSerializer,
     MeSerializer,
     NewTokenSerializer,
+    PasswordChangedSerializer,
+    PasswordChangeSerializer,
     TokenSerializer,
 )
+from studio.services.accounts import PasswordRefused, change_password, check_current_password
 from studio.services.tokens import (
     TooManyTokens,
     access_token,
@@ -45,6 +48,50 @@ class MeView(APIView):
             "token": token,
         }
         return Response(MeSerializer(data).data)
+
+
+class LockedOut(exceptions.APIException):
+    """Too many failed logins for this username or address (django-axes)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "locked_out"
+
+
+class PasswordView(APIView):
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={
+            200: PasswordChangedSerializer,
+            400: OpenApiResponse(
+                description="The current password is wrong, or the new one breaks a "
+                "password rule: `error.field` names which."
+            ),
+            429: OpenApiResponse(
+                description="Locked out by too many failed logins (TAILOR_LOGIN_LOCKOUT_MINUTES)."
+            ),
+        },
+        summary="Change your password: every session of yours ends (their live pages close)",
+    )
+    def post(self, request):
+        form = PasswordChangeSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            # Django's request: django-axes records the failure, and keeps the lock, on it.
+            check_current_password(request._request, request.user, data["current_password"])
+        except PasswordRefused as refused:
+            if refused.code == "locked_out":
+                raise LockedOut(refused.message) from None
+            raise exceptions.ValidationError(
+                {"current_password": [exceptions.ErrorDetail(refused.message, refused.code)]}
+            ) from None
+        changed = change_password(
+            request._request,
+            request.user,
+            data["new_password"],
+            revoke_tokens=data["revoke_tokens"],
+        )
+        return Response(PasswordChangedSerializer(changed).data)
 
 
 @extend_schema_view(

@@ -23,6 +23,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from quotas.services.limits import QuotaExceeded
 from studio.services import disk
 
 # Codes for DRF's exceptions whose default code is vaguer than it could be.
@@ -67,6 +68,18 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The object's state does not allow this."
     default_code = "conflict"
+
+
+class QuotaRefused(exceptions.APIException):
+    """A per-user limit refuses this (quotas.services.QuotaExceeded, answered
+    403: asking again does not help until the use goes down)."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "quota_exceeded"
+
+    def __init__(self, detail=None, *, field: str | None = None):
+        super().__init__(detail)
+        self.field = field or None
 
 
 def error_body(code: str, message: str, field: str | None = None, details=None) -> dict:
@@ -121,6 +134,8 @@ def exception_handler(exc, context):
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: DRF's answer, in Tailor's shape."""
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge("The request body is larger than the server accepts.")
+    if isinstance(exc, QuotaExceeded):
+        exc = QuotaRefused(exc.message, field=exc.field)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django answers 500 (and logs it)
@@ -147,6 +162,19 @@ def exception_handler(exc, context):
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    """handler400 (a SuspiciousOperation, e.g. a NUL in the address): JSON
+    under /api/ and /v1/ (whose clients read `error.message`), the usual page
+    elsewhere. The message says what was wrong, never more."""
+    message = str(exception) if exception is not None else "The request was malformed."
+    if _is_api(request) or request.path.startswith("/v1/"):
+        body = error_body("bad_request", message)
+        if request.path.startswith("/v1/"):  # OpenAI's shape
+            body["error"].update(type="invalid_request_error", param=None)
+        return JsonResponse(body, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def page_not_found(request, exception=None):

@@ -2,6 +2,8 @@
 
 from rest_framework.exceptions import ValidationError
 
+from jobs.numbers import NumberError, read_number
+
 
 def one_of(params, name: str, choices) -> str | None:
     """The parameter's value if it is one of `choices`; None when absent or empty."""
@@ -12,13 +14,11 @@ def one_of(params, name: str, choices) -> str | None:
 
 
 def whole_number(params, name: str, default: int, *, lowest: int, highest: int) -> int:
+    """The parameter as a whole number within the bounds; `default` when absent or empty."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: ["Must be a whole number."]}) from None
-    if not lowest <= value <= highest:
-        raise ValidationError({name: [f"Must be between {lowest} and {highest:,}."]})
-    return value
+        return read_number(raw, whole=True, lowest=lowest, highest=highest)
+    except NumberError as refused:
+        raise ValidationError({name: [refused.sentence]}) from None

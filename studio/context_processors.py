@@ -13,7 +13,10 @@ NAVIGATION = [
 
 
 def navigation(request):
-    if not request.user.is_authenticated:
+    # A request refused before the session was read (a NUL in the address:
+    # the 400 page) has no user at all.
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
         return {}
     items = []
     for name, label in NAVIGATION:

@@ -7,6 +7,8 @@ understood: a typo in a deployment should stop start-up, not be ignored.
 import os
 from pathlib import Path
 
+from jobs.numbers import NumberError, read_number
+
 
 class EnvError(ValueError):
     pass
@@ -37,12 +39,9 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise EnvError(f"{name}={raw!r} is not a whole number") from None
-    if minimum is not None and value < minimum:
-        raise EnvError(f"{name}={raw!r} must be at least {minimum}")
-    return value
+        return read_number(raw, whole=True, lowest=minimum)
+    except NumberError as refused:
+        raise EnvError(f"{name}={raw!r} {refused.message.removesuffix('.')}") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -46,6 +46,20 @@ class Publisher:
         future.add_done_callback(_log_failure)
         return future
 
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until every send handed over so far has finished (or `timeout`
+        passed): before a process exits, or when the next step must not
+        overtake what was published before it."""
+        with self._lock:
+            loop = self._loop if self._pid == os.getpid() else None
+        if loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(_others_done(), loop)
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            logger.warning("Live events still in flight after %.0f s", timeout)
+
 
 async def _send(layer, group: str, message: dict) -> None:
     """Send once; when the connection a restarted Redis left dead fails it,
@@ -55,6 +69,12 @@ async def _send(layer, group: str, message: dict) -> None:
     except (redis.RedisError, OSError):
         await layer.close_pools()
         await layer.group_send(group, message)
+
+
+async def _others_done() -> None:
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current]
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _log_failure(future) -> None:
@@ -67,3 +87,7 @@ _publisher = Publisher()
 
 def publish(group: str, message: dict):
     return _publisher.publish(group, message)
+
+
+def drain(timeout: float = 5.0) -> None:
+    _publisher.drain(timeout)

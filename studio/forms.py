@@ -1,6 +1,9 @@
 from django import forms
+from django.contrib.auth.forms import PasswordChangeForm
 from django.utils.text import capfirst
+from django.views.decorators.debug import sensitive_variables
 
+from studio.services.accounts import PasswordRefused, check_current_password
 from studio.services.rate_limits import personal_limit_problem
 from studio.services.tokens import DEFAULT_EXPIRY_DAYS, EXPIRY_CHOICES_DAYS
 
@@ -39,3 +42,34 @@ class NewTokenForm(forms.Form):
         if limit is not None and (problem := personal_limit_problem(limit)):
             raise forms.ValidationError(capfirst(problem))
         return limit
+
+
+class ChangePasswordForm(PasswordChangeForm):
+    """Django's password change, with the current password checked as a login
+    is (a wrong one counts towards the lockout) and the choice to revoke
+    every API token too."""
+
+    revoke_tokens = forms.BooleanField(
+        label="Also revoke all my API tokens",
+        required=False,
+        help_text="Scripts that use them stop working until you give them new ones.",
+    )
+
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        super().__init__(request.user, *args, **kwargs)
+        self.fields["old_password"].label = "Current password"
+        self.fields["new_password2"].label = "New password, again"
+
+    @sensitive_variables("password")
+    def clean_old_password(self) -> str:
+        password = self.cleaned_data["old_password"]
+        try:
+            check_current_password(self.request, self.user, password)
+        except PasswordRefused as refused:
+            raise forms.ValidationError(refused.message, code=refused.code) from None
+        return password
+
+    @property
+    def locked_out(self) -> bool:
+        return any(e.code == "locked_out" for e in self.errors.as_data().get("old_password", []))

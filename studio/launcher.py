@@ -10,6 +10,7 @@ stops everything, Redis last, so that workers finish their shutdown against a
 live broker.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -38,6 +39,8 @@ STOP_TIMEOUT_S = 30
 FIRST_RESTART_DELAY_S = 1
 MAX_RESTART_DELAY_S = 30
 STABLE_AFTER_S = 60
+# Whose forwarded headers uvicorn trusts by default: a proxy on this machine.
+LOOPBACK = "127.0.0.1,::1"
 
 
 @dataclass
@@ -48,6 +51,14 @@ class Role:
     essential: bool = False
 
 
+def web_workers() -> int:
+    """uvicorn processes serving the web role: one per core (at most 4) by
+    default. One process runs Python on one core at a time; a team's scripts
+    polling the API saturate it long before the machine (bench/load.py).
+    Websockets work across processes: their groups live in Redis."""
+    return env_int("TAILOR_WEB_WORKERS", min(4, os.cpu_count() or 1), minimum=1)
+
+
 def roles(host: str, port: int) -> list[Role]:
     celery = [PYTHON, "-m", "celery", "-A", "studio", "worker", "--loglevel", "INFO"]
     return [
@@ -56,7 +67,11 @@ def roles(host: str, port: int) -> list[Role]:
             [
                 PYTHON, "-m", "uvicorn", "studio.asgi:application",
                 "--host", host, "--port", str(port),
+                "--workers", str(web_workers()),
                 "--no-access-log",
+                # The peers whose X-Forwarded-Proto/-For uvicorn believes (the
+                # TLS proxy's address); anyone else's are ignored.
+                "--forwarded-allow-ips", env_str("TAILOR_FORWARDED_ALLOW_IPS", LOOPBACK),
                 # Open websockets would otherwise hold Ctrl-C up indefinitely.
                 "--timeout-graceful-shutdown", "5",
             ],
@@ -102,6 +117,9 @@ def relay(name: str, stream) -> None:
 
 
 def spawn(role: Role, env: dict) -> subprocess.Popen:
+    """Start a role in a process group of its own, so that signalling the group
+    reaches what it started too: uvicorn's worker processes, Celery's pool.
+    (Ctrl-C then reaches the launcher alone, which stops every part.)"""
     child = subprocess.Popen(
         role.argv,
         env=env,
@@ -110,9 +128,22 @@ def spawn(role: Role, env: dict) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        process_group=0,
     )
+    child.own_group = True
     threading.Thread(target=relay, args=(role.name, child.stdout), daemon=True).start()
     return child
+
+
+def send(process: subprocess.Popen, sig: int) -> None:
+    """`sig` to a part: to its whole process group when it has one (even once
+    its leader is gone: a SIGKILLed uvicorn leaves its workers holding the
+    port), else to the process while it runs."""
+    if getattr(process, "own_group", False):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+    elif process.poll() is None:
+        process.send_signal(sig)
 
 
 def exit_words(code: int) -> str:
@@ -197,6 +228,7 @@ class Supervisor:
             code = part.process.poll()
             if code is None:
                 continue
+            send(part.process, signal.SIGKILL)  # what it started and left behind
             if part.essential:
                 return part
             self.schedule_restart(part, exit_words(code))
@@ -240,16 +272,16 @@ def terminate(parts: list[Part]) -> None:
     """SIGTERM to each at once, then SIGKILL to those still up after STOP_TIMEOUT_S."""
     running = [part for part in parts if part.process is not None]
     for part in running:
-        if part.process.poll() is None:
-            part.process.send_signal(signal.SIGTERM)
+        send(part.process, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for part in running:
         try:
             part.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             say(f"{part.name} did not stop in {STOP_TIMEOUT_S} s; killing it")
-            part.process.kill()
+            send(part.process, signal.SIGKILL)
             part.process.wait()
+        send(part.process, signal.SIGKILL)  # anything of its group still there
 
 
 # --- setting up --------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""X-RateLimit-* headers on answers to requests made with an API token.
+"""The studio's middleware: `SyncAndAsync`, the base that keeps a middleware
+off the event loop's way, and X-RateLimit-* headers on answers to requests
+made with an API token.
 
 Whatever counted the request against its token's limit (the DRF throttle for
 /api/v1/, `authenticate` for /v1/) leaves the `Quota` on the Django request
@@ -16,8 +18,11 @@ def add_rate_limit_headers(request, response):
     return response
 
 
-class RateLimitHeadersMiddleware:
-    # Both kinds, so that the async /v1/ views (streams) stay on the event loop.
+class SyncAndAsync:
+    """A middleware of both kinds, so that the async /v1/ views (streams)
+    stay on the event loop: `before(request)` runs first (it may raise),
+    `after(request, response)` on the answer."""
+
     sync_capable = True
     async_capable = True
 
@@ -27,10 +32,23 @@ class RateLimitHeadersMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
+    def before(self, request) -> None:
+        pass
+
+    def after(self, request, response):
+        return response
+
     def __call__(self, request):
         if self.is_async:
             return self.__acall__(request)
-        return add_rate_limit_headers(request, self.get_response(request))
+        self.before(request)
+        return self.after(request, self.get_response(request))
 
     async def __acall__(self, request):
-        return add_rate_limit_headers(request, await self.get_response(request))
+        self.before(request)
+        return self.after(request, await self.get_response(request))
+
+
+class RateLimitHeadersMiddleware(SyncAndAsync):
+    def after(self, request, response):
+        return add_rate_limit_headers(request, response)

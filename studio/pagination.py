@@ -9,6 +9,8 @@ with an `after` cursor instead, and answer `{"results", "next"}` the same way.
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from jobs.numbers import NumberError, read_number
+
 MAX_PER_PAGE = 200
 
 
@@ -22,22 +24,17 @@ class StudioPagination(PageNumberPagination):
         if raw in (None, ""):
             return self.page_size
         try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationError({"per_page": ["Must be a whole number."]}) from None
-        if not 1 <= size <= MAX_PER_PAGE:
-            raise ValidationError({"per_page": [f"Must be between 1 and {MAX_PER_PAGE}."]})
-        return size
+            return read_number(raw, whole=True, lowest=1, highest=MAX_PER_PAGE)
+        except NumberError as refused:
+            raise ValidationError({"per_page": [refused.sentence]}) from None
 
     def paginate_queryset(self, queryset, request, view=None):
         raw = request.query_params.get(self.page_query_param)
         if raw not in (None, "", "last"):
             try:
-                number = int(raw)
-            except ValueError:
-                raise ValidationError({"page": ["Must be a whole number."]}) from None
-            if number < 1:
-                raise ValidationError({"page": ["Must be 1 or more."]})
+                read_number(raw, whole=True, lowest=1)  # DRF's paginator reads it again
+            except NumberError as refused:
+                raise ValidationError({"page": [refused.sentence]}) from None
         try:
             return super().paginate_queryset(queryset, request, view)
         except NotFound:

@@ -1,7 +1,10 @@
 """Shapes of the native API's account endpoints (/api/v1/me/, /api/v1/tokens/)."""
 
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from studio.models import ApiToken
 from studio.services.rate_limits import limit_for, personal_limit_problem
@@ -83,3 +86,44 @@ class MeSerializer(serializers.Serializer):
     is_staff = serializers.BooleanField(help_text="Operators are staff.")
     auth = serializers.ChoiceField(choices=["token", "session"])
     token = TokenSerializer(allow_null=True, help_text="The token used, if any.")
+
+
+# Far past any passphrase or password manager's, and it bounds the work of
+# checking and hashing one.
+MAX_PASSWORD_LENGTH = 4096
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=MAX_PASSWORD_LENGTH,
+        help_text="Your password now. A wrong one counts as a failed login: "
+        "TAILOR_LOGIN_FAILURE_LIMIT of them lock the username, as on /login/.",
+    )
+    new_password = serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=MAX_PASSWORD_LENGTH,
+        help_text="Checked by the studio's password rules (length, not common, not all digits, "
+        "not like your username).",
+    )
+    revoke_tokens = serializers.BooleanField(
+        default=False,
+        help_text="Also revoke every API token of yours, the one sending this request too.",
+    )
+
+    def validate_new_password(self, password: str) -> str:
+        try:
+            password_validation.validate_password(password, self.context["request"].user)
+        except DjangoValidationError as refused:
+            raise serializers.ValidationError(
+                [ErrorDetail(e.messages[0], code=e.code or "invalid") for e in refused.error_list]
+            ) from None
+        return password
+
+
+class PasswordChangedSerializer(serializers.Serializer):
+    tokens_revoked = serializers.IntegerField(
+        help_text="API tokens revoked (0 unless revoke_tokens was true)."
+    )

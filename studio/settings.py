@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from studio.env import env_bool, env_choice, env_int, env_list, env_path, env_str
 from studio.redis_urls import BROKER_DB, CHANNEL_LAYER_DB, FLAGS_DB, RESULTS_DB, with_db
@@ -45,6 +46,50 @@ PORT = env_int("PORT", 8000, minimum=1)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", HOST])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- Behind TLS (README, "Behind TLS / production") ---------------------------
+# Every switch is off by default: `make run` serves plain http on localhost,
+# where a Secure cookie would never come back and a redirect to https would
+# lead nowhere. A deployment behind a TLS proxy turns them all on.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Health checks come over plain http from inside the host or container
+# (docker-compose.yml's healthcheck, the launcher): a redirect would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# uvicorn already takes the scheme (and the client's address) from
+# X-Forwarded-Proto/-For, but only from the peers in TAILOR_FORWARDED_ALLOW_IPS
+# (studio/launcher.py). This switch makes Django believe the header from
+# anyone: only for a server where nothing but the proxy, which overwrites the
+# header, can reach the studio.
+if env_bool("TAILOR_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# htmx sends the token from the page (hx-headers on <body>), and no script of
+# ours reads the cookie: a script injected into a page cannot read it either.
+CSRF_COOKIE_HTTPONLY = True
+
+# --- Content-Security-Policy (django-csp) -------------------------------------
+# Scripts and styles only from our own files: no inline <script>, no
+# on*="..." handler, no style="" attribute, no <style> block, no eval.
+# Pico's and Swagger UI's icons are data: URLs in their CSS; the live pages'
+# websockets are same-origin, which 'self' covers (CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -60,19 +105,29 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us: no CDN
     "axes",  # failed logins, and the lockout that follows them
+    "csp",  # Content-Security-Policy: its checks of the settings
     "studio",
     "datasets_app",
     "jobs",
     "serving",
+    "audit",
+    "ops",
+    "quotas",
 ]
 
 MIDDLEWARE = [
+    # First, so that the latency it records for /metrics is the whole request's.
+    "ops.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "studio.request_guards.RefuseNulMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the user is known: who acts, from where, through which door (audit/).
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -129,6 +184,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# A signed-in browser stays signed in this long after it logged in (or last
+# changed its password), then logs in again; its open live pages close then
+# too (studio/sockets.py). A week: someone who uses the studio daily logs in
+# once a week, and a session left on a lost laptop ends within days.
+TAILOR_SESSION_AGE_HOURS = env_int("TAILOR_SESSION_AGE_HOURS", 7 * 24, minimum=1)
+SESSION_COOKIE_AGE = TAILOR_SESSION_AGE_HOURS * 3600
+# In the database, as Django's default: ending a user's sessions
+# (studio/services/sessions.py) deletes their rows.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out login before a password is checked.
     "axes.backends.AxesStandaloneBackend",
@@ -159,6 +223,12 @@ AXES_LOCKOUT_CALLABLE = "studio.views.login_locked_out"
 # Failed attempts are what the lockout needs; a row per successful login
 # would only grow.
 AXES_DISABLE_ACCESS_LOG = True
+
+# --- The audit log (audit/) ------------------------------------------------------
+# Entries older than this many days are deleted by the maintenance round; 0
+# keeps them all. A year covers a yearly review and most retention policies;
+# shorten it where a privacy rule asks (entries hold usernames and addresses).
+TAILOR_AUDIT_RETENTION_DAYS = env_int("TAILOR_AUDIT_RETENTION_DAYS", 365, minimum=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -220,39 +290,10 @@ REDIS_FLAGS_URL = with_db(REDIS_URL, FLAGS_DB)
 # API rate-limit counters: short-lived keys that expire by themselves, like flags.
 REDIS_RATE_LIMIT_URL = REDIS_FLAGS_URL
 
-# --- Celery (see docs/architecture.md, "Durability") ---------------------------
-# The queues a complete studio serves; /healthz wants a worker on each.
-# default: dataset validation; train: one job per worker; infer: interactive
-# generations only; evaluate: evaluations, so that they never hold up the
-# playground or /v1/; maintenance: the reaper and dispatcher, where no long
-# task can starve them.
-TAILOR_QUEUES = ("default", "train", "infer", "evaluate", "maintenance")
+# --- Celery (fixed choices; see studio/celery_settings.py) ---------------------
 CELERY_BROKER_URL = with_db(REDIS_URL, BROKER_DB)
 CELERY_RESULT_BACKEND = with_db(REDIS_URL, RESULTS_DB)
-CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_DEFAULT_QUEUE = "default"
-# A message is acknowledged after its task returns, and a worker takes one
-# message at a time: a long training job never sits reserved behind another.
-CELERY_TASK_ACKS_LATE = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Retry decisions belong to the job ledger (the reaper), not to the broker: a
-# job that crashes its worker deterministically (out of memory) must not be
-# redelivered forever.
-CELERY_TASK_REJECT_ON_WORKER_LOST = False
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# Longer than any job: Redis redelivers an unacknowledged message after this,
-# and Celery never renews it while the task runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 24 * 3600}
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_TASK_TRACK_STARTED = True
-# Sending never waits for a broker that is down: the row is the outbox, and
-# the dispatcher sends it when the broker is back (studio/services/leases.py).
-CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+from studio.celery_settings import *  # noqa: E402, F403
 
 # --- Jobs: leases, reaper, limits ----------------------------------------------
 # A running job's worker renews its lease every TAILOR_HEARTBEAT_SECONDS; a
@@ -296,6 +337,19 @@ TAILOR_KEEP_CHECKPOINTS_HOURS = env_int("TAILOR_KEEP_CHECKPOINTS_HOURS", 72, min
 TAILOR_HOUSEKEEPING_INTERVAL_SECONDS = env_int(
     "TAILOR_HOUSEKEEPING_INTERVAL_SECONDS", 600, minimum=1
 )
+# --- Quotas and fair share (quotas/services/) -------------------------------
+# Training jobs sent to workers at once (a queued job waits, held, for a free
+# slot): the number of training workers, which `make run` starts one of.
+# 0: no cap (every queued job is sent at once, as with no quotas).
+TAILOR_TRAINING_SLOTS = env_int("TAILOR_TRAINING_SLOTS", 1, minimum=0)
+# Per-user defaults (operators override them per user or group in the admin);
+# 0: unlimited. Over the running limit a job waits queued; the others refuse.
+TAILOR_QUOTA_RUNNING_JOBS = env_int("TAILOR_QUOTA_RUNNING_JOBS", 0, minimum=0)
+TAILOR_QUOTA_QUEUED_JOBS = env_int("TAILOR_QUOTA_QUEUED_JOBS", 0, minimum=0)
+TAILOR_QUOTA_STORAGE_BYTES = env_int("TAILOR_QUOTA_STORAGE_BYTES", 0, minimum=0)
+TAILOR_QUOTA_STEPS_PER_JOB = env_int("TAILOR_QUOTA_STEPS_PER_JOB", 0, minimum=0)
+TAILOR_QUOTA_DEVICE_HOURS_PER_MONTH = env_int("TAILOR_QUOTA_DEVICE_HOURS_PER_MONTH", 0, minimum=0)
+
 # --- Serving ----------------------------------------------------------------
 # The inference worker keeps base models loaded (adapters attach to them) and
 # evicts the least recently used when the next would pass this budget.
@@ -328,49 +382,25 @@ TAILOR_API_RATE_LIMIT = env_int("TAILOR_API_RATE_LIMIT", 600, minimum=0)
 # without end.
 TAILOR_MAX_TOKENS_PER_USER = env_int("TAILOR_MAX_TOKENS_PER_USER", 50, minimum=1)
 
-CELERY_BEAT_SCHEDULE = {
-    "maintenance": {
-        "task": "studio.maintenance",
-        "schedule": float(TAILOR_REAPER_INTERVAL_SECONDS),
-        "options": {"queue": "maintenance", "expires": float(TAILOR_REAPER_INTERVAL_SECONDS)},
-    },
-    "housekeeping": {
-        "task": "jobs.housekeeping",
-        "schedule": float(TAILOR_HOUSEKEEPING_INTERVAL_SECONDS),
-        "options": {
-            "queue": "maintenance",
-            "expires": float(TAILOR_HOUSEKEEPING_INTERVAL_SECONDS),
-        },
-    },
-}
+# --- Operations (ops/) ----------------------------------------------------------
+# Every worker reports itself to Redis this often; one that misses 3 beats is
+# shown red on /ops/ (and `up 0` on /metrics) until its record expires (30 beats).
+TAILOR_WORKER_HEARTBEAT_SECONDS = env_int("TAILOR_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+# Beat measures the media folder (a walk of every file) this often, on the
+# maintenance queue; /ops/ shows the last measure and when it was taken.
+TAILOR_STORAGE_SURVEY_SECONDS = env_int("TAILOR_STORAGE_SURVEY_SECONDS", 900, minimum=10)
+# A bearer token a Prometheus scraper sends to /metrics (besides staff
+# sessions and staff API tokens); empty: no scraper token.
+TAILOR_METRICS_TOKEN = env_str("TAILOR_METRICS_TOKEN", "")
 
-# --- REST API ---------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "studio.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["studio.throttling.ApiTokenRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "studio.pagination.StudioPagination",
-    "EXCEPTION_HANDLER": "studio.api_errors.exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "studio.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Tailor API",
-    "DESCRIPTION": "Fine-tune, evaluate and serve small language models.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayRequestDuration": True},
-}
+CELERY_BEAT_SCHEDULE = beat_schedule(  # noqa: F405
+    reaper_seconds=TAILOR_REAPER_INTERVAL_SECONDS,
+    housekeeping_seconds=TAILOR_HOUSEKEEPING_INTERVAL_SECONDS,
+    survey_seconds=TAILOR_STORAGE_SURVEY_SECONDS,
+)
+
+# --- REST API (fixed choices; see studio/api_settings.py) ---------------------
+from studio.api_settings import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from datasets_app.api import DatasetViewSet
 from jobs.api import CatalogModelViewSet, JobViewSet
+from ops.api import OpsView
 from serving.api import EvaluationViewSet, GenerationViewSet
-from studio import api, views
+from studio import accounts, api, views
 
 router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="api-dataset")
@@ -19,6 +20,8 @@ router.register("generations", GenerationViewSet, basename="api-generation")
 
 api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),
+    path("me/password/", api.PasswordView.as_view(), name="api-me-password"),
+    path("ops/", OpsView.as_view(), name="api-ops"),
     *router.urls,
 ]
 
@@ -30,16 +33,28 @@ urlpatterns = [
     path("tokens/<uuid:token_id>/revoke/", views.revoke, name="token-revoke"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/password/", accounts.password_change, name="password-change"),
     path("", include("datasets_app.urls")),
     path("", include("jobs.urls")),
     path("", include("serving.urls")),
+    path("", include("ops.urls")),
+    path("ops/audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("v1/", include("serving.urls_openai")),
+    path("v1/", include("serving.openai.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI's start-up script comes as a file of its own (?script), and
+    # its page has no <style> block: the Content-Security-Policy allows neither.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="studio/api_docs.html"
+        ),
+        name="api-docs",
+    ),
 ]
 
 # JSON under /api/, the usual pages elsewhere.
+handler400 = "studio.api_errors.bad_request"
 handler404 = "studio.api_errors.page_not_found"
 handler500 = "studio.api_errors.server_error"

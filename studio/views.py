@@ -3,14 +3,19 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import AuthenticationFailed
 
+from studio.authentication import ApiTokenAuthentication
 from studio.forms import NewTokenForm
 from studio.models import ApiToken
-from studio.services.health import system_health
+from studio.services.accounts import lockout_message
+from studio.services.health import system_health, without_details
+from studio.services.home import home_for
 from studio.services.tokens import (
     TooManyTokens,
     access_token,
@@ -22,21 +27,38 @@ from studio.services.tokens import (
 
 @login_required
 def dashboard(request):
-    return render(request, "studio/dashboard.html")
+    """The analyst's home: their running jobs, results, waiting datasets and next step."""
+    return render(request, "studio/dashboard.html", {"home": home_for(request.user)})
 
 
 @login_required
 @never_cache
 def system_status(request):
-    """The dashboard's status panel, loaded (and refreshed) by htmx."""
+    """The operators' status panel on the home page, loaded (and refreshed) by htmx."""
+    if not request.user.is_staff:
+        raise PermissionDenied
     return render(request, "studio/dashboard.html#system-status", {"health": system_health()})
 
 
 @require_GET
 @never_cache
 def healthz(request):
+    """200 when every part is up, else 503. Staff and API-token callers get
+    each part's details; anyone else only whether it is up."""
     health = system_health()
-    return JsonResponse(health, status=200 if health["ok"] else 503)
+    shown = health if _may_see_health_details(request) else without_details(health)
+    return JsonResponse(shown, status=200 if health["ok"] else 503)
+
+
+def _may_see_health_details(request) -> bool:
+    """A staff member's session, or a valid API token (as the API checks it).
+    A wrong token is not an error here: its caller is simply anonymous."""
+    if request.user.is_staff:
+        return True
+    try:
+        return ApiTokenAuthentication().authenticate(request) is not None
+    except AuthenticationFailed:
+        return False
 
 
 @login_required
@@ -77,17 +99,6 @@ def revoke(request, token_id):
     revoke_token(token)
     messages.success(request, f"Token “{token.name}” revoked. Requests that carry it now fail.")
     return redirect("tokens")
-
-
-def lockout_message() -> str:
-    # From axes's own setting, so the sentence says what is enforced.
-    minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
-    wait = "1 minute" if minutes == 1 else f"{minutes:,} minutes"
-    return (
-        "Too many failed logins for this username or from this address. "
-        f"Wait {wait}, then log in again: each attempt before then restarts the wait. "
-        "An operator can lift the lock sooner."
-    )
 
 
 def login_locked_out(request, original_response=None, credentials=None):

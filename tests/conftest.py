@@ -6,38 +6,44 @@ The settings read REDIS_URL when they load, so this file starts the test
 Redis and only then names the settings module (pyproject.toml leaves it out
 on purpose). Nothing here replaces Redis, the channel layer or the database
 with a fake; the only change for speed is a fast password hasher.
+
+This file holds fixtures and pytest hooks only: the processes they start
+come from tests/processes.py, and tests build their objects with
+tests/builders.py (imported here inside fixtures, once the settings load).
 """
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from studio.redis_server import EmbeddedRedis, free_port
+from tests.processes import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PASSWORD,
+    CeleryWorker,
+    ChildProcess,
+    SessionRedis,
+    child_env,
+    paused_workers,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-PASSWORD = "correct horse battery staple"
+# Property-based tests (hypothesis): no per-example deadline (two shared cores
+# make timings noise), no example database in the tree; each test sizes its
+# own max_examples so that all of them stay near a minute. CI runs the same
+# examples every time, so a failure there can be replayed.
+hypothesis_settings.register_profile("tailor", deadline=None, database=None, print_blob=True)
+hypothesis_settings.register_profile("tailor-ci", parent=hypothesis_settings.get_profile("tailor"),
+                                     derandomize=True)  # fmt: skip
+hypothesis_settings.load_profile("tailor-ci" if os.environ.get("CI") == "true" else "tailor")
 
 _redis: EmbeddedRedis | None = None
 _scratch: Path | None = None
@@ -61,32 +67,55 @@ def pytest_configure(config):
 
 
 _DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup"}
-
-
-def uses_database(item) -> bool:
-    return item.get_closest_marker("django_db") is not None or bool(
-        _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
-    )
+# Fixtures that start real processes, and the marker each implies: a test's
+# markers follow from what it uses, so the fast lane (`make test-fast`, no
+# `integration`, `browser`, `training` or `faults`) never waits on a worker.
+_MARKED_FIXTURES = {
+    "celery_worker": "integration",
+    "celery_worker_process": "integration",
+    "inference_worker_process": "integration",
+    "evaluation_worker_process": "integration",
+    "maintenance_worker_process": "integration",
+    "live_server_url": "integration",
+    "browser": "browser",
+    "page": "browser",
+    "phone": "browser",
+}
 
 
 def pytest_collection_modifyitems(config, items):
     """Which pass runs what. The SQLite pass runs everything but the tests
     marked `postgresql` (they restart PostgreSQL itself). The PostgreSQL pass
     (`TAILOR_TESTS_DATABASE_ONLY=1`) keeps the tests that touch the database,
-    less the fault tests not marked `postgresql`: the rest (file parsing, the
-    training engine, settings) and the process faults ran in the SQLite pass,
-    and what they test does not depend on the database."""
+    less the fault tests not marked `postgresql` and the browser tests: the
+    rest (file parsing, the training engine, settings), the process faults
+    and the pages as a browser drives them ran in the SQLite pass, and what
+    they test does not depend on the database (the same views and queries
+    run under the API and page tests of both passes)."""
     from django.conf import settings
 
     on_postgresql = "postgresql" in settings.DATABASES["default"]["ENGINE"]
     database_only = os.environ.get("TAILOR_TESTS_DATABASE_ONLY") == "1"
+
+    def uses_database(item) -> bool:
+        return item.get_closest_marker("django_db") is not None or bool(
+            _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
 
     def wanted(item) -> bool:
         if item.get_closest_marker("postgresql") is not None:
             return on_postgresql
         if not database_only:
             return True
-        return uses_database(item) and item.get_closest_marker("faults") is None
+        return (
+            uses_database(item)
+            and item.get_closest_marker("faults") is None
+            and item.get_closest_marker("browser") is None
+        )
+
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & set(_MARKED_FIXTURES):
+            item.add_marker(_MARKED_FIXTURES[fixture])
 
     kept = [item for item in items if wanted(item)]
     dropped = [item for item in items if not wanted(item)]
@@ -116,8 +145,10 @@ def _model_catalog(request):
         return
     request.getfixturevalue("django_db_setup")
     from jobs.services.catalog import seed_catalog
+    from studio.operator_permissions import restore_operators_group
 
     seed_catalog()
+    restore_operators_group()  # the Operators group, as the migrations make it
 
 
 # --- personas -----------------------------------------------------------------
@@ -155,230 +186,21 @@ def bob_client(bob):
     return other
 
 
-def api_client(user):
-    """A DRF test client that sends a fresh API token of `user`."""
-    from rest_framework.test import APIClient
-
-    from studio.services.tokens import create_token
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user, 'tests').secret}")
-    return client
-
-
 @pytest.fixture
 def alice_api(alice):
+    from tests.builders import api_client
+
     return api_client(alice)
 
 
 @pytest.fixture
 def bob_api(bob):
+    from tests.builders import api_client
+
     return api_client(bob)
 
 
 # --- processes: worker and live server against the test database ---------------
-
-
-def _test_database_url() -> str:
-    """The URL of the database pytest-django created, for child processes."""
-    from django.db import connection
-
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(name).resolve()}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def child_env(**extra) -> dict:
-    env = dict(os.environ, DATABASE_URL=_test_database_url(), PYTHONUNBUFFERED="1")
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    env.update(extra)
-    return env
-
-
-class ChildProcess:
-    """A process of the studio (worker, server) with its output kept in a log file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict):
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.name = name
-        self.log_path = ARTIFACTS / f"{name}.log"
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> None:
-        if self.alive():
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
-
-
-def wait_for(predicate, timeout: float, what: str, child: ChildProcess | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child is not None and not child.alive():
-            pytest.fail(f"{child.name} exited while waiting for {what}:\n{child.output()[-3000:]}")
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    tail = child.output()[-3000:] if child else ""
-    pytest.fail(f"Timed out after {timeout} s waiting for {what}\n{tail}")
-
-
-# Short leases, so that a killed training worker is noticed within seconds
-# (production: a 30 s heartbeat and a 120 s lease).
-WORKER_ENV = {
-    "TAILOR_HEARTBEAT_SECONDS": "1",
-    "TAILOR_JOB_LEASE_SECONDS": "8",
-    "TAILOR_REAPER_INTERVAL_SECONDS": "1",
-    # Waiting work whose message is nowhere is sent again after this long.
-    "TAILOR_DISPATCH_GRACE_SECONDS": "5",
-}
-
-
-class CeleryWorker:
-    """A real Celery worker on some queues, against the test database.
-
-    Tests may kill it (SIGKILL, as a crash would) and start it again. `args`
-    replace the test profile's pool flags (e.g. the production train
-    worker's); `env` adds to WORKER_ENV.
-    """
-
-    # Started and not stopped: a fault test pauses these (`paused_workers`)
-    # so that its own workers alone serve the queues.
-    running: ClassVar[set["CeleryWorker"]] = set()
-
-    def __init__(self, queues: str = "default,train", role: str = "worker", *,
-                 args: tuple[str, ...] = ("-c", "1"), env: dict | None = None):  # fmt: skip
-        self.queues, self.role = queues, role
-        self.args, self.env = args, env or {}
-        self.name = f"tests-{role}-{os.getpid()}@localhost"
-        self.child: ChildProcess | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        from studio.celery import app
-
-        self.starts += 1
-        self.child = ChildProcess(
-            f"celery-{self.role}-{self.starts}",
-            [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", self.queues,
-             *self.args, "-n", self.name, "--loglevel", "INFO", "--without-mingle",
-             "--without-gossip"],
-            child_env(**{**WORKER_ENV, **self.env}),
-        )  # fmt: skip
-        CeleryWorker.running.add(self)
-
-        def answers():
-            try:
-                return app.control.ping(destination=[self.name], timeout=0.5)
-            except Exception:  # a pooled connection a Redis restart left dead
-                app.close()
-                return False
-
-        wait_for(answers, 60, "the Celery worker to answer a ping", self.child)
-
-    def pool_children(self) -> list[int]:
-        """The PIDs of the worker's pool processes (where tasks run)."""
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.child.process.pid)], capture_output=True, text=True,
-            check=False,
-        )  # fmt: skip
-        return [int(pid) for pid in out.stdout.split()]
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children at once, like a machine dying."""
-        self.child.stop(signal.SIGKILL)
-        CeleryWorker.running.discard(self)
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-        CeleryWorker.running.discard(self)
-
-
-@contextlib.contextmanager
-def paused_workers(queues: set[str] | None = None):
-    """Stop the session's workers that consume any of `queues` (all of them
-    when None) for a block and start them again after it, so that the
-    workers a fault test starts alone take its messages."""
-    paused = [
-        worker for worker in CeleryWorker.running
-        if queues is None or queues & set(worker.queues.split(","))
-    ]  # fmt: skip
-    for worker in paused:
-        worker.stop()
-    try:
-        yield
-    finally:
-        for worker in paused:
-            worker.start()
-
-
-def serves(queue: str) -> bool:
-    return any(queue in worker.queues.split(",") for worker in CeleryWorker.running)
-
-
-class Beat:
-    """celery beat: it sends the maintenance task (reaper and dispatcher)
-    every TAILOR_REAPER_INTERVAL_SECONDS."""
-
-    def __init__(self, schedule_dir: Path, **env):
-        self.schedule = Path(schedule_dir) / "beat-schedule"
-        self.env = env
-        self.child: ChildProcess | None = None
-
-    def start(self) -> "Beat":
-        self.child = ChildProcess(
-            "celery-beat",
-            [sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
-             "-s", str(self.schedule)],
-            child_env(**{**WORKER_ENV, **self.env}),
-        )  # fmt: skip
-        return self
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-
-
-class SessionRedis:
-    """The session's Redis (broker, channel layer, flags), for tests that
-    stop or kill it. It comes back on its port, empty (the tests' Redis
-    keeps nothing on disk); this process's pooled broker connections, dead
-    with it, are dropped so that later tests start clean."""
-
-    def __init__(self, server: EmbeddedRedis):
-        self.server = server
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def kill(self) -> None:
-        self.server.process.send_signal(signal.SIGKILL)
-        self.server.process.wait()
-
-    def start(self) -> None:
-        from studio.celery import app
-
-        self.server.start()
-        app.close()  # the connection pools; the next call opens new ones
 
 
 @pytest.fixture(scope="session")
@@ -474,17 +296,36 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def _browser_page(browser, request, *, width: int, height: int, suffix: str = ""):
+    """A page of its own context, screenshotted when its test fails."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}{suffix}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    yield from _browser_page(browser, request, width=1280, height=900)
+
+
+@pytest.fixture
+def no_training_worker():
+    """No session worker takes training messages during the test: a job that
+    a page queues stays queued until the test moves it as a worker would."""
+    with paused_workers({"train"}):
+        yield
+
+
+@pytest.fixture
+def phone(browser, request):
+    """A page 390 px wide, a phone's."""
+    yield from _browser_page(browser, request, width=390, height=844, suffix="-phone")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -492,13 +333,6 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
-
-
-def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 @pytest.fixture(scope="session")

@@ -38,3 +38,17 @@ def run_in_own_loop(scenario, timeout: float = 60):
             return pool.submit(run).result(timeout + 2 * TEARDOWN_SECONDS)
     finally:
         channel_layers.backends.clear()
+
+
+def socket_for(user, path: str):
+    """A websocket to `path` of the whole ASGI application, as the browser
+    reaches it, signed in as `user` (the scope's user replaces the session,
+    as AuthMiddlewareStack would set it)."""
+    from channels.testing import WebsocketCommunicator
+
+    from studio.asgi import application
+
+    communicator = WebsocketCommunicator(application, path)
+    communicator.scope["user"] = user
+    communicator.scope["headers"] = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")]
+    return communicator

@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 
 from studio.models import ApiToken
 from studio.services.tokens import create_token
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import make_job, ready_sample
 
 
 def api_schema() -> dict:

@@ -31,6 +31,7 @@ WORKERS = {
 APP_SERVICES = {"web", *WORKERS, "beat"}
 SERVICES = {*APP_SERVICES, "redis", "postgres"}
 VOLUMES = {"tailor-data", "hf-cache", "redis-data", "postgres-data"}
+TEST_POSTGRES_PASSWORD = "dummy-postgres-password"
 
 
 # --- helpers -----------------------------------------------------------------
@@ -61,15 +62,22 @@ def _compose_command() -> list[str]:
     )
 
 
-def _run_compose_config(tmp_path: Path, secret_key: str | None) -> subprocess.CompletedProcess:
+def _run_compose_config(
+    tmp_path: Path,
+    secret_key: str | None,
+    postgres_password: str | None = TEST_POSTGRES_PASSWORD,
+    *,
+    quiet: bool = True,
+) -> subprocess.CompletedProcess:
     # An empty env file makes the run ignore any developer's .env, so the
     # result depends only on docker-compose.yml and the variables set here.
     env_file = tmp_path / "empty.env"
     env_file.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
-    env.pop("SECRET_KEY", None)
-    if secret_key is not None:
-        env["SECRET_KEY"] = secret_key
+    for name, value in (("SECRET_KEY", secret_key), ("POSTGRES_PASSWORD", postgres_password)):
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
     return subprocess.run(
         [
             *_compose_command(),
@@ -78,7 +86,7 @@ def _run_compose_config(tmp_path: Path, secret_key: str | None) -> subprocess.Co
             "-f",
             str(COMPOSE_FILE),
             "config",
-            "-q",
+            *(["-q"] if quiet else []),
         ],
         check=False,
         cwd=ROOT,
@@ -166,6 +174,26 @@ def test_compose_refuses_to_run_without_a_secret_key(tmp_path):
     assert "SECRET_KEY" in result.stdout + result.stderr
 
 
+def test_compose_refuses_to_run_without_a_postgres_password(tmp_path):
+    result = _run_compose_config(tmp_path, secret_key="dummy-secret-key", postgres_password=None)
+    assert result.returncode != 0, "compose accepted a configuration with no POSTGRES_PASSWORD"
+    assert "set POSTGRES_PASSWORD in .env next to docker-compose.yml" in result.stderr
+
+
+def test_compose_gives_postgres_and_the_app_the_same_password(tmp_path):
+    result = _run_compose_config(
+        tmp_path, secret_key="dummy-secret-key", postgres_password="Pg-pw-4sx", quiet=False
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    assert resolved["postgres"]["environment"]["POSTGRES_PASSWORD"] == "Pg-pw-4sx"
+    for name in APP_SERVICES:
+        assert (
+            resolved[name]["environment"]["DATABASE_URL"]
+            == "postgres://tailor:Pg-pw-4sx@postgres:5432/tailor"
+        ), name
+
+
 # --- docker-compose.yml structure ----------------------------------------------
 
 
@@ -204,14 +232,48 @@ def test_app_services_share_one_environment_with_secret_key_taken_from_the_env()
     assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?"), (
         "SECRET_KEY must come from the environment and be required, never a literal"
     )
-    for variable in (
-        "DATABASE_URL",
-        "REDIS_URL",
-        "VAR_DIR",
-        "ALLOWED_HOSTS",
-        "HF_HOME",
-    ):
-        assert variable in environment
+
+
+@pytest.mark.parametrize(
+    "variable", ["DATABASE_URL", "REDIS_URL", "VAR_DIR", "ALLOWED_HOSTS", "HF_HOME"]
+)
+def test_the_app_services_environment_holds(variable):
+    assert variable in _compose()["services"]["web"]["environment"]
+
+
+def test_the_postgres_password_is_required_with_no_default():
+    services = _compose()["services"]
+    required = "${POSTGRES_PASSWORD:?"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(required)
+    assert f"postgres://tailor:{required}" in services["web"]["environment"]["DATABASE_URL"]
+    assert "POSTGRES_PASSWORD:-" not in COMPOSE_FILE.read_text()
+
+
+@pytest.mark.parametrize(
+    ("variable", "default"),
+    [
+        ("SESSION_COOKIE_SECURE", "0"),
+        ("CSRF_COOKIE_SECURE", "0"),
+        ("SECURE_SSL_REDIRECT", "0"),
+        ("SECURE_HSTS_SECONDS", "0"),
+        ("SECURE_HSTS_INCLUDE_SUBDOMAINS", "0"),
+        ("SECURE_HSTS_PRELOAD", "0"),
+        ("TAILOR_TRUST_X_FORWARDED_PROTO", "0"),
+        ("TAILOR_FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+    ],
+)
+def test_the_tls_switches_reach_the_app_and_are_off_unless_set(variable, default):
+    environment = _compose()["services"]["web"]["environment"]
+    assert environment[variable] == f"${{{variable}:-{default}}}"
+
+
+def test_web_trusts_forwarded_headers_only_from_the_configured_proxy():
+    web = _compose()["services"]["web"]
+    script = " ".join(_command_tokens(web))
+    # $$ is compose's escape: the container's shell expands the variable.
+    assert '--forwarded-allow-ips "$$TAILOR_FORWARDED_ALLOW_IPS"' in script
+    cmd = next(i for i in _dockerfile_instructions() if i.startswith("CMD "))
+    assert '--forwarded-allow-ips \\"${TAILOR_FORWARDED_ALLOW_IPS:-127.0.0.1,::1}\\"' in cmd
 
 
 def _assert_reserves_an_nvidia_gpu(service: dict) -> None:
@@ -243,13 +305,12 @@ def test_evaluate_worker_reserves_an_nvidia_gpu():
     _assert_reserves_an_nvidia_gpu(_compose()["services"]["worker-evaluate"])
 
 
-def test_each_worker_consumes_its_own_queue():
-    services = _compose()["services"]
-    for name, queue in WORKERS.items():
-        tokens = _command_tokens(services[name])
-        assert tokens[:4] == ["celery", "-A", "studio", "worker"], name
-        assert _option(tokens, "-Q", "--queues") == queue, name
-        assert _option(tokens, "-n", "--hostname") == f"{queue}@%h", name
+@pytest.mark.parametrize(("name", "queue"), WORKERS.items(), ids=list(WORKERS))
+def test_each_worker_consumes_its_own_queue(name, queue):
+    tokens = _command_tokens(_compose()["services"][name])
+    assert tokens[:4] == ["celery", "-A", "studio", "worker"]
+    assert _option(tokens, "-Q", "--queues") == queue
+    assert _option(tokens, "-n", "--hostname") == f"{queue}@%h"
 
 
 def test_compose_runs_a_worker_for_every_queue_the_launcher_runs():
@@ -259,11 +320,13 @@ def test_compose_runs_a_worker_for_every_queue_the_launcher_runs():
     assert launched == set(WORKERS.values())
 
 
-def test_one_task_at_a_time_on_the_evaluate_and_maintenance_workers():
-    services = _compose()["services"]
-    for name in ("worker-evaluate", "worker-maintenance"):
-        assert _option(_command_tokens(services[name]), "-c", "--concurrency") == "1", name
-    evaluate = _command_tokens(services["worker-evaluate"])
+@pytest.mark.parametrize("name", ["worker-evaluate", "worker-maintenance"])
+def test_one_task_at_a_time_on_the_evaluate_and_maintenance_workers(name):
+    assert _option(_command_tokens(_compose()["services"][name]), "-c", "--concurrency") == "1"
+
+
+def test_the_evaluate_worker_reserves_no_second_task():
+    evaluate = _command_tokens(_compose()["services"]["worker-evaluate"])
     assert _option(evaluate, "--prefetch-multiplier") == "1"
 
 
@@ -287,14 +350,18 @@ def test_web_healthcheck_calls_healthz():
     assert "/healthz" in " ".join(test if isinstance(test, list) else [test])
 
 
-def test_app_services_wait_for_healthy_redis_and_postgres():
-    services = _compose()["services"]
-    for name in APP_SERVICES:
-        depends_on = services[name]["depends_on"]
-        for backing in ("redis", "postgres"):
-            assert depends_on[backing]["condition"] == "service_healthy", name
-    for backing in ("redis", "postgres"):
-        assert "test" in services[backing]["healthcheck"], backing
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_app_services_wait_for_healthy_redis_and_postgres(name):
+    depends_on = _compose()["services"][name]["depends_on"]
+    assert {backing: depends_on[backing]["condition"] for backing in ("redis", "postgres")} == {
+        "redis": "service_healthy",
+        "postgres": "service_healthy",
+    }
+
+
+@pytest.mark.parametrize("backing", ["redis", "postgres"])
+def test_redis_and_postgres_report_their_health(backing):
+    assert "test" in _compose()["services"][backing]["healthcheck"]
 
 
 def test_redis_never_evicts_broker_keys_and_persists_them():
@@ -344,7 +411,9 @@ def test_dockerfile_collects_static_files_at_build_time():
 # --- .dockerignore ---------------------------------------------------------------
 
 
-def test_dockerignore_keeps_local_state_out_of_the_build_context():
+@pytest.mark.parametrize(
+    "needed", [".venv", "var", ".git", "**/__pycache__", "node_modules", ".env"]
+)
+def test_dockerignore_keeps_local_state_out_of_the_build_context(needed):
     patterns = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
-    for needed in (".venv", "var", ".git", "**/__pycache__", "node_modules", ".env"):
-        assert needed in patterns, f".dockerignore should exclude {needed}"
+    assert needed in patterns, f".dockerignore should exclude {needed}"

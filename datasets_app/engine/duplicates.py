@@ -17,6 +17,7 @@ with probability about n²/2⁶⁵: one in 370,000 for ten million rows.
 import shutil
 import tempfile
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 BUFFER_ROWS = 1 << 16
@@ -90,10 +91,49 @@ class DuplicateFinder:
     def _repeats_on_disk(self) -> tuple[int, list[tuple[int, int]]]:
         import numpy as np
 
-        if len(self._hashes):
-            self._spill()
         count = 0
         examples: list[tuple[int, int]] = []
+        for repeat_lines, original_lines in self._bucket_repeats():
+            count += int(repeat_lines.size)
+            earliest = np.argsort(repeat_lines, kind="stable")[:EXAMPLES]
+            examples.extend(
+                zip(
+                    repeat_lines[earliest].tolist(),
+                    original_lines[earliest].tolist(),
+                    strict=True,
+                )
+            )
+        examples.sort()
+        return count, examples[:EXAMPLES]
+
+    def every_repeat(self) -> Iterator[tuple]:
+        """Every row that repeats an earlier one: (lines, the lines they copy) as two
+        numpy arrays, a chunk at a time (the whole file, or one bucket). The line
+        copied is the group's first row. Then closes, like finish()."""
+        import numpy as np
+
+        try:
+            if self._spill_dir is None:
+                first_line: dict[int, int] = {}
+                repeats, originals = [], []
+                for digest, line in zip(self._hashes, self._lines, strict=True):
+                    original = first_line.setdefault(digest, line)
+                    if original != line:
+                        repeats.append(line)
+                        originals.append(original)
+                if repeats:
+                    yield np.array(repeats, dtype=np.int64), np.array(originals, dtype=np.int64)
+            else:
+                yield from self._bucket_repeats()
+        finally:
+            self.close()
+
+    def _bucket_repeats(self) -> Iterator[tuple]:
+        """(repeat lines, original lines) of each spilled bucket that has repeats."""
+        import numpy as np
+
+        if len(self._hashes):
+            self._spill()
         for bucket, file in sorted(self._bucket_files.items()):
             file.close()
             pairs = np.fromfile(self._spill_dir / f"{bucket:02d}", dtype=np.int64).reshape(-1, 2)
@@ -104,21 +144,10 @@ class DuplicateFinder:
             repeats = np.flatnonzero(same) + 1
             if not repeats.size:
                 continue
-            count += int(repeats.size)
             # Each run of equal hashes starts with the earliest row: the original.
             starts = np.flatnonzero(np.concatenate(([True], ~same)))
             originals = starts[np.searchsorted(starts, repeats, side="right") - 1]
-            repeat_lines = lines[order[repeats]]
-            earliest = np.argsort(repeat_lines, kind="stable")[:EXAMPLES]
-            examples.extend(
-                zip(
-                    repeat_lines[earliest].tolist(),
-                    lines[order[originals[earliest]]].tolist(),
-                    strict=True,
-                )
-            )
-        examples.sort()
-        return count, examples[:EXAMPLES]
+            yield lines[order[repeats]], lines[order[originals]]
 
     def close(self) -> None:
         """Remove the spill files; safe to call twice."""

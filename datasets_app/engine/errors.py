@@ -1,12 +1,14 @@
-"""What a validation finds, as data: row errors, warnings, and the one table
-that turns an error code into its sentence.
+"""What a validation finds, as data: row errors, warnings, and the two tables
+that turn an error's or a warning's code into its sentence.
 
 An error is (line, field, code) plus the few values its sentence needs. The
 sentence is made here, once, so the page, the API and the logs say the same
 thing: "line 12, `messages[1].role`: must be one of system, user, assistant
-(got 'bot')".
+(got 'bot')". A warning is (code, count, lines) and its sentence, made the
+same way from WARNINGS.
 """
 
+import re
 from dataclasses import asdict, dataclass, field
 
 # A value a sentence quotes (a role, a column name) is cut to this many
@@ -15,14 +17,15 @@ QUOTED_CHARACTERS = 60
 # Any one value a sentence is made with, lists of names included: a hundred
 # reported errors stay a few hundred kilobytes whatever the file holds.
 MAX_PARAM_CHARACTERS = 2_000
+# A list of names (columns, keys) a sentence gives names this many, then "and N more".
+LISTED_NAMES = 20
 
 # code -> sentence. "{field}" in a sentence means the sentence names the field
 # itself, so the "line 3, `field`:" prefix leaves it out.
 MESSAGES = {
     # --- the file as a whole -------------------------------------------------
     "unknown_extension": (
-        "cannot tell the file type from the name {filename!r}; "
-        "accepted extensions: .jsonl, .ndjson, .json, .csv, .tsv, .tab, .parquet, .pq"
+        "cannot tell the file type from the name {filename!r}; accepted extensions: {accepted}"
     ),
     "unknown_file_type": "unknown file type {file_type!r}; accepted: {accepted}",
     "unknown_format_name": "unknown format {format!r}; accepted: {accepted}",
@@ -110,6 +113,10 @@ MESSAGES = {
         "If your columns hold one of these under other names, map them with a column mapping"
     ),
     "one_label": "only one label ({label}) in {rows}; a classifier needs at least two",
+    "nothing_left": (
+        "every one of the {rows:,} rows has a problem, so skipping the broken rows "
+        "leaves nothing to train on"
+    ),
     "too_many_labels": (
         "more than {limit:,} different labels in `{column}`; a classification label "
         "names a class, so this column looks like free text"
@@ -156,6 +163,99 @@ MESSAGES = {
     "empty_text": "must not be empty",
     "empty_label": "must not be empty",
     "bad_label": "must be text or a number, got {got}",
+    # --- asking to skip a checked dataset's broken rows (shown alone: whole sentences) ---
+    "skip_not_invalid": "Only a dataset whose check found broken rows can skip them; "
+    "this one is {status}.",
+    "skip_file_problem": (
+        "The problems found are with the file as a whole, not with single rows, so skipping "
+        "rows cannot help. Fix the file, or change how it is read (format, column names)."
+    ),
+    "skip_every_row": (
+        "Every one of the {rows:,} rows has a problem, so skipping the broken rows would "
+        "leave nothing to train on. Fix the file, or change how it is read (format, column names)."
+    ),
+}
+
+# Errors that mean the file could not be parsed at all (its syntax, its
+# encoding): no reading of its columns can help, so a page offers no column
+# mapping for them.
+UNPARSEABLE = frozenset(
+    {
+        "not_utf8",
+        "binary_file",
+        "json_document_in_jsonl",
+        "not_an_array",
+        "bad_array",
+        "trailing_content",
+        "element_too_long",
+        "bad_parquet",
+        "nested_too_deep",
+    }
+)
+
+# code -> its sentence, or (the sentence for one, the sentence for several).
+# The warning's count chooses, unless make_warning is told `several`. Every
+# warning sentence ends with a full stop; {where} is "line", "element" or "row".
+_LONG_ROWS_COST = (
+    "long rows take more memory in training and may be cut to the model's context length."
+)
+_COMMONEST_LABEL = "the commonest, {commonest!r}, has {commonest_rows:,} ({commonest_share:.1%})."
+WARNINGS = {
+    "duplicate_rows": (
+        "1 row repeats an earlier row exactly ({where} {line:,}, a copy of {where} {original:,}).",
+        "{count:,} rows repeat an earlier row exactly "
+        "(the first, {where} {line:,}, is a copy of {where} {original:,}).",
+    ),
+    "empty_field": (
+        "1 row has an empty field ({where} {line:,}, `{field}`).",
+        "{count:,} rows have an empty field (the first: {where} {line:,}, `{field}`).",
+    ),
+    "long_rows": (
+        "1 row is over {limit:,} characters ({where} {line:,}, {size:,} characters); "
+        + _LONG_ROWS_COST,
+        "{count:,} rows are over {limit:,} characters (the longest, {where} {line:,}, "
+        "has {size:,}); " + _LONG_ROWS_COST,
+    ),
+    "label_imbalance": (
+        "The labels are imbalanced: the rarest, {rarest!r}, has 1 row ({share:.1%}); "
+        + _COMMONEST_LABEL,
+        "The labels are imbalanced: the rarest, {rarest!r}, has {count:,} rows ({share:.1%}); "
+        + _COMMONEST_LABEL,
+    ),
+    "few_rows": (
+        "Only 1 row: fine-tuning needs at least {least}, and a few hundred is better.",
+        "Only {count:,} rows: fine-tuning needs at least {least}, and a few hundred is better.",
+    ),
+    # OpenAI's data-prep checks count these as a warning, and its fine-tuning takes them.
+    "no_user_message": (
+        "1 row has no user message, only a system message and a reply ({where} {line:,}); "
+        "the model learns to write the reply from the system message alone.",
+        "{count:,} rows have no user message, only a system message and a reply "
+        "(the first: {where} {line:,}); the model learns to write the reply from the "
+        "system message alone.",
+    ),
+    # The length a job on the default model cuts rows at ({model}, {limit}):
+    # what the job wizard's presets choose for this dataset.
+    "rows_cut": (
+        "1 row is longer than {limit:,} tokens and will be cut ({where} {line:,}, "
+        "{size:,} tokens): a job on {model} keeps its first {limit:,} tokens by default.",
+        "{count:,} rows are longer than {limit:,} tokens and will be cut (the longest, "
+        "{where} {line:,}, has {size:,} tokens): a job on {model} keeps the first "
+        "{limit:,} tokens of a row by default.",
+    ),
+    # {columns}: "`label` in 1 of 6 rows", a list of them for several columns.
+    "unused_columns": (
+        "{columns} is not used by the {format} format.",
+        "{columns} are not used by the {format} format.",
+    ),
+}
+
+# code -> a sentence the report says about itself (not about the data).
+NOTES = {
+    "lengths_in_characters": (
+        "Lengths are in characters: the tokenizer of {model} could not be loaded ({reason}), "
+        "so rows were not measured in tokens."
+    ),
 }
 
 
@@ -215,6 +315,64 @@ def make_error(
     )
 
 
+def make_note(code: str, **params) -> str:
+    """The sentence NOTES holds for `code`."""
+    params = {
+        name: clip(value, MAX_PARAM_CHARACTERS) if isinstance(value, str) else value
+        for name, value in params.items()
+    }
+    return NOTES[code].format(**params)
+
+
+# The place make_error puts before a sentence ("line 12, `messages[1].role`: "),
+# after the "Validation file: " a worker adds for the second file.
+_PLACE = re.compile(
+    r"(?P<file>Validation file: )?(?:(?P<where>line|element|row) (?P<line>[\d,]+))?"
+    r"(?:(?:, )?`(?P<field>[^`]*)`)?: "
+)
+
+
+def where_of(error: dict) -> str:
+    """What an error's number counts: "line", "element" (of a JSON array) or "row"."""
+    match = _PLACE.match(error.get("message", ""))
+    return (match["where"] if match is not None else None) or "line"
+
+
+def problem_of(error: dict) -> str:
+    """An error's sentence without the place make_error put before it (the page
+    shows the line and the field apart), or the whole message when it has none."""
+    message = error.get("message", "")
+    match = _PLACE.match(message)
+    if match is None or not (match["where"] or match["field"]):
+        return message
+    line, field = error.get("line"), error.get("field")
+    same_line = match["line"] is None or (line is not None and match["line"] == f"{line:,}")
+    same_field = match["field"] is None or match["field"] == field
+    if not (same_line and same_field):
+        return message
+    rest = message[match.end() :]
+    return f"Validation file: {rest}" if match["file"] else rest
+
+
+def make_warning(
+    code: str, *, count: int, lines=(), several: bool | None = None, **params
+) -> DatasetWarning:
+    """The DatasetWarning for `code`: `count` rows, the first of them at `lines`.
+
+    `several` picks the plural sentence when the number it agrees with is not
+    `count` (the columns of "unused_columns"); by default `count` decides.
+    """
+    template = WARNINGS[code]
+    if isinstance(template, tuple):
+        template = template[(count != 1) if several is None else several]
+    # Values come from the file: a sentence quotes a bounded part of each.
+    params = {
+        name: clip(value, MAX_PARAM_CHARACTERS) if isinstance(value, str) else value
+        for name, value in params.items()
+    }
+    return DatasetWarning(code, template.format(count=count, **params), count, list(lines))
+
+
 def shown(value) -> str:
     """A value as a sentence quotes it: text in quotes (its start, if long), anything
     else by its kind."""
@@ -224,6 +382,26 @@ def shown(value) -> str:
 def clip(text: str, limit: int = QUOTED_CHARACTERS) -> str:
     """`text` cut to `limit` characters, the cut marked with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def names(items) -> str:
+    """Names as a sentence lists them: "a, b, c", past LISTED_NAMES "… and 3 more", or "none"."""
+    items = list(items)
+    if not items:
+        return "none"
+    shown_names = ", ".join(items[:LISTED_NAMES])
+    return shown_names + (
+        f" and {len(items) - LISTED_NAMES} more" if len(items) > LISTED_NAMES else ""
+    )
+
+
+def listed(parts: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"; past LISTED_NAMES, "a, b, … and 3 more"."""
+    if len(parts) > LISTED_NAMES:
+        return ", ".join(parts[:LISTED_NAMES]) + f" and {len(parts) - LISTED_NAMES} more"
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 # Checked in order: bool before int, as True is an int to Python.

@@ -1,6 +1,43 @@
-"""The file types and record formats Tailor accepts, and what each format reads."""
+"""The file types and record formats Tailor accepts: one DatasetFormat record per format.
 
-FILE_TYPES = ("jsonl", "json", "csv", "tsv", "parquet")
+Everything the engine and the studio know about a format (its name and label,
+the task it trains, the fields it reads, how it is detected, its sentence in
+"accepted shapes", its normaliser) is in its record in DATASET_FORMATS. The
+tables other modules import (FORMATS, FORMAT_LABELS, TASK_OF_FORMAT,
+FORMAT_FIELDS, SIGNATURES, SHAPES) are derived from those records.
+
+Adding a format is one new record here (a normaliser in normalise.py if no
+existing one fits) and its tests: see docs/architecture.md, "Where to change
+what".
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from datasets_app.engine import normalise
+from datasets_app.engine.normalise import ROLES, SHAREGPT_ROLES, Normalised
+from datasets_app.engine.readers import FILE_TYPES
+from jobs.vocabulary import CLASSIFICATION, GENERATION
+
+__all__ = [
+    "ACCEPT",
+    "DATASET_FORMATS",
+    "EXTENSIONS",
+    "FILE_TYPES",
+    "FORMATS",
+    "FORMAT_BY_NAME",
+    "FORMAT_FIELDS",
+    "FORMAT_LABELS",
+    "MAIN_EXTENSIONS",
+    "ROLES",
+    "SHAPES",
+    "SHAREGPT_ROLES",
+    "SIGNATURES",
+    "TASK_OF_FORMAT",
+    "DatasetFormat",
+    "normalise_record",
+]
+
 
 EXTENSIONS = {
     ".jsonl": "jsonl",
@@ -12,60 +49,126 @@ EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-FORMATS = ("chat", "prompt_completion", "alpaca", "sharegpt", "text", "text_label")
-
-FORMAT_LABELS = {
-    "chat": "Chat (messages)",
-    "prompt_completion": "Prompt / completion",
-    "alpaca": "Alpaca (instruction / input / output)",
-    "sharegpt": "ShareGPT (conversations)",
-    "text": "Plain text",
-    "text_label": "Text / label (classification)",
-}
-
-TASK_OF_FORMAT = {
-    "chat": "generation",
-    "prompt_completion": "generation",
-    "alpaca": "generation",
-    "sharegpt": "generation",
-    "text": "generation",
-    "text_label": "classification",
-}
-
-# The canonical source fields each format reads, in the order the normaliser
-# takes them; a column mapping renames these.
-FORMAT_FIELDS = {
-    "chat": ["messages"],
-    "prompt_completion": ["prompt", "completion"],
-    "alpaca": ["instruction", "input", "output"],
-    "sharegpt": ["conversations"],
-    "text": ["text"],
-    "text_label": ["text", "label"],
-}
-
-# The fields whose presence identifies a format, most specific first: a row
-# with `text` and `label` is classification, not plain text.
-SIGNATURES = (
-    ("chat", frozenset({"messages"})),
-    ("sharegpt", frozenset({"conversations"})),
-    ("alpaca", frozenset({"instruction", "output"})),
-    ("prompt_completion", frozenset({"prompt", "completion"})),
-    ("text_label", frozenset({"text", "label"})),
-    ("text", frozenset({"text"})),
+# An upload input's `accept` attribute: every extension.
+ACCEPT = ",".join(EXTENSIONS)
+# The first extension of each file type, for short sentences (".jsonl, .json, …").
+MAIN_EXTENSIONS = tuple(
+    next(extension for extension, kind in EXTENSIONS.items() if kind == file_type)
+    for file_type in FILE_TYPES
 )
 
-SHAPES = (
-    "messages; prompt + completion; instruction + input + output; conversations; text; text + label"
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """One record format: what it reads, how it is recognised, what it becomes."""
+
+    # The stored and accepted name (Dataset.format, ?format=, the API's `format`).
+    name: str
+    # What the upload form and the dataset page call it.
+    label: str
+    # The dataset task its records train (jobs.vocabulary's dataset words).
+    task: str
+    # The source fields it reads, in the order its normaliser takes them; a
+    # column mapping renames these.
+    fields: tuple[str, ...]
+    # The fields whose presence identifies it (a subset of `fields`).
+    signature: frozenset[str]
+    # Detection tries formats by this rank, lowest first: a format whose
+    # signature holds another's comes before it (text + label before text).
+    detection_rank: int
+    # Its part of the "accepted shapes" sentence: "prompt + completion".
+    shape: str
+    # row, source columns, text_cells -> Normalised (see normalise.py).
+    normaliser: Callable[[dict, tuple, bool], Normalised]
+    # Fields read only when present: a file may lack their column.
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def required_fields(self) -> int:
+        """How many of its fields every valid row holds."""
+        return sum(name not in self.optional for name in self.fields)
+
+
+# In the order forms, messages and the API list them.
+DATASET_FORMATS = (
+    DatasetFormat(
+        name="chat",
+        label="Chat (messages)",
+        task=GENERATION,
+        fields=("messages",),
+        signature=frozenset({"messages"}),
+        detection_rank=1,
+        shape="messages",
+        normaliser=normalise.normalise_chat,
+    ),
+    DatasetFormat(
+        name="prompt_completion",
+        label="Prompt / completion",
+        task=GENERATION,
+        fields=("prompt", "completion"),
+        signature=frozenset({"prompt", "completion"}),
+        detection_rank=4,
+        shape="prompt + completion",
+        normaliser=normalise.normalise_prompt_completion,
+    ),
+    DatasetFormat(
+        name="alpaca",
+        label="Alpaca (instruction / input / output)",
+        task=GENERATION,
+        fields=("instruction", "input", "output"),
+        signature=frozenset({"instruction", "output"}),
+        detection_rank=3,
+        shape="instruction + input + output",
+        normaliser=normalise.normalise_alpaca,
+        optional=frozenset({"input"}),
+    ),
+    DatasetFormat(
+        name="sharegpt",
+        label="ShareGPT (conversations)",
+        task=GENERATION,
+        fields=("conversations",),
+        signature=frozenset({"conversations"}),
+        detection_rank=2,
+        shape="conversations",
+        normaliser=normalise.normalise_sharegpt,
+    ),
+    DatasetFormat(
+        name="text",
+        label="Plain text",
+        task=GENERATION,
+        fields=("text",),
+        signature=frozenset({"text"}),
+        detection_rank=6,
+        shape="text",
+        normaliser=normalise.normalise_text,
+    ),
+    DatasetFormat(
+        name="text_label",
+        label="Text / label (classification)",
+        task=CLASSIFICATION,
+        fields=("text", "label"),
+        signature=frozenset({"text", "label"}),
+        detection_rank=5,
+        shape="text + label",
+        normaliser=normalise.normalise_text_label,
+    ),
 )
 
-ROLES = ("system", "user", "assistant")
+FORMAT_BY_NAME = {format.name: format for format in DATASET_FORMATS}
 
-# ShareGPT's speaker names and the canonical role each becomes.
-SHAREGPT_ROLES = {
-    "system": "system",
-    "human": "user",
-    "user": "user",
-    "gpt": "assistant",
-    "assistant": "assistant",
-}
+# Derived views, for the modules that need one attribute of every format.
+FORMATS = tuple(FORMAT_BY_NAME)
+FORMAT_LABELS = {format.name: format.label for format in DATASET_FORMATS}
+TASK_OF_FORMAT = {format.name: format.task for format in DATASET_FORMATS}
+FORMAT_FIELDS = {format.name: list(format.fields) for format in DATASET_FORMATS}
+# (name, signature), in detection order.
+SIGNATURES = tuple(
+    (format.name, format.signature)
+    for format in sorted(DATASET_FORMATS, key=lambda format: format.detection_rank)
+)
+SHAPES = "; ".join(format.shape for format in DATASET_FORMATS)
+
+
+def normalise_record(format: str, row: dict, columns, *, text_cells: bool = False) -> Normalised:
+    """The canonical record for one source row of `format` (see normalise.py)."""
+    return FORMAT_BY_NAME[format].normaliser(row, columns, text_cells)

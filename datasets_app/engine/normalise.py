@@ -9,6 +9,8 @@ that may need parsing (CSV, Parquet), and returns a `Normalised` tuple:
     problems  [(field, code, params)], empty when the row is fine
     empty     the field path of the first empty optional text, or None
 
+Each format's record in formats.py names its normaliser.
+
 Canonical records (see DESIGN.md):
     generation      {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
     classification  {"text": str, "label": str}
@@ -19,7 +21,17 @@ import math
 from typing import NamedTuple
 
 from datasets_app.engine.errors import describe, shown
-from datasets_app.engine.formats import ROLES, SHAREGPT_ROLES
+
+ROLES = ("system", "user", "assistant")
+
+# ShareGPT's speaker names and the canonical role each becomes.
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+}
 
 _MISSING = object()
 _TEXT = "text"
@@ -141,7 +153,9 @@ def _conversation(turns, column: str, speakers: Speakers) -> Normalised:
 
 
 def _order_problem(turns: list[Turn], names: dict[str, str]):
-    """The first break of: [system] user assistant user assistant ... assistant."""
+    """The first break of: [system] user assistant user assistant ... assistant,
+    or of system assistant (no user turn: OpenAI's data checks warn and its
+    fine-tuning trains on it; stats.py warns)."""
     expected = "user"
     previous = None
     for index, turn in enumerate(turns):
@@ -149,6 +163,8 @@ def _order_problem(turns: list[Turn], names: dict[str, str]):
             if index:
                 return _problem(turn.role_path, "system_not_first")
             continue
+        if previous is None and index == 1 and turn.role == "assistant" and len(turns) == 2:
+            return None
         if turn.role != expected:
             got = shown(turn.raw_role)
             if previous is None:
@@ -322,18 +338,3 @@ def normalise_text_label(row: dict, columns, text_cells: bool) -> Normalised:
     if problems:
         return (None, 0, problems, None)
     return ({"text": text, "label": label}, len(text), problems, None)
-
-
-NORMALISERS = {
-    "chat": normalise_chat,
-    "prompt_completion": normalise_prompt_completion,
-    "alpaca": normalise_alpaca,
-    "sharegpt": normalise_sharegpt,
-    "text": normalise_text,
-    "text_label": normalise_text_label,
-}
-
-
-def normalise_record(format: str, row: dict, columns, *, text_cells: bool = False) -> Normalised:
-    """The canonical record for one source row of `format` (see the module docstring)."""
-    return NORMALISERS[format](row, columns, text_cells)

@@ -6,11 +6,21 @@ number of rows; percentiles and histograms come out exact. Labels are capped
 at LABEL_LIMIT distinct values. Duplicates: see duplicates.py.
 """
 
+import heapq
 import math
 from pathlib import Path
 
 from datasets_app.engine.duplicates import DuplicateFinder
-from datasets_app.engine.errors import DatasetError, DatasetWarning, RowError, make_error
+from datasets_app.engine.errors import (
+    DatasetError,
+    DatasetWarning,
+    RowError,
+    make_error,
+    make_note,
+    make_warning,
+)
+from datasets_app.engine.tokens import TokenizerUnavailable, TokenRule
+from jobs.vocabulary import CLASSIFICATION, GENERATION
 
 LONG_ROW_CHARACTERS = 16_000
 FEW_ROWS = 50
@@ -21,6 +31,9 @@ IMBALANCE_RATIO = 5
 IMBALANCE_SHARE = 0.05
 HISTOGRAM_BINS = 30
 EXAMPLES = 10
+# Rows tokenized in one call: the tokenizer's batches are cheaper per row,
+# and a batch's records stay a few megabytes at most.
+TOKEN_BATCH = 256
 _STEPS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
 
 
@@ -80,7 +93,18 @@ def summary(counts: dict[int, int], rows: int, *, decimals: int) -> dict:
 class DatasetStats:
     """Collects what the report says about the valid rows: statistics and warnings."""
 
-    def __init__(self, *, task: str, where: str, label_column: str | None, spill_parent: Path):
+    def __init__(
+        self,
+        *,
+        task: str,
+        where: str,
+        label_column: str | None,
+        spill_parent: Path,
+        tokens: TokenRule | TokenizerUnavailable | None = None,
+    ):
+        """`tokens`: the rule that measures rows in tokens, or why there is none
+        (the report then says its lengths are in characters), or None (characters,
+        nothing said)."""
         self.task = task
         self.where = where
         self.label_column = label_column
@@ -94,19 +118,46 @@ class DatasetStats:
         self.empty_rows = 0
         self.empty_lines: list[int] = []
         self.first_empty_field: str | None = None
+        # Conversations of a system message and a reply, with no user message.
+        self.no_user_rows = 0
+        self.no_user_lines: list[int] = []
         self.duplicates = DuplicateFinder(spill_parent)
+        self.token_rule = tokens if isinstance(tokens, TokenRule) else None
+        self.token_problem = tokens if isinstance(tokens, TokenizerUnavailable) else None
+        self.token_lengths: dict[int, int] = {}
+        # The longest rows in tokens, as a min-heap of (tokens, -line): examples
+        # for the warning about rows a job will cut, whatever length it cuts at.
+        self.longest_in_tokens: list[tuple[int, int]] = []
+        self.pending: list[tuple[dict, int]] = []
 
-    def add(self, record: dict, size: int, line: int, empty: str | None, data: bytes) -> None:
+    def _count_tokens(self) -> None:
+        pending, self.pending = self.pending, []
+        counts = self.token_rule.count([record for record, _ in pending])
+        lengths, longest = self.token_lengths, self.longest_in_tokens
+        for (_, line), tokens in zip(pending, counts, strict=True):
+            lengths[tokens] = lengths.get(tokens, 0) + 1
+            if len(longest) < EXAMPLES:
+                heapq.heappush(longest, (tokens, -line))
+            elif tokens > longest[0][0]:
+                heapq.heapreplace(longest, (tokens, -line))
+
+    # Per row: one function, as a helper's call would cost more than its branch.
+    def add(self, record: dict, size: int, line: int, empty: str | None, data: bytes) -> None:  # noqa: PLR0912
         """Count one valid row: its canonical record, text size, line, empty field and JSON line."""
         lengths = self.lengths
         lengths[size] = lengths.get(size, 0) + 1
-        if self.task == "generation":
+        if self.task == GENERATION:
             messages = record["messages"]
             turns = len(messages)
             self.turns[turns] = self.turns.get(turns, 0) + 1
             roles = self.roles
             for message in messages:
                 roles[message["role"]] += 1
+            # The only two-turn shape that opens with a system message (normalise.py).
+            if turns == 2 and messages[0]["role"] == "system":
+                self.no_user_rows += 1
+                if len(self.no_user_lines) < EXAMPLES:
+                    self.no_user_lines.append(line)
         else:
             label = record["label"]
             labels = self.labels
@@ -128,15 +179,21 @@ class DatasetStats:
             if self.first_empty_field is None:
                 self.first_empty_field = empty
         self.duplicates.add(hash(data), line)
+        if self.token_rule is not None:
+            self.pending.append((record, line))
+            if len(self.pending) >= TOKEN_BATCH:
+                self._count_tokens()
 
     def close(self) -> None:
         self.duplicates.close()
 
     def finish(self, rows: int) -> tuple[dict, list[DatasetWarning], list[RowError]]:
         """The stats dict, the warnings and any file-level errors (one label), for `rows` rows."""
+        if self.pending:
+            self._count_tokens()
         warnings = self._warnings(rows)
         errors = []
-        if self.task == "classification" and len(self.labels) == 1:
+        if self.task == CLASSIFICATION and len(self.labels) == 1:
             (label,) = self.labels
             errors.append(make_error("one_label", label=label, rows=_plural(rows, "row", "rows")))
         if not rows:
@@ -145,7 +202,26 @@ class DatasetStats:
             "rows": rows,
             "length": {"unit": "characters", **summary(self.lengths, rows, decimals=1)},
         }
-        if self.task == "generation":
+        if self.token_rule is not None:
+            limit = self.token_rule.max_length(stats["length"])
+            cut, _ = self._rows_over(limit)
+            stats["tokens"] = {
+                "unit": "tokens",
+                "model": self.token_rule.model,
+                "max_length": limit,
+                "rows_cut": cut,
+                **summary(self.token_lengths, rows, decimals=1),
+            }
+            warning = self._cut_warning(limit)
+            if warning is not None:
+                warnings.append(warning)
+        elif self.token_problem is not None:
+            stats["length_note"] = make_note(
+                "lengths_in_characters",
+                model=self.token_problem.model,
+                reason=self.token_problem.reason,
+            )
+        if self.task == GENERATION:
             turns = summary(self.turns, rows, decimals=2)
             stats["turns"] = {
                 "mean": turns["mean"],
@@ -159,6 +235,27 @@ class DatasetStats:
             ]
         return stats, warnings, errors
 
+    def _rows_over(self, limit: int) -> tuple[int, list[tuple[int, int]]]:
+        """How many rows are longer than `limit` tokens, and (tokens, line) of the
+        longest of them, longest first."""
+        cut = sum(count for tokens, count in self.token_lengths.items() if tokens > limit)
+        examples = sorted(
+            ((tokens, -negative_line) for tokens, negative_line in self.longest_in_tokens
+             if tokens > limit),
+            key=lambda example: (-example[0], example[1]),
+        )  # fmt: skip
+        return cut, examples
+
+    def _cut_warning(self, limit: int) -> DatasetWarning | None:
+        cut, examples = self._rows_over(limit)
+        if not cut:
+            return None
+        size, line = examples[0]
+        return make_warning(
+            "rows_cut", count=cut, lines=sorted(line for _, line in examples), where=self.where,
+            line=line, size=size, limit=limit, model=self.token_rule.model,
+        )  # fmt: skip
+
     def _labels_by_count(self) -> list[tuple[str, int]]:
         return sorted(self.labels.items(), key=lambda item: (-item[1], item[0]))
 
@@ -168,57 +265,46 @@ class DatasetStats:
         repeats, examples = self.duplicates.finish()
         if repeats:
             line, original = examples[0]
-            if repeats == 1:
-                text = (
-                    f"1 row repeats an earlier row exactly "
-                    f"({where} {line:,}, a copy of {where} {original:,})."
-                )
-            else:
-                text = (
-                    f"{repeats:,} rows repeat an earlier row exactly "
-                    f"(the first, {where} {line:,}, is a copy of {where} {original:,})."
-                )
+            lines = [line for line, _ in examples]
             warnings.append(
-                DatasetWarning("duplicate_rows", text, repeats, [line for line, _ in examples])
-            )
+                make_warning(
+                    "duplicate_rows", count=repeats, lines=lines, where=where, line=line,
+                    original=original,
+                )
+            )  # fmt: skip
         if self.empty_rows:
-            first = f"{where} {self.empty_lines[0]:,}, `{self.first_empty_field}`"
-            if self.empty_rows == 1:
-                text = f"1 row has an empty field ({first})."
-            else:
-                text = f"{self.empty_rows:,} rows have an empty field (the first: {first})."
-            warnings.append(DatasetWarning("empty_field", text, self.empty_rows, self.empty_lines))
-        if self.long_rows:
+            warnings.append(
+                make_warning(
+                    "empty_field", count=self.empty_rows, lines=self.empty_lines, where=where,
+                    line=self.empty_lines[0], field=self.first_empty_field,
+                )
+            )  # fmt: skip
+        if self.no_user_rows:
+            warnings.append(
+                make_warning(
+                    "no_user_message", count=self.no_user_rows, lines=self.no_user_lines,
+                    where=where, line=self.no_user_lines[0],
+                )
+            )  # fmt: skip
+        if self.long_rows and self.token_rule is None:
             size, line = self.longest
-            if self.long_rows == 1:
-                text = (
-                    f"1 row is over {LONG_ROW_CHARACTERS:,} characters "
-                    f"({where} {line:,}, {size:,} characters)"
+            warnings.append(
+                make_warning(
+                    "long_rows", count=self.long_rows, lines=self.long_lines, where=where,
+                    line=line, size=size, limit=LONG_ROW_CHARACTERS,
                 )
-            else:
-                text = (
-                    f"{self.long_rows:,} rows are over {LONG_ROW_CHARACTERS:,} characters "
-                    f"(the longest, {where} {line:,}, has {size:,})"
-                )
-            text += (
-                "; long rows take more memory in training and may be cut to the model's "
-                "context length."
-            )
-            warnings.append(DatasetWarning("long_rows", text, self.long_rows, self.long_lines))
+            )  # fmt: skip
         if len(self.labels) >= 2:
             ordered = self._labels_by_count()
             commonest, rarest = ordered[0], ordered[-1]
             if rarest[1] * IMBALANCE_RATIO < commonest[1] or rarest[1] < IMBALANCE_SHARE * rows:
-                text = (
-                    f"The labels are imbalanced: the rarest, {rarest[0]!r}, has "
-                    f"{_plural(rarest[1], 'row', 'rows')} ({rarest[1] / rows:.1%}); the commonest, "
-                    f"{commonest[0]!r}, has {commonest[1]:,} ({commonest[1] / rows:.1%})."
-                )
-                warnings.append(DatasetWarning("label_imbalance", text, rarest[1], []))
+                warnings.append(
+                    make_warning(
+                        "label_imbalance", count=rarest[1], rarest=rarest[0],
+                        share=rarest[1] / rows, commonest=commonest[0],
+                        commonest_rows=commonest[1], commonest_share=commonest[1] / rows,
+                    )
+                )  # fmt: skip
         if 0 < rows < FEW_ROWS:
-            text = (
-                f"Only {_plural(rows, 'row', 'rows')}: fine-tuning needs at least {FEW_ROWS}, "
-                "and a few hundred is better."
-            )
-            warnings.append(DatasetWarning("few_rows", text, rows, []))
+            warnings.append(make_warning("few_rows", count=rows, least=FEW_ROWS))
         return warnings

@@ -3,59 +3,45 @@
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 
 import orjson
 
 from datasets_app.engine.canonical import CanonicalWriter, index_path
-from datasets_app.engine.detect import detect_file_type, detect_format
+from datasets_app.engine.checks import (
+    check_arguments,
+    check_columns,
+    check_mapped_columns,
+    check_mapping_fields,
+)
+from datasets_app.engine.detect import detect_format
 from datasets_app.engine.errors import (
     DatasetError,
     DatasetWarning,
     RowError,
     describe,
     make_error,
+    names,
 )
 from datasets_app.engine.formats import (
-    FILE_TYPES,
-    FORMAT_FIELDS,
-    FORMATS,
+    FORMAT_BY_NAME,
     SHAPES,
     TASK_OF_FORMAT,
 )
 from datasets_app.engine.limits import DatasetLimits
-from datasets_app.engine.normalise import NORMALISERS
 from datasets_app.engine.readers import ParquetReader, open_reader
+from datasets_app.engine.report import ValidationReport
 from datasets_app.engine.stats import DatasetStats
+from datasets_app.engine.tokens import TokenizerUnavailable, TokenRule
+from datasets_app.engine.unused import UnusedColumns
+from jobs.vocabulary import CLASSIFICATION
 
 # Rows read before the format is decided: enough to outvote a stray row.
 LOOKAHEAD_RECORDS = 20
 PROGRESS_SECONDS = 0.1
 # Checking the clock costs more than a row; look every this many rows.
 PROGRESS_EVERY_ROWS = 1024
-# Fields a format reads only when present.
-OPTIONAL_FIELDS = {("alpaca", "input")}
-_LISTED_NAMES = 20
-
-
-@dataclass
-class ValidationReport:
-    ok: bool
-    file_type: str | None
-    format: str | None
-    task: str | None
-    columns: list[str]
-    rows_seen: int
-    num_rows: int
-    error_count: int
-    errors: list[RowError] = field(default_factory=list)
-    warnings: list[DatasetWarning] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def validate(
@@ -69,6 +55,8 @@ def validate(
     progress: Callable[[int, int, int], None] | None = None,
     error_limit: int = 100,
     limits: DatasetLimits | None = None,
+    skip_invalid_rows: bool = False,
+    tokens: Callable[[str], TokenRule] | None = None,
 ) -> ValidationReport:
     """Check every row of `source` and write its canonical records to `out_path`.
 
@@ -78,7 +66,14 @@ def validate(
     columns ({"prompt": "question"}). `progress(rows_checked, bytes_read,
     total_bytes)` is called at most every PROGRESS_SECONDS and once at the end.
     `limits` caps rows, a row's bytes and the records' bytes (DatasetLimits'
-    defaults when None); a file over one is invalid.
+    defaults when None); a file over one is invalid. `skip_invalid_rows`
+    leaves rows with problems of their own out instead of failing the file
+    (file errors still fail it, and so does a file whose every row is
+    invalid); see ValidationReport. `tokens(task)` gives the rule that
+    measures the valid rows in tokens once the task is known (the statistics'
+    "tokens", and a warning about rows a job will cut), or raises
+    TokenizerUnavailable (the statistics say lengths are in characters, and
+    why); None measures characters only.
 
     Side effects: when the report is ok, `out_path` holds the canonical JSONL
     and `out_path.with_suffix(".idx")` its row index, both renamed into place
@@ -96,17 +91,9 @@ def validate(
         progress=progress,
         error_limit=error_limit,
         limits=limits or DatasetLimits(),
+        skip=skip_invalid_rows,
+        tokens=tokens,
     ).run()
-
-
-def _names(names) -> str:
-    names = list(names)
-    if not names:
-        return "none"
-    listed = ", ".join(names[:_LISTED_NAMES])
-    return listed + (
-        f" and {len(names) - _LISTED_NAMES} more" if len(names) > _LISTED_NAMES else ""
-    )
 
 
 class _Validation:
@@ -122,8 +109,11 @@ class _Validation:
         progress,
         error_limit,
         limits,
+        skip,
+        tokens,
     ):
         self.source = source
+        self.tokens = tokens
         self.filename = filename
         self.out_path = out_path
         self.file_type = file_type
@@ -132,23 +122,35 @@ class _Validation:
         self.progress = progress
         self.error_limit = error_limit
         self.limits = limits
+        self.skip = skip
         self.total_bytes = 0
         self.columns: list[str] = []
         # The file's columns that the format's fields are read from.
         self.source_columns: tuple[str, ...] = ()
         self.rows_seen = 0
         self.num_rows = 0
+        # Rows with a problem of their own; their problems are `errors`, up to the limit.
+        self.invalid_rows = 0
         self.error_count = 0
         self.errors: list[RowError] = []
+        # Problems with the file as a whole: always reported, whatever the limit.
+        self.file_errors: list[RowError] = []
+        # Columns (keys) of valid rows that the format does not read.
+        self.unused: UnusedColumns | None = None
         self.warnings: list[DatasetWarning] = []
         self.stats: dict = {}
         self.writer: CanonicalWriter | None = None
         self._last_progress = 0.0
 
     def add(self, error: RowError) -> None:
+        """A problem of one row (the caller counts the row in invalid_rows)."""
         self.error_count += 1
         if len(self.errors) < self.error_limit:
             self.errors.append(error)
+
+    def add_file_error(self, error: RowError) -> None:
+        self.error_count += 1
+        self.file_errors.append(error)
 
     def run(self) -> ValidationReport:
         try:
@@ -156,8 +158,11 @@ class _Validation:
                 try:
                     self._validate(stack)
                 except DatasetError as error:
-                    self.add(error.error)
-            ok = self.error_count == 0 and self.num_rows > 0
+                    self.add_file_error(error.error)
+            if self.skip and self.invalid_rows and not self.num_rows and not self.file_errors:
+                self.add_file_error(make_error("nothing_left", rows=self.invalid_rows))
+            clean = not self.file_errors and self.num_rows > 0
+            ok = clean and (self.skip or not self.invalid_rows)
         except BaseException:
             self._discard()
             raise
@@ -165,7 +170,7 @@ class _Validation:
             self.writer.commit()
         else:
             self._discard()
-        return ValidationReport(
+        report = ValidationReport(
             ok=ok,
             file_type=self.file_type,
             format=self.format,
@@ -174,10 +179,16 @@ class _Validation:
             rows_seen=self.rows_seen,
             num_rows=self.num_rows,
             error_count=self.error_count,
-            errors=self.errors,
+            errors=self.errors + self.file_errors,
             warnings=self.warnings,
             stats=self.stats if ok else {},
+            invalid_rows=self.invalid_rows,
+            skippable=clean and not ok,
         )
+        if ok and self.invalid_rows:
+            report.skipped_rows, report.skipped = self.invalid_rows, report.errors
+            report.error_count, report.errors = 0, []
+        return report
 
     def _discard(self) -> None:
         if self.writer is not None:
@@ -189,7 +200,7 @@ class _Validation:
     # --- steps ----------------------------------------------------------------
 
     def _validate(self, stack: contextlib.ExitStack) -> None:
-        self._check_arguments()
+        self.file_type = check_arguments(self.file_type, self.filename, self.format, self.mapping)
         self.total_bytes = self.source.stat().st_size
         if not self.total_bytes:
             raise DatasetError(make_error("empty_file"))
@@ -210,42 +221,6 @@ class _Validation:
         if not self.rows_seen and not self.error_count:
             raise DatasetError(self._nothing_to_read(reader))
 
-    def _check_arguments(self) -> None:
-        if self.file_type is None:
-            self.file_type = detect_file_type(self.filename)
-            if self.file_type is None:
-                raise DatasetError(make_error("unknown_extension", filename=self.filename))
-        elif self.file_type not in FILE_TYPES:
-            raise DatasetError(
-                make_error(
-                    "unknown_file_type", file_type=self.file_type, accepted=", ".join(FILE_TYPES)
-                )
-            )
-        if self.format is not None and self.format not in FORMATS:
-            raise DatasetError(
-                make_error("unknown_format_name", format=self.format, accepted=", ".join(FORMATS))
-            )
-        if not isinstance(self.mapping, dict) or not all(
-            isinstance(name, str) and isinstance(column, str) and column
-            for name, column in self.mapping.items()
-        ):
-            raise DatasetError(make_error("bad_mapping_column", got=repr(self.mapping)))
-        if self.format is not None:
-            self._check_mapping_fields()
-
-    def _check_mapping_fields(self) -> None:
-        fields = FORMAT_FIELDS[self.format]
-        for name in self.mapping:
-            if name not in fields:
-                raise DatasetError(
-                    make_error(
-                        "bad_mapping_field",
-                        name=name,
-                        format=self.format,
-                        accepted=", ".join(fields),
-                    )
-                )
-
     def _decide_format(self, reader, items: Iterator) -> Iterator:
         """Settle the format (given, or from the header or first records); the rows to convert."""
         if reader.header is not None:
@@ -254,18 +229,18 @@ class _Validation:
             rows = items
         else:
             rows, key_sets = self._look_ahead(items)
-        self._check_mapped_columns(key_sets)
+        check_mapped_columns(self.mapping, key_sets, self.columns)
         if self.format is None:
             if not key_sets:
                 return rows
             self.format = detect_format(key_sets, self.mapping)
             if self.format is None:
                 raise DatasetError(
-                    make_error("unknown_format", shapes=SHAPES, keys=_names(self.columns))
+                    make_error("unknown_format", shapes=SHAPES, keys=names(self.columns))
                 )
-            self._check_mapping_fields()
+            check_mapping_fields(self.format, self.mapping)
         self.source_columns = tuple(
-            self.mapping.get(name, name) for name in FORMAT_FIELDS[self.format]
+            self.mapping.get(name, name) for name in FORMAT_BY_NAME[self.format].fields
         )
         if reader.header is not None:
             self._check_columns(reader)
@@ -290,37 +265,13 @@ class _Validation:
             else:
                 # Past the kept errors whatever comes first: only counted.
                 self.rows_seen += 1
+                self.invalid_rows += 1
                 self.error_count += 1
         self.columns = list(keys)
         return chain(buffered, items), key_sets
 
-    def _check_mapped_columns(self, key_sets: list) -> None:
-        """Each column the mapping names must be in the header, or in one of the first records."""
-        if not key_sets:
-            return
-        for name, column in self.mapping.items():
-            if not any(column in keys for keys in key_sets):
-                raise DatasetError(
-                    make_error(
-                        "mapped_column_missing",
-                        name=name,
-                        column=column,
-                        columns=_names(self.columns),
-                    )
-                )
-
     def _check_columns(self, reader) -> None:
-        header = set(reader.header)
-        for name, column in zip(FORMAT_FIELDS[self.format], self.source_columns, strict=True):
-            if column not in header and (self.format, name) not in OPTIONAL_FIELDS:
-                raise DatasetError(
-                    make_error(
-                        "missing_column",
-                        format=self.format,
-                        column=column,
-                        columns=_names(reader.header),
-                    )
-                )
+        check_columns(self.format, self.source_columns, reader.header)
         if isinstance(reader, ParquetReader):
             reader.select(self.source_columns)
 
@@ -328,7 +279,7 @@ class _Validation:
         if self.file_type == "json" and reader.found_array:
             return make_error("empty_array")
         if self.file_type == "parquet":
-            return make_error("no_parquet_rows", columns=_names(reader.header))
+            return make_error("no_parquet_rows", columns=names(reader.header))
         if reader.header is not None:
             return make_error("header_only")
         return make_error("no_records")
@@ -336,6 +287,7 @@ class _Validation:
     def _count_unreadable(self, rows: Iterator, where: str) -> None:
         for number, value in rows:
             self.rows_seen += 1
+            self.invalid_rows += 1
             self.add(_unreadable(value, number, where))
 
     def _tick(self, reader, rows_seen: int) -> None:
@@ -346,21 +298,33 @@ class _Validation:
 
     def _convert(self, reader, rows: Iterator, stack: contextlib.ExitStack) -> None:
         """Convert every row, then gather the statistics and warnings."""
-        task = TASK_OF_FORMAT[self.format]
+        task = FORMAT_BY_NAME[self.format].task
+        rule = None
+        if self.tokens is not None:
+            try:
+                rule = self.tokens(task)
+            except TokenizerUnavailable as problem:
+                rule = problem
         stats = DatasetStats(
             task=task,
             where=reader.where,
-            label_column=self.source_columns[-1] if task == "classification" else None,
+            label_column=self.source_columns[-1] if task == CLASSIFICATION else None,
             spill_parent=self.out_path.parent,
+            tokens=rule,
         )
         stack.callback(stats.close)
         self.writer = CanonicalWriter(self.out_path)
+        self.unused = UnusedColumns(self.source_columns)
         self._convert_rows(reader, rows, stats)
         self.stats, self.warnings, errors = stats.finish(self.num_rows)
-        # Judged on a clean file only: with bad rows left out, one label may be chance.
-        if not self.error_count:
+        unused = self.unused.warning(reader.header, self.num_rows, self.format)
+        if unused is not None:
+            self.warnings.insert(0, unused)
+        # Judged on the rows kept only: while invalid rows fail the file, one
+        # label among the others may be chance.
+        if self.skip or not self.invalid_rows:
             for error in errors:
-                self.add(error)
+                self.add_file_error(error)
 
     def _records_cap(self) -> tuple[int, DatasetError]:
         """The most bytes of records this file may give, and the error past it."""
@@ -371,10 +335,11 @@ class _Validation:
         return limit, DatasetError(error)
 
     # One long function on purpose: a helper called per row would cost more than the row.
-    def _convert_rows(self, reader, rows: Iterator, stats: DatasetStats) -> None:  # noqa: PLR0915
+    def _convert_rows(self, reader, rows: Iterator, stats: DatasetStats) -> None:  # noqa: PLR0912, PLR0915
         """The hot loop: normalise, encode, write and count each row."""
         where = reader.where
-        normalise = NORMALISERS[self.format]
+        format = FORMAT_BY_NAME[self.format]
+        normalise = format.normaliser
         columns = self.source_columns
         text_cells = reader.text_cells
         # The other readers hold each row to max_row_bytes as they read it;
@@ -390,11 +355,22 @@ class _Validation:
         count = stats.add
         add = self.add
         progress = self.progress
-        # Once a row fails the file will not be kept: stop writing it.
-        writing = not self.error_count
+        # Skipping, invalid rows are left out; else once a row fails the file
+        # will not be kept: stop writing it.
+        skip = self.skip
+        writing = skip or not self.invalid_rows
+        # A file without a header may hold keys the format does not read: a
+        # valid row holds every required field, so only a longer row can. Such
+        # rows are counted by shape (keys in order), most of them in one step.
+        shapes = self.unused.shapes if reader.header is None else None
+        unused_shapes = self.unused.unused_shapes
+        note_shape = self.unused.note_shape
+        want_lines = True
+        required = format.required_fields
         # Counted in locals, the hot loop's cheapest place; saved on any way out.
         seen = self.rows_seen
         valid = 0
+        invalid = 0
         try:
             for number, value in rows:
                 seen += 1
@@ -402,26 +378,30 @@ class _Validation:
                     self._tick(reader, seen)
                 if type(value) is not dict:
                     add(_unreadable(value, number, where))
-                    writing = False
+                    invalid += 1
+                    writing = skip
                     continue
                 record, size, problems, empty = normalise(value, columns, text_cells)
                 if problems:
                     for field_name, code, params in problems:
                         add(make_error(code, line=number, where=where, field=field_name, **params))
-                    writing = False
+                    invalid += 1
+                    writing = skip
                     continue
                 try:
                     data = dumps(record, option=newline)
                 except unencodable:  # text with a lone surrogate, from a \ud800 escape
                     add(make_error("bad_text", line=number, where=where))
-                    writing = False
+                    invalid += 1
+                    writing = skip
                     continue
                 if check_size and len(data) > limit:
                     size = len(data)
                     add(
                         make_error("row_too_long", line=number, where=where, size=size, limit=limit)
                     )
-                    writing = False
+                    invalid += 1
+                    writing = skip
                     continue
                 records_bytes += len(data)
                 if records_bytes > records_limit:
@@ -429,10 +409,18 @@ class _Validation:
                 if writing:
                     write(data)
                 count(record, size, number, empty, data)
+                if shapes is not None and len(value) > required:
+                    shape = tuple(value)
+                    rows_of_shape = shapes.get(shape)
+                    if rows_of_shape is None or (want_lines and shape in unused_shapes):
+                        want_lines = note_shape(shape, number)
+                    else:
+                        shapes[shape] = rows_of_shape + 1
                 valid += 1
         finally:
             self.rows_seen = seen
             self.num_rows = valid
+            self.invalid_rows += invalid
 
 
 def _none_past(items: Iterator, max_rows: int) -> Iterator:

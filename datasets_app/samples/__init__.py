@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.vocabulary import CLASSIFICATION, GENERATION
+
 SAMPLES_DIR = Path(__file__).resolve().parent
 
 
@@ -20,7 +22,7 @@ class Sample:
     slug: str
     name: str  # shown to users
     description: str  # what it is, what the fine-tuned model learns, which base model suits it
-    task: str  # "classification" | "generation"
+    task: str  # a dataset task (jobs/vocabulary.py)
     suggested_model: str  # "minilm-l6" | "tailor-tiny"
     train_file: Path
     validation_file: Path
@@ -36,7 +38,7 @@ SAMPLES: tuple[Sample, ...] = (
             "Fine-tuning MiniLM-L6 teaches it to read the verdict, negations and "
             "'but...' turns included."
         ),
-        task="classification",
+        task=CLASSIFICATION,
         suggested_model="minilm-l6",
         train_file=SAMPLES_DIR / "sentiment" / "train.csv",
         validation_file=SAMPLES_DIR / "sentiment" / "validation.csv",
@@ -50,7 +52,7 @@ SAMPLES: tuple[Sample, ...] = (
             "tailor-tiny teaches a model that starts from random weights to answer with "
             "the right team, in one word."
         ),
-        task="generation",
+        task=GENERATION,
         suggested_model="tailor-tiny",
         train_file=SAMPLES_DIR / "support-routing" / "train.jsonl",
         validation_file=SAMPLES_DIR / "support-routing" / "validation.jsonl",

@@ -5,15 +5,31 @@ import zipfile
 from pathlib import Path
 
 from django.db import transaction
+from django.utils.text import slugify
 
-from jobs.models import FineTuneJob, JobStatus
+from audit.models import Action
+from audit.services import record
+from jobs.models import EXPORTING, ExportStatus, FineTuneJob, JobStatus
 from jobs.services.lifecycle import JobStateError
+from jobs.vocabulary import Adapter
 from studio.services import leases
 from studio.services.paths import inside
 
 ADAPTER_ZIP = "adapter.zip"
 MERGED_ZIP = "merged-model.zip"
 PARTIAL_SUFFIX = ".partial"
+
+# What a download's file name ends with, after the job's stem.
+DOWNLOAD_ENDINGS = {"adapter": "-adapter.zip", "merged": "-merged.zip", "config": ".yaml"}
+
+
+def download_name(job: FineTuneJob, what: str) -> str:
+    """The file name a download of `job` is saved under, the same from the
+    job's page and from the API: the job's name and the start of its id, so
+    that a folder of downloads tells them apart
+    (`support-ticket-routing-1a2b3c4d-adapter.zip`, `…-merged.zip`, `….yaml`)."""
+    stem = f"{slugify(job.name) or 'job'}-{job.pk.hex[:8]}"
+    return stem + DOWNLOAD_ENDINGS[what]
 
 
 def zip_folder(folder: Path, dest: Path, *, progressed=None) -> Path:
@@ -52,7 +68,7 @@ def adapter_archive(job: FineTuneJob) -> Path | None:
 def merged_archive(job: FineTuneJob) -> Path | None:
     """The exported full model's zip; None until it is ready, or when the
     recorded path leads outside the job's folder."""
-    if job.export_status != "ready" or not job.export_path:
+    if job.export_status != ExportStatus.READY or not job.export_path:
         return None
     path = Path(job.export_path)
     return path if inside(job.folder, path) and path.is_file() else None
@@ -61,7 +77,7 @@ def merged_archive(job: FineTuneJob) -> Path | None:
 def can_export(job: FineTuneJob) -> bool:
     # A quantised base cannot be merged without loss; a full fine-tune is
     # already a full model.
-    return job.status == JobStatus.SUCCEEDED and job.method == "lora"
+    return job.status == JobStatus.SUCCEEDED and job.method == Adapter.LORA
 
 
 def request_export(job: FineTuneJob) -> FineTuneJob:
@@ -74,12 +90,13 @@ def request_export(job: FineTuneJob) -> FineTuneJob:
     with transaction.atomic():
         # One export at a time; a finished (or failed) one can be asked again.
         asked = FineTuneJob.objects.filter(pk=job.pk).exclude(
-            export_status__in=("queued", "running")
+            export_status__in=EXPORTING
         ).update(
-            export_status="queued", export_error="", export_task_id="",
+            export_status=ExportStatus.QUEUED, export_error="", export_task_id="",
             export_dispatched_at=None, export_lease_expires_at=None,
         )  # fmt: skip
         if asked:
             leases.send_after_commit(leases.kind("export"), job.pk)
+            record(Action.EXPORT, job)
     job.refresh_from_db()
     return job

@@ -3,7 +3,10 @@ and what fine-tuning them costs in memory.
 
 Plain lookups only: nothing here imports torch or contacts the hub, so the
 web process can list the catalog quickly. Availability is read from disk (the
-bundled models' folders, local folders, the Hugging Face cache).
+bundled models' folders, local folders, the Hugging Face cache) and from the
+offline switches (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE): a model that needs a
+download on a studio that cannot download is not usable, so no job on it is
+created only to fail in the worker.
 """
 
 import os
@@ -14,8 +17,15 @@ from django.conf import settings
 from django.http import Http404
 
 from jobs import demo_models
-from jobs.config import MODEL_TASK_FOR_DATASET_TASK, ModelFacts
+from jobs.config import ModelFacts
 from jobs.models import CatalogModel, ModelSource
+from jobs.vocabulary import (
+    ADAPTERS,
+    CAUSAL_LM,
+    MODEL_TASK_FOR_DATASET_TASK,
+    SEQUENCE_CLASSIFICATION,
+    Adapter,
+)
 
 GIB = 1024**3
 
@@ -96,7 +106,7 @@ def _hf_causal_entry(order: int, row: tuple) -> dict:
         "display_name": name,
         "family": family,
         "parameters": parameters,
-        "task": "causal-lm",
+        "task": CAUSAL_LM,
         "source_kind": ModelSource.HUGGING_FACE,
         "source": hf_id,
         "context_length": context,
@@ -119,7 +129,7 @@ DEFAULT_ENTRIES = [
         "display_name": "Tailor Tiny (demo, 3.6M)",
         "family": "Llama",
         "parameters": 3_572_992,
-        "task": "causal-lm",
+        "task": CAUSAL_LM,
         "source_kind": ModelSource.BUNDLED,
         "source": demo_models.TINY_NAME,
         "context_length": 512,
@@ -141,7 +151,7 @@ DEFAULT_ENTRIES = [
         "display_name": "MiniLM L6 (classifier, 22.7M)",
         "family": "BERT",
         "parameters": 22_713_216,
-        "task": "sequence-classification",
+        "task": SEQUENCE_CLASSIFICATION,
         "source_kind": ModelSource.BUNDLED,
         "source": demo_models.MINILM_NAME,
         "context_length": 512,
@@ -162,7 +172,7 @@ DEFAULT_ENTRIES = [
         "display_name": "DistilBERT base (classifier, 66M)",
         "family": "BERT",
         "parameters": 66_955_010,
-        "task": "sequence-classification",
+        "task": SEQUENCE_CLASSIFICATION,
         "source_kind": ModelSource.HUGGING_FACE,
         "source": "distilbert/distilbert-base-uncased",
         "context_length": 512,
@@ -217,15 +227,34 @@ def model_source(entry: CatalogModel) -> str:
     return entry.source
 
 
+# huggingface_hub's and transformers' own switches, read as they read them:
+# with either set, a worker loads only what the cache holds.
+_OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE_WORDS = {"1", "ON", "YES", "TRUE"}
+
+
+def offline_switch() -> str | None:
+    """The variable that keeps this studio from downloading models, if one is set."""
+    for name in _OFFLINE_SWITCHES:
+        if os.environ.get(name, "").strip().upper() in _TRUE_WORDS:
+            return name
+    return None
+
+
+# The words of `Availability.code`, as the API documents them.
+AVAILABILITY_CODES = ("ready", "download", "offline", "missing")
+
+
 @dataclass(frozen=True)
 class Availability:
-    code: str  # "ready" | "download" | "missing"
+    code: str  # one of AVAILABILITY_CODES
     label: str
     detail: str
 
     @property
     def usable(self) -> bool:
-        return self.code != "missing"
+        """Whether a job on this model can run here (a download it cannot make: no)."""
+        return self.code in ("ready", "download")
 
 
 def availability(entry: CatalogModel) -> Availability:
@@ -242,9 +271,24 @@ def availability(entry: CatalogModel) -> Availability:
         if (Path(entry.source) / "config.json").exists():
             return Availability("ready", "On this machine", f"Folder {entry.source}.")
         return Availability("missing", "Folder missing", f"{entry.source} has no config.json.")
+    return _hub_availability(entry)
+
+
+def _hub_availability(entry: CatalogModel) -> Availability:
+    """A Hugging Face model: in the cache, downloaded on first use, or out of reach."""
     if hf_cached(entry.source):
         return Availability("ready", "In the Hugging Face cache", entry.source)
     size = weight_bytes(entry.parameters)
+    switch = offline_switch()
+    if switch is not None:
+        return Availability(
+            "offline",
+            "Needs a download: offline",
+            f"{entry.display_name} needs a download of {entry.source} (about "
+            f"{size / GIB:.1f} GiB), and this studio cannot download ({switch} is set). "
+            "Choose a model on this machine, or ask an operator to put it in the "
+            "Hugging Face cache.",
+        )
     return Availability(
         "download",
         "Downloads on first use",
@@ -264,7 +308,7 @@ def weight_bytes(parameters: int) -> int:
 # is ~0.53 B; 16-bit weights 2 B (4 B on a CPU, which trains in float32); a
 # full fine-tune keeps fp32 weights, gradients and two Adam moments, 16 B.
 # LoRA's trainable share (~1 % at r 16 on all linear layers) costs 16 B each.
-_BASE_BYTES = {"qlora": 0.53, "lora": 2.0, "full": 16.0}
+_BASE_BYTES = {Adapter.QLORA: 0.53, Adapter.LORA: 2.0, Adapter.FULL: 16.0}
 _ADAPTER_SHARE = 0.01
 _FRAMEWORK_BYTES = 0.4 * GIB  # CUDA context / torch runtime
 
@@ -279,7 +323,7 @@ def memory_estimate(
 ) -> int:
     """Approximate peak memory of training, in bytes (weights, optimiser, activations)."""
     weights = parameters * _BASE_BYTES[method]
-    adapter = 0 if method == "full" else parameters * _ADAPTER_SHARE * 16
+    adapter = 0 if method == Adapter.FULL else parameters * _ADAPTER_SHARE * 16
     # Activations with gradient checkpointing: ~ tokens × hidden × layers ×
     # a small constant; without knowing the architecture, scale with the
     # square root of the parameter count (hidden ≈ sqrt(P / 12 / layers)).
@@ -289,7 +333,7 @@ def memory_estimate(
 
 
 def memory_by_method(entry: CatalogModel) -> dict[str, int]:
-    methods = ["qlora", "lora", "full"] if entry.supports_4bit else ["lora", "full"]
+    methods = [a for a in ADAPTERS if entry.supports_4bit or a != Adapter.QLORA]
     return {
         method: memory_estimate(entry.parameters, method, batch_size=entry.batch_size)
         for method in methods

@@ -10,11 +10,12 @@ from django.http import Http404
 
 from datasets_app.models import Dataset, DatasetStatus
 from jobs import config as cfg
+from jobs import vocabulary
 from jobs.models import FineTuneJob
 from jobs.services import catalog
 from jobs.services.estimates import estimate
+from jobs.vocabulary import Adapter
 
-CONFIG_FILENAME = "tailor-job.yaml"
 MAX_CONFIG_BYTES = 64 * 1024
 
 
@@ -74,14 +75,14 @@ def _usable_model(model_id: str, dataset: Dataset):
         raise cfg.ConfigError(
             [cfg.FieldError("model.base_model", "is not in the model catalog.")]
         ) from None
-    wanted_task = cfg.MODEL_TASK_FOR_DATASET_TASK.get(dataset.task)
+    wanted_task = vocabulary.MODEL_TASK_FOR_DATASET_TASK.get(dataset.task)
     if model.task != wanted_task:
         raise cfg.ConfigError(
             [
                 cfg.FieldError(
                     "model.base_model",
                     f"{model.display_name} is a {model.get_task_display().lower()} model; "
-                    f"“{dataset.name}” needs a {dict(cfg.TASKS_LABELS)[wanted_task]} model.",
+                    f"“{dataset.name}” needs a {vocabulary.MODEL_TASK_LABELS[wanted_task]} model.",
                 )
             ]
         )
@@ -131,8 +132,8 @@ def check_start_job(user, document: dict) -> JobDraft:
     method_given = "method" in ((document.get("model") or {}) if isinstance(document, dict) else {})
     if not method_given and not model.supports_4bit:
         # QLoRA is the default, but this model cannot be loaded in 4 bits here.
-        document = {**document, "model": {**(document.get("model") or {}), "method": "lora"}}
-        requested.model.method = "lora"
+        document = {**document, "model": {**(document.get("model") or {}), "method": Adapter.LORA}}
+        requested.model.method = Adapter.LORA
     facts = dataset_facts(dataset)
     mfacts = catalog.model_facts(model)
     overlay = cfg.preset_overlay(requested.preset, facts, mfacts, requested.model.method)

@@ -1,44 +1,153 @@
-"""Before Start: about how long a job takes and how much memory it needs.
+"""Before Start: about how long a job takes and how much memory it needs, and
+how sure that is.
 
-Time follows the usual FLOP count of a transformer step (6 × parameters per
-trained token for a full fine-tune; about 4 × for LoRA, which skips the
-weight gradients of the frozen base) over the throughput of the training
-device, a setting measured per machine (`TAILOR_TRAIN_FLOPS`). These are
-estimates, shown as such; the job page then shows the real ETA.
+Time is the plan's tokens over a rate, plus a fixed cost per job (loading the
+base, tokenising, the final evaluation, saving). The rate is what this
+studio's workers measured: the median tokens per second of the recent
+succeeded jobs on the same base model with the same adapter method. With no
+such job yet it is a guess from the usual FLOP count of a transformer step
+(6 × parameters per trained token for a full fine-tune; about 4 × for LoRA,
+which skips the weight gradients of the frozen base) over the training
+device's throughput (`TAILOR_TRAIN_FLOPS`), and it says so.
+
+Memory is `memory_bytes` alone: the wizard's method cards, its estimate and
+the job page all read it, so they show one figure for one choice.
 """
+
+import statistics
+from dataclasses import dataclass
 
 from django.conf import settings
 
-from jobs.config import JobConfig, Plan
+from jobs.config import JobConfig, Plan, TrainingConfig
+from jobs.human import human_bytes, human_duration
+from jobs.models import FineTuneJob, JobStatus
 from jobs.services.catalog import memory_estimate
+from jobs.vocabulary import ADAPTER_NAMES, Adapter
 
-_FLOPS_PER_TOKEN_AND_PARAMETER = {"full": 6.0, "lora": 4.0, "qlora": 4.0}
+_FLOPS_PER_TOKEN_AND_PARAMETER = {Adapter.FULL: 6.0, Adapter.LORA: 4.0, Adapter.QLORA: 4.0}
 # QLoRA dequantises every 4-bit weight on each use: measured 0.39 vs 0.37 s
 # a step against LoRA on tailor-tiny (CPU, float32 compute).
-_METHOD_SLOWDOWN = {"full": 1.0, "lora": 1.0, "qlora": 1.05}
+_METHOD_SLOWDOWN = {Adapter.FULL: 1.0, Adapter.LORA: 1.0, Adapter.QLORA: 1.05}
 # Loading the base, tokenising, the final evaluation and saving: a fixed
-# cost per job (about 30 s for tailor-tiny on 2 CPU cores).
+# cost per job (about 30 s for tailor-tiny on 2 CPU cores), until this
+# studio has measured its own.
 _SETUP_SECONDS = 30
+# How many of the newest succeeded runs the measured rate is the median of:
+# enough that one run on a busy machine does not move it, few enough that a
+# new GPU shows within a week's jobs.
+RECENT_RUNS = 10
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How fast a model and method train here: planned tokens per second of
+    training, and the seconds a job spends besides."""
+
+    tokens_per_second: float
+    setup_seconds: float
+    runs: int  # the measured runs it comes from; 0: a guess from FLOPs
+
+
+def guessed_speed(model, method: str) -> Speed:
+    flops_per_token = (
+        _FLOPS_PER_TOKEN_AND_PARAMETER[method] * model.parameters * _METHOD_SLOWDOWN[method]
+    )
+    return Speed(settings.TAILOR_TRAIN_FLOPS / flops_per_token, _SETUP_SECONDS, runs=0)
+
+
+def _measured_run(job: FineTuneJob) -> tuple[float, float | None] | None:
+    """(planned tokens per second of training, seconds besides training) of a
+    succeeded job, or None when it recorded no rate."""
+    rate = (job.final_metrics or {}).get("tokens_per_second") or job.tokens_per_second
+    if not rate or rate <= 0:
+        return None
+    planned = (job.plan or {}).get("total_tokens")
+    if not (job.trained_tokens and planned):
+        return rate, None
+    # The worker counts the tokens it fed (padding included); the plan counts
+    # the data's. Time per planned token is what an estimate multiplies by.
+    training_seconds = job.trained_tokens / rate
+    setup = None
+    if job.attempt == 1 and job.started_at and job.finished_at:
+        # One attempt: its wall time is training plus the fixed cost, no wait.
+        wall = (job.finished_at - job.started_at).total_seconds()
+        setup = max(wall - training_seconds, 0.0)
+    return planned / training_seconds, setup
+
+
+def measured_speed(model, method: str) -> Speed | None:
+    """The median speed of this studio's recent succeeded runs of `model`
+    with `method`; None before the first."""
+    jobs = FineTuneJob.objects.filter(
+        base_model=model, method=method, status=JobStatus.SUCCEEDED
+    ).order_by("-finished_at")[:RECENT_RUNS]
+    runs = [run for job in jobs if (run := _measured_run(job)) is not None]
+    if not runs:
+        return None
+    setups = [setup for _, setup in runs if setup is not None]
+    return Speed(
+        tokens_per_second=statistics.median(rate for rate, _ in runs),
+        setup_seconds=statistics.median(setups) if setups else _SETUP_SECONDS,
+        runs=len(runs),
+    )
+
+
+def memory_bytes(model, method: str, training: TrainingConfig) -> int:
+    """Approximate peak memory of training `model` with `method` at the
+    batch size and sequence length of `training`."""
+    return memory_estimate(
+        model.parameters,
+        method,
+        batch_size=training.batch_size,
+        max_seq_length=training.max_seq_length,
+    )
 
 
 def estimate(model, config: JobConfig, plan: Plan) -> dict:
+    """What a job stores as its estimate (and the API returns): tokens, steps,
+    seconds and memory_bytes, and `runs`, the measured runs the time comes
+    from (0: a guess)."""
     method = config.model.method
-    flops = (
-        _FLOPS_PER_TOKEN_AND_PARAMETER[method]
-        * model.parameters
-        * plan.total_tokens
-        * _METHOD_SLOWDOWN[method]
-    )
-    seconds = flops / settings.TAILOR_TRAIN_FLOPS + _SETUP_SECONDS
-    memory = memory_estimate(
-        model.parameters,
-        method,
-        batch_size=config.training.batch_size,
-        max_seq_length=config.training.max_seq_length,
-    )
+    speed = measured_speed(model, method) or guessed_speed(model, method)
+    seconds = plan.total_tokens / speed.tokens_per_second + speed.setup_seconds
     return {
         "tokens": plan.total_tokens,
         "steps": plan.total_steps,
         "seconds": round(seconds),
-        "memory_bytes": memory,
+        "memory_bytes": memory_bytes(model, method, config.training),
+        "runs": speed.runs,
+    }
+
+
+# --- in words ---------------------------------------------------------------------
+
+
+def basis(estimate: dict, method: str) -> str:
+    """How sure a time estimate is, in words."""
+    runs = estimate.get("runs") or 0
+    with_method = f"with {ADAPTER_NAMES.get(method, method)}"
+    if not runs:
+        return f"rough guess: no run of this model {with_method} here yet"
+    return f"from {runs:,} run{'s' if runs != 1 else ''} of this model {with_method} here"
+
+
+def in_words(estimate: dict, method: str) -> dict:
+    """An estimate as pages show it: duration, memory and how sure the time is."""
+    memory = estimate.get("memory_bytes")
+    return {
+        "duration": human_duration(estimate.get("seconds")),
+        "memory": human_bytes(memory) if memory else "—",
+        "basis": basis(estimate, method),
+    }
+
+
+def job_page_figures(job: FineTuneJob) -> dict:
+    """The job page's estimate, worded as the wizard worded it before Start:
+    `estimate_duration`, `estimate_memory` and `estimate_basis`."""
+    words = in_words(job.estimate or {}, job.method)
+    return {
+        "estimate_duration": words["duration"],
+        "estimate_memory": words["memory"],
+        "estimate_basis": words["basis"],
     }

@@ -50,7 +50,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.models import FINISHED_STATUSES, FineTuneJob, JobStatus
+from jobs.models import EXPORTING, FINISHED_STATUSES, FineTuneJob, JobStatus
 from studio.services import paths
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 # Longer than any single write takes: a checkpoint of a 7B model's optimizer
 # state is saved in minutes, a 1 GB upload at 10 Mbit/s arrives in 15.
 STALE_AFTER_SECONDS = 3600
-RUNNING_EXPORT = ("queued", "running")
+RUNNING_EXPORT = EXPORTING
 
 
 def remove(path: Path) -> None:

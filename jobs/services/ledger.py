@@ -17,7 +17,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from jobs.models import Checkpoint, FineTuneJob, JobStatus, MetricPoint
+from jobs.models import Checkpoint, EventKind, FineTuneJob, JobStatus, MetricKind, MetricPoint
 from jobs.services import live
 from jobs.services.lifecycle import (
     cancel_flag_key,
@@ -58,7 +58,7 @@ def claim(job_id, worker: str) -> FineTuneJob | None:
         resumed = " (resuming)" if job.attempt > 1 else ""
         record_event(
             job,
-            "status",
+            EventKind.STATUS,
             f"Running on {worker}, attempt {job.attempt} of {job.max_attempts}{resumed}.",
             from_status=previous,
             to_status=JobStatus.RUNNING,
@@ -104,17 +104,17 @@ def record_start(job_id, attempt: int, *, total_steps: int, resumed_from_step: i
 
 
 def record_metric(job_id, attempt: int, event: dict) -> None:
-    """Store one logging step and send it to the job's page. Raises LostJob."""
-    kind = (
-        "eval" if event.get("train_loss") is None and event.get("val_loss") is not None else "train"
-    )
+    """Store one logging step and send it, with the job's figures, to the
+    job's page and the jobs lists. Raises LostJob."""
+    evaluation = event.get("train_loss") is None and event.get("val_loss") is not None
+    kind = MetricKind.EVAL if evaluation else MetricKind.TRAIN
     fields = {
         "current_step": event["step"],
         "epoch": event.get("epoch") or 0,
         "trained_tokens": event.get("tokens") or 0,
         "updated_at": timezone.now(),
     }
-    if kind == "train":
+    if kind == MetricKind.TRAIN:
         fields.update(
             train_loss=event.get("train_loss"),
             tokens_per_second=event.get("tokens_per_second"),
@@ -148,7 +148,7 @@ def record_metric(job_id, attempt: int, event: dict) -> None:
                 "eta": event.get("eta"),
             },
         )
-    live.publish_metric(job_id, live.metric_payload(point, event.get("total_steps") or 0))
+    live.publish_point(point, event.get("total_steps") or 0)
 
 
 def _least(column: str, value: float):
@@ -164,7 +164,7 @@ def record_log(job_id, attempt: int, message: str, *, level: str = "info", data=
     with transaction.atomic():
         if not _owned(job_id, attempt).exists():
             raise LostJob
-        record_event(job_id, "log", message, level=level, attempt=attempt, data=data)
+        record_event(job_id, EventKind.LOG, message, level=level, attempt=attempt, data=data)
 
 
 def record_checkpoint(job_id, attempt: int, event: dict) -> None:
@@ -189,7 +189,7 @@ def record_checkpoint(job_id, attempt: int, event: dict) -> None:
                 checkpoint.delete()
         record_event(
             job_id,
-            "checkpoint",
+            EventKind.CHECKPOINT,
             f"Saved a checkpoint at step {event['step']:,}.",
             attempt=attempt,
             data={"step": event["step"]},

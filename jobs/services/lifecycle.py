@@ -18,10 +18,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from jobs import config as cfg
-from jobs.models import FineTuneJob, JobEvent, JobStatus
+from jobs.models import EXPORTING, EventKind, FineTuneJob, JobEvent, JobStatus
 from jobs.services import catalog, live
 from jobs.services.estimates import estimate
+from quotas import services as quotas
 from studio.services import leases
 from studio.services.access import one_or_404
 
@@ -30,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 # Checking a configuration lives in drafts.py; its names stay importable here.
 from jobs.services.drafts import (  # noqa: E402, F401
-    CONFIG_FILENAME,
     MAX_CONFIG_BYTES,
     JobDraft,
     check_start_job,
@@ -88,27 +90,49 @@ def _snapshot_data(job: FineTuneJob, draft: JobDraft | None, source_job: FineTun
         _link_or_copy(draft.dataset.validation_path, job.validation_file)
 
 
+def unique_job_name(owner, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`… when `owner` has a job of that name,
+    so that two of one owner's jobs never read alike in a list."""
+    max_length = FineTuneJob._meta.get_field("name").max_length
+    # Every candidate starts with this much of `name` (a suffix is short).
+    jobs = FineTuneJob.objects.filter(owner=owner, name__startswith=name[: max_length - 12])
+    taken = set(jobs.values_list("name", flat=True))
+    number = 1
+    candidate = name
+    while candidate in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = name[: max_length - len(suffix)] + suffix
+    return candidate
+
+
 def create_job(
     owner, draft: JobDraft, *, start: bool = True, retry_of: FineTuneJob | None = None,
     suffix: str = "", metadata: dict | None = None,
 ) -> FineTuneJob:  # fmt: skip
     """Store a new job from a checked draft and, with `start`, queue it.
 
-    Its data files are linked into the job's folder first; if anything fails
-    the folder is removed and no row remains.
+    A name another of the owner's jobs has gets a number (`unique_job_name`),
+    in the job and its configuration alike; a retry keeps its original's name
+    (it is that job run again, and says so). Its data files are linked into
+    the job's folder first; if anything fails the folder is removed and no
+    row remains. QuotaExceeded (quotas/) when a hard limit refuses it.
     """
     job_id = uuid.uuid4()
+    document = draft.document
+    if retry_of is None:
+        document["name"] = unique_job_name(owner, draft.config.name)
     job = FineTuneJob(
         id=job_id,
         owner=owner,
-        name=draft.config.name,
+        name=document["name"],
         dataset=draft.dataset,
         validation_dataset=draft.validation_dataset,
         base_model=draft.model,
         method=draft.config.model.method,
         preset=draft.config.preset,
         task=draft.model.task,
-        config=draft.document,
+        config=document,
         plan=draft.plan.as_dict(),
         estimate=draft.estimate,
         total_steps=draft.plan.total_steps,
@@ -117,11 +141,18 @@ def create_job(
         fine_tuned_model=_fine_tuned_name(owner, draft.model.id, job_id, suffix),
         metadata=metadata or {},
     )
+    quotas.check_new_job(owner, total_steps=draft.plan.total_steps, queue=start)
     try:
         _snapshot_data(job, draft, retry_of)
         with transaction.atomic():
             job.save(force_insert=True)
-            record_event(job, "status", f"Created from {draft.dataset.name}.", to_status="created")
+            record_event(
+                job, EventKind.STATUS, f"Created from {draft.dataset.name}.", to_status="created"
+            )
+            if retry_of is None:
+                record(Action.CREATE, job)
+            else:
+                record(Action.RETRY, job, detail={"retry_of": str(retry_of.pk)})
             if start:
                 queue_job(job, JobStatus.CREATED, reason="Queued for a training worker.")
     except BaseException:
@@ -132,11 +163,15 @@ def create_job(
 
 
 def start_job(job: FineTuneJob) -> FineTuneJob:
+    """created → queued; QuotaExceeded when the owner may not queue one more."""
+    if job.status == JobStatus.CREATED:
+        quotas.check_queue(job.owner)
     with transaction.atomic():
         if not queue_job(job, JobStatus.CREATED, reason="Queued for a training worker."):
             raise JobStateError(
                 f"Only a created job can start; this one is {job.get_status_display().lower()}."
             )
+        record(Action.START, job)
     job.refresh_from_db()
     return job
 
@@ -201,8 +236,10 @@ def do_transition(
     previous = FineTuneJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
     if not query.update(status=to, updated_at=now, **fields):
         return False
-    record_event(job, "status", reason, level=level, from_status=previous or "", to_status=to,
-           attempt=attempt)  # fmt: skip
+    if to in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        quotas.release_after_commit()  # its training slot (if it held one) is free
+    record_event(job, EventKind.STATUS, reason, level=level, from_status=previous or "",
+                 to_status=to, attempt=attempt)  # fmt: skip
     job_id = job.pk
     transaction.on_commit(lambda: live.publish_summary(job_id))
     return True
@@ -238,6 +275,8 @@ def cancel_job(job: FineTuneJob) -> FineTuneJob:
             if done:
                 job_id = str(job.pk)
                 transaction.on_commit(lambda: _raise_cancel_flag(job_id))
+        if done:
+            record(Action.CANCEL, job)
     job.refresh_from_db()
     if not done and job.status != JobStatus.CANCELLING:
         raise JobStateError(f"The job has already finished ({job.get_status_display().lower()}).")
@@ -345,17 +384,18 @@ def delete_job(job: FineTuneJob) -> None:
             raise JobStateError(
                 f"The job is {locked.get_status_display().lower()}; cancel it before deleting it."
             )
-        if locked.export_status in ("queued", "running"):
+        if locked.export_status in EXPORTING:
             raise JobStateError(
                 "The job's merged model is being exported; delete it once the export is over."
             )
         folder = locked.folder
+        record(Action.DELETE, locked)
         locked.delete()
         transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def can_delete(job: FineTuneJob) -> bool:
-    return job.status not in BUSY_STATUSES and job.export_status not in ("queued", "running")
+    return job.status not in BUSY_STATUSES and job.export_status not in EXPORTING
 
 
 def can_resume(job: FineTuneJob) -> bool:
@@ -399,5 +439,6 @@ def resume_job(job: FineTuneJob) -> FineTuneJob:
             max_attempts=locked.attempt + settings.TAILOR_JOB_MAX_ATTEMPTS,
         )  # fmt: skip
         queue_job(locked, JobStatus.FAILED, reason=f"Resumed: queued to continue {where}.")
+        record(Action.RESUME, locked, detail={"from_step": checkpoint.step if checkpoint else 0})
     job.refresh_from_db()
     return job

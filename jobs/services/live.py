@@ -2,8 +2,12 @@
 
 The database is the log; these messages are the doorbell that also carries
 the data. A job's page listens on `job_group(id)`; the jobs list listens on
-`owner_group(user id)`. Every send goes through the process's long-lived
-publisher (`studio.events`), and a failed send never fails the caller.
+`owner_group(user id)`. Each stored point goes out with the job's figures
+as stored after it (`publish_point`): the page's summary beside the point,
+the list's summary to the lists; the page renders `page_summary` on load, so
+a reload shows what the live page showed. Every send goes through the
+process's long-lived publisher (`studio.events`), and a failed send never
+fails the caller.
 
 Anything sent here may be lost, so a reader converges on the database by
 asking again with its cursor (`stored_since`): the step it holds points
@@ -135,14 +139,60 @@ def stored_since(job, *, after_step: int, attempt: int = 0) -> StoredPoints:
     )
 
 
-def page_summary(job) -> dict:
-    """The job page's figures: the list's summary and what only the page shows."""
+def latest_point(job):
+    """The newest point of the job's current attempt (None before it logs one):
+    its `elapsed` is the attempt's training time so far."""
+    from jobs.models import MetricPoint
+
+    return (
+        MetricPoint.objects.filter(job=job, attempt=job.attempt).order_by("-elapsed", "-id").first()
+    )
+
+
+def time_left(job, latest) -> float | None:
+    """Seconds left: none once the job is over; else the worker's estimate;
+    else the attempt's measured rate (steps done over the time they took)
+    applied to the steps left. A first attempt starts at step 0 at 0 s; a
+    resumed one is measured from its own first point."""
+    if job.is_finished:
+        return None
+    if job.eta_seconds is not None:
+        return job.eta_seconds
+    if latest is None or not job.total_steps:
+        return None
+    start_step, start_elapsed = 0, 0.0
+    if job.attempt > 1:
+        from jobs.models import MetricPoint
+
+        first = (
+            MetricPoint.objects.filter(job=job, attempt=job.attempt)
+            .order_by("elapsed", "id")
+            .first()
+        )
+        start_step, start_elapsed = first.step, first.elapsed
+    done, seconds = latest.step - start_step, latest.elapsed - start_elapsed
+    if done <= 0 or seconds <= 0:
+        return None
+    return round(seconds / done * max(0, job.total_steps - latest.step), 1)
+
+
+_LOOK_IT_UP = object()
+
+
+def page_summary(job, latest=_LOOK_IT_UP) -> dict:
+    """The job page's figures: the list's summary and what only the page
+    shows. `latest` is the current attempt's newest point when the caller
+    holds it (one query less); the page renders these same values on load."""
     from jobs.services.lifecycle import job_summary
 
+    if latest is _LOOK_IT_UP:
+        latest = latest_point(job)
     return {
         **job_summary(job),
         "tokens_per_second": job.tokens_per_second,
         "best_val_loss": job.best_val_loss,
+        "elapsed_seconds": None if latest is None else latest.elapsed,
+        "time_left_seconds": time_left(job, latest),
     }
 
 
@@ -154,6 +204,24 @@ def publish_event(event):
     return publish(job_group(event.job_id), {"type": "job.event", "event": event_payload(event)})
 
 
+def publish_point(point, total_steps: int) -> None:
+    """One stored point, with every figure it moved: the job's page gets the
+    point and its summary in one message, the jobs lists the job's summary
+    (one read of the job per logged step)."""
+    from jobs.models import FineTuneJob
+    from jobs.services.lifecycle import job_summary
+
+    payload = metric_payload(point, total_steps)
+    job = FineTuneJob.objects.filter(pk=point.job_id).first()
+    if job is None:
+        return
+    # A point of an attempt that lost the job is not the attempt's newest.
+    latest = point if point.attempt == job.attempt else _LOOK_IT_UP
+    message = {"type": "job.metric", "point": payload, "summary": page_summary(job, latest)}
+    publish(job_group(job.pk), message)
+    _publish_to_lists(job, job_summary(job))
+
+
 def publish_summary(job_id) -> None:
     from jobs.models import FineTuneJob
     from jobs.services.lifecycle import job_summary
@@ -161,7 +229,11 @@ def publish_summary(job_id) -> None:
     job = FineTuneJob.objects.filter(pk=job_id).first()
     if job is None:
         return
-    message = {"type": "job.summary", "job": job_summary(job)}
-    publish(job_group(job_id), message)
+    publish(job_group(job_id), {"type": "job.summary", "job": page_summary(job)})
+    _publish_to_lists(job, job_summary(job))
+
+
+def _publish_to_lists(job, summary: dict) -> None:
+    message = {"type": "job.summary", "job": summary}
     publish(owner_group(job.owner_id), message)
     publish(STAFF_GROUP, message)

@@ -5,7 +5,8 @@ transformers, peft and trl are imported inside the functions that use them,
 so importing this package stays light. See README.md for the invariants.
 """
 
-from .api import (
+from .checkpoints import checkpoint_is_complete, latest_checkpoint
+from .contract import (
     CheckpointEvent,
     LogEvent,
     MetricEvent,
@@ -15,10 +16,9 @@ from .api import (
     TrainingFailure,
     TrainingResult,
 )
-from .checkpoints import checkpoint_is_complete, latest_checkpoint
 from .export import export_merged
-from .models import compute_dtype_name
-from .runner import run_training
+from .loading import compute_dtype_name
+from .loop import run_training
 
 __all__ = [
     "CheckpointEvent",

@@ -15,11 +15,12 @@ def _finite(value) -> float | None:
 
 
 def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: bool,
-                        may_write=None):  # fmt: skip
+                        may_write=None, eval_metrics=()):  # fmt: skip
     """A TrainerCallback instance (built here so that transformers loads lazily).
 
     `may_write()`, when given, is asked before every save: a run that may no
-    longer write (it lost its lease) stops without saving."""
+    longer write (it lost its lease) stops without saving. An evaluation's
+    event carries the objective's `eval_metrics` (e.g. accuracy) beside the loss."""
     from transformers import TrainerCallback
 
     class EventCallback(TrainerCallback):
@@ -102,8 +103,9 @@ def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: b
                     grad_norm=None,
                     tokens_per_second=None,
                 )
-                if "eval_accuracy" in logs:
-                    event["accuracy"] = float(logs["eval_accuracy"])
+                for name in eval_metrics:
+                    if f"eval_{name}" in logs:
+                        event[name] = float(logs[f"eval_{name}"])
                 # Evaluation time is not training time: restart the window.
                 self.window_time = now
             else:

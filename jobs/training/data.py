@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .api import TrainingFailure, short_cause
+from .contract import TrainingFailure, short_cause
 
 
 def read_records(path: Path, *, what: str) -> list[dict]:
@@ -19,7 +19,9 @@ def read_records(path: Path, *, what: str) -> list[dict]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise TrainingFailure(
-            "dataset", f"The {what} could not be read: {short_cause(exc)}."
+            "dataset",
+            f"The worker could not read the job's {what}: tell an operator.",
+            detail=short_cause(exc),
         ) from exc
     records = []
     for number, line in enumerate(lines, start=1):
@@ -57,6 +59,19 @@ def chat_rows(records: list[dict], *, what: str, prompt_completion: bool) -> lis
         else:
             rows.append({"messages": messages})
     return rows
+
+
+def is_plain_text(records: list[dict]) -> bool:
+    """Whether every record is one assistant message and nothing else: a plain
+    text dataset (datasets_app's text format), which has no prompt to leave
+    out of the loss."""
+    return all(
+        isinstance(messages := record.get("messages"), list)
+        and len(messages) == 1
+        and isinstance(messages[0], dict)
+        and messages[0].get("role") == "assistant"
+        for record in records
+    )
 
 
 def classification_rows(records: list[dict], *, what: str) -> list[dict]:

@@ -6,8 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from . import models
-from .api import short_cause
+from jobs.vocabulary import SEQUENCE_CLASSIFICATION
+
+from . import loading
+from .contract import short_cause
 from .files import atomic_folder
 
 
@@ -25,7 +27,7 @@ def export_merged(adapter_dir: Path, model_source: str, out_dir: Path, *, task: 
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
     auto_class = (
         AutoModelForSequenceClassification
-        if task == "sequence-classification"
+        if task == SEQUENCE_CLASSIFICATION
         else AutoModelForCausalLM
     )
     with atomic_folder(out_dir) as staging:
@@ -41,18 +43,18 @@ def export_merged(adapter_dir: Path, model_source: str, out_dir: Path, *, task: 
                     "id2label": dict(enumerate(labels)),
                     "label2id": {label: i for i, label in enumerate(labels)},
                 }
-            models.load_tokenizer(model_source)  # same checks and messages as training
+            loading.load_tokenizer(model_source)  # same checks and messages as training
             try:
                 base = auto_class.from_pretrained(model_source, dtype=torch.float32, **kwargs)
             except (OSError, ValueError) as exc:
-                raise models.model_load_failure(short_cause(exc)) from exc
+                raise loading.model_load_failure(detail=short_cause(exc)) from exc
             merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
             merged.save_pretrained(staging)
         else:
             for item in adapter_dir.iterdir():
                 if item.is_file() and item.suffix in {".json", ".safetensors", ".jinja", ".model"}:
                     shutil.copy2(item, staging / item.name)
-        tokenizer = models.load_tokenizer(str(adapter_dir))
+        tokenizer = loading.load_tokenizer(str(adapter_dir))
         tokenizer.save_pretrained(staging)
         for name in ("tailor_config.json", "tailor_metrics.json", "tailor_labels.json"):
             if (adapter_dir / name).exists():

@@ -5,8 +5,10 @@ transformers and peft are imported inside the functions that use them, so
 importing this package stays light. See README.md for the invariants.
 """
 
+from .classify import classify
 from .evaluate import evaluate_classification, evaluate_generation
-from .generate import GenerationParams, PaneResult, classify, generate
+from .generate import GenerationParams, generate
+from .panes import PaneResult
 from .pool import AdapterSpec, ModelPool, ModelSpec, PaneSpec, ServingFailure
 
 __all__ = [

@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Callable
 
-from jobs.training.api import short_cause
+from serving.errors import detail_of, failure
 
 from . import metrics
 from .pool import BASE_ADAPTER, AdapterSpec, LoadedModel, ModelPool, ModelSpec, ServingFailure
@@ -51,7 +51,7 @@ def evaluate_generation(
     counting rows scored plus rows generated. Raises ServingFailure.
     """
     if not rows:
-        raise ServingFailure("bad_input", "The validation set has no rows.")
+        raise failure("bad_input", "no_validation_rows")
     sample_size = max(0, min(sample_size, len(rows)))
     with pool.lock:
         loaded = _prepare(pool, model, adapter)
@@ -140,24 +140,18 @@ def evaluate_classification(
     """
     rows = rows[:CLASSIFICATION_ROWS]
     if not rows:
-        raise ServingFailure("bad_input", "The validation set has no rows.")
+        raise failure("bad_input", "no_validation_rows")
     for number, row in enumerate(rows, start=1):
         if not isinstance(row.get("text"), str) or not isinstance(row.get("label"), str):
-            raise ServingFailure(
-                "bad_input", f"Row {number} of the validation set needs a text and a label."
-            )
+            raise failure("bad_input", "row_without_label", number=number)
     with pool.lock:
         loaded = _prepare(pool, model, adapter)
         labels = list(loaded.labels)
     unknown = sorted({row["label"] for row in rows} - set(labels))
     if unknown:
-        raise ServingFailure(
-            "bad_input",
-            "The validation set has labels the model was not trained on: "
-            f"{', '.join(unknown[:5])}.",
-        )
+        raise failure("bad_input", "unknown_labels", labels=", ".join(unknown[:5]))
 
-    from .generate import label_probabilities
+    from .classify import label_probabilities
 
     predictions: dict[str, list[str | None]] = {
         BASE_ADAPTER: [None] * len(rows),
@@ -210,7 +204,7 @@ def evaluate_classification(
 def _prepare(pool: ModelPool, model: ModelSpec, adapter: AdapterSpec) -> LoadedModel:
     loaded, failures = pool.prepare(model, [adapter])
     if adapter.name in failures:
-        raise ServingFailure("model_load", failures[adapter.name])
+        raise failures[adapter.name]
     return loaded
 
 
@@ -224,14 +218,12 @@ def _guarded(work, *args):
         return work(*args)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         free_memory()
-        raise ServingFailure(
-            "out_of_memory", "The evaluation ran out of memory on this worker."
-        ) from exc
+        raise failure("out_of_memory", "evaluation_out_of_memory", detail=detail_of(exc)) from exc
     except ServingFailure:
         raise
     except Exception as exc:
         logger.exception("Evaluation batch failed")
-        raise ServingFailure("generation", f"The evaluation failed: {short_cause(exc)}.") from exc
+        raise failure("generation", "evaluation_model_failed", detail=detail_of(exc)) from exc
 
 
 def _report(on_progress: Progress, done: int, total: int) -> None:
@@ -259,22 +251,17 @@ def _chat_example(loaded: LoadedModel, number: int, row: dict) -> dict:
         or not isinstance(messages[-1], dict)
         or messages[-1].get("role") != "assistant"
     ):
-        raise ServingFailure(
-            "bad_input",
-            f"Row {number} of the validation set does not end with an assistant message.",
-        )
+        raise failure("bad_input", "row_without_reply", number=number)
     if not tokenizer.chat_template:
-        raise ServingFailure(
-            "bad_input", "This model has no chat template, which a chat evaluation needs."
-        )
+        raise failure("bad_input", "no_chat_template_to_evaluate")
     try:
         prompt_text = tokenizer.apply_chat_template(
             messages[:-1], add_generation_prompt=True, tokenize=False
         )
         full_text = tokenizer.apply_chat_template(messages, tokenize=False)
     except Exception as exc:  # the template's own raise_exception() (jinja2 TemplateError)
-        raise ServingFailure(
-            "bad_input", f"Row {number} of the validation set: {short_cause(exc)}."
+        raise failure(
+            "bad_input", "row_template_refused", number=number, detail=detail_of(exc)
         ) from exc
     reference = messages[-1].get("content") or ""
     if full_text.startswith(prompt_text):

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.training.api import short_cause
+from jobs.vocabulary import CAUSAL_LM, MODEL_TASKS, SEQUENCE_CLASSIFICATION
+from serving.errors import ServingFailure, detail_of, failure
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("causal-lm", "sequence-classification")
-FAILURE_CODES = ("model_load", "out_of_memory", "bad_input", "generation")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 # An nf4 weight takes half a byte plus its share of the quantisation
 # constants; embeddings and norms stay in full precision. Weight files of
@@ -56,25 +55,6 @@ class AdapterSpec:
 class PaneSpec:
     model: ModelSpec
     adapter: AdapterSpec | None = None  # None: the base, adapters disabled
-
-
-class ServingFailure(Exception):
-    """A request that cannot be served, with a code and a sentence for the user."""
-
-    def __init__(self, code: str, message: str):
-        if code not in FAILURE_CODES:
-            raise ValueError(f"unknown failure code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def adapter_load_failure(cause: str) -> ServingFailure:
-    return ServingFailure("model_load", f"The fine-tuned adapter could not be loaded: {cause}.")
-
-
-def model_load_failure(cause: str) -> ServingFailure:
-    return ServingFailure("model_load", f"The base model could not be loaded: {cause}.")
 
 
 @dataclass(eq=False)
@@ -131,13 +111,14 @@ class ModelPool:
 
     def prepare(
         self, spec: ModelSpec, adapters: list[AdapterSpec]
-    ) -> tuple[LoadedModel, dict[str, str]]:
-        """The loaded model with `adapters` attached, and a message per adapter that failed.
+    ) -> tuple[LoadedModel, dict[str, ServingFailure]]:
+        """The loaded model with `adapters` attached, and the failure of each adapter that
+        could not be attached.
 
         Raises ServingFailure("model_load" or "out_of_memory") when the base
         itself cannot be loaded. Call with `lock` held.
         """
-        failures: dict[str, str] = {}
+        failures: dict[str, ServingFailure] = {}
         wanted = {adapter.name for adapter in adapters}
         while True:
             loaded = self._get_or_load(spec)
@@ -147,8 +128,8 @@ class ModelPool:
                     continue
                 try:
                     self._attach(loaded, adapter, keep=wanted)
-                except ServingFailure as failure:
-                    failures[adapter.name] = failure.message
+                except ServingFailure as refused:
+                    failures[adapter.name] = refused
                     if not self._is_clean(loaded):
                         broken = True
                         break
@@ -228,7 +209,9 @@ class ModelPool:
             self._detach(loaded, adapter.name)
         folder = Path(adapter.path)
         if not (folder / "adapter_config.json").is_file():
-            raise adapter_load_failure(f"there is no adapter at {adapter.path}")
+            raise failure(
+                "model_load", "adapter_missing", detail=f"there is no adapter at {adapter.path}"
+            )
         while len(loaded.adapters) >= self.max_adapters:
             idle = [name for name in loaded.adapters if name not in keep]
             if not idle:
@@ -249,7 +232,7 @@ class ModelPool:
             # RuntimeError for a size mismatch, SafetensorError, ...).
             logger.warning("Adapter %s at %s failed to load", adapter.name, folder, exc_info=True)
             self._forget_partial_adapter(loaded, adapter.name)
-            raise adapter_load_failure(short_cause(exc)) from exc
+            raise failure("model_load", "adapter_unreadable", detail=detail_of(exc)) from exc
         loaded.model.eval()
         loaded.adapters[adapter.name] = AttachedAdapter(str(folder), adapter_file_bytes(folder))
 
@@ -302,11 +285,13 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     """Load the base model and tokenizer of `spec` for inference."""
     import torch
 
-    if spec.task not in TASKS:
+    if spec.task not in MODEL_TASKS:
         raise ValueError(f"unknown task {spec.task!r}")
     looks_local = Path(spec.source).is_absolute() or spec.source.startswith((".", "~"))
     if looks_local and not Path(spec.source).expanduser().is_dir():
-        raise model_load_failure(f"there is no model folder at {spec.source}")
+        raise failure(
+            "model_load", "model_missing", detail=f"there is no model folder at {spec.source}"
+        )
     cuda = torch.cuda.is_available()
     auto_class, kwargs = _loading_arguments(spec, cuda=cuda)
     try:
@@ -320,13 +305,11 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             model = auto_class.from_pretrained(spec.source, **kwargs)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         free_memory()
-        raise ServingFailure(
-            "out_of_memory", "The base model does not fit in memory on this worker."
-        ) from exc
+        raise failure("out_of_memory", "model_too_large", detail=detail_of(exc)) from exc
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
-        raise model_load_failure(short_cause(exc)) from exc
+        raise failure("model_load", "model_unreadable", detail=detail_of(exc)) from exc
     model.eval()
-    if spec.task == "sequence-classification":
+    if spec.task == SEQUENCE_CLASSIFICATION:
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
         labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
@@ -338,7 +321,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         tokenizer=tokenizer,
         base_bytes=model.get_memory_footprint(),
         labels=labels,
-        stop_token_ids=stop_token_ids(model, tokenizer) if spec.task == "causal-lm" else [],
+        stop_token_ids=stop_token_ids(model, tokenizer) if spec.task == CAUSAL_LM else [],
         max_positions=getattr(model.config, "max_position_embeddings", None),
     )
 
@@ -347,23 +330,23 @@ def _loading_arguments(spec: ModelSpec, *, cuda: bool):
     """The transformers Auto class and from_pretrained arguments for `spec`."""
     import torch
 
-    from jobs.training.models import compute_dtype_name, quantization_config
+    from jobs.training.loading import compute_dtype_name, quantization_config
 
     compute_dtype = getattr(torch, compute_dtype_name())
     kwargs: dict[str, Any] = {}
     # bitsandbytes' CPU 4-bit path fails for encoders (FINDINGS.md), so a
     # QLoRA classifier is served from a full-precision base on a CPU; its
     # adapter loads onto either.
-    quantized = spec.quantized and (spec.task == "causal-lm" or cuda)
+    quantized = spec.quantized and (spec.task == CAUSAL_LM or cuda)
     if quantized:
         kwargs["quantization_config"] = quantization_config(compute_dtype)
-        if spec.task == "sequence-classification":
+        if spec.task == SEQUENCE_CLASSIFICATION:
             kwargs["quantization_config"].llm_int8_skip_modules = ["classifier", "score", "pooler"]
     else:
         kwargs["dtype"] = compute_dtype
     if cuda:
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-    if spec.task == "causal-lm":
+    if spec.task == CAUSAL_LM:
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM, kwargs
@@ -386,7 +369,7 @@ def _load_tokenizer(spec: ModelSpec):
         # Llama-style tokenizers ship without one; padding is masked anyway.
         tokenizer.pad_token = tokenizer.eos_token
     # Batched prompts of different lengths must end where generation starts.
-    tokenizer.padding_side = "left" if spec.task == "causal-lm" else "right"
+    tokenizer.padding_side = "left" if spec.task == CAUSAL_LM else "right"
     return tokenizer
 
 

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from audit.models import Action
+from audit.services import record
 from jobs.models import FineTuneJob, JobStatus, ModelTask
+from jobs.numbers import NumberError, read_number
+from jobs.vocabulary import Adapter
 from serving.models import Evaluation, EvaluationStatus, EvaluationTrigger
+from studio import figures
 from studio.services import leases
 
 MAX_SAMPLE_SIZE = 500
@@ -31,7 +36,7 @@ def can_evaluate(job: FineTuneJob) -> str | None:
     """Why this job cannot be evaluated, or None."""
     if job.status != JobStatus.SUCCEEDED or not job.adapter_path:
         return "Only a job that has succeeded can be evaluated."
-    if job.method == "full":
+    if job.method == Adapter.FULL:
         return (
             "A full fine-tune has no adapter to set against its base: "
             "compare them in the playground."
@@ -45,14 +50,10 @@ def read_sample_size(value) -> int:
     if value in (None, ""):
         return settings.TAILOR_EVAL_SAMPLE_SIZE
     try:
-        size = int(value)
-    except (TypeError, ValueError):
-        raise EvaluationRefused("sample_size", "sample_size: must be a whole number.") from None
-    if isinstance(value, float | bool) or not 1 <= size <= MAX_SAMPLE_SIZE:
-        raise EvaluationRefused(
-            "sample_size", f"sample_size: must be a whole number from 1 to {MAX_SAMPLE_SIZE}."
-        )
-    return size
+        return read_number(value, whole=True, lowest=1, highest=MAX_SAMPLE_SIZE)
+    except NumberError as refused:
+        # The job page's form asks for it; its words, not a field path.
+        raise EvaluationRefused("sample_size", f"The number of rows {refused.message}") from None
 
 
 def request_evaluation(job: FineTuneJob, *, trigger: str, sample_size: int | None = None
@@ -80,6 +81,8 @@ def request_evaluation(job: FineTuneJob, *, trigger: str, sample_size: int | Non
             trigger=trigger,
             sample_size=sample_size or settings.TAILOR_EVAL_SAMPLE_SIZE,
         )
+        rows = f"{job.name}: {evaluation.sample_size:,} rows"
+        record(Action.CREATE, evaluation, target_name=rows, detail={"trigger": trigger})
         leases.send_after_commit(kind, evaluation.pk)
     return evaluation
 
@@ -132,16 +135,18 @@ def _width(value: float | None) -> int:
     return round(100 * max(0.0, min(1.0, value))) if value is not None else 0
 
 
+# (name, higher is better, drawn as a bar); each name's label and how its
+# value reads are studio/figures.py's.
 METRICS = {
     ModelTask.SEQUENCE_CLASSIFICATION: [
-        ("accuracy", "Accuracy", True, True),
-        ("macro_f1", "Macro-F1", True, True),
+        ("accuracy", True, True),
+        ("macro_f1", True, True),
     ],
     ModelTask.CAUSAL_LM: [
-        ("exact_match", "Exact match", True, True),
-        ("rouge_l", "ROUGE-L", True, True),
-        ("val_loss", "Validation loss", False, False),
-        ("perplexity", "Perplexity", False, False),
+        ("exact_match", True, True),
+        ("rouge_l", True, True),
+        ("val_loss", False, False),
+        ("perplexity", False, False),
     ],
 }
 
@@ -150,8 +155,8 @@ def metric_rows(evaluation: Evaluation) -> list[MetricRow]:
     results = evaluation.results or {}
     base, tuned = results.get("base", {}), results.get("fine_tuned", {})
     return [
-        MetricRow(key, label, base.get(key), tuned.get(key), higher, percent)
-        for key, label, higher, percent in METRICS.get(evaluation.job.task, [])
+        MetricRow(key, figures.label(key), base.get(key), tuned.get(key), higher, percent)
+        for key, higher, percent in METRICS.get(evaluation.job.task, [])
     ]
 
 
@@ -161,10 +166,11 @@ def headline(evaluation: Evaluation) -> MetricRow | None:
     return rows[0] if rows else None
 
 
-def evaluation_summary(evaluation: Evaluation) -> dict:
-    """The API's and the live page's view of an evaluation."""
+def evaluation_summary(evaluation: Evaluation, *, staff: bool = False) -> dict:
+    """The API's view of an evaluation; `error_detail` (the exception behind
+    its error) for `staff` only."""
     results = evaluation.results or {}
-    return {
+    summary = {
         "id": str(evaluation.pk),
         "job": str(evaluation.job_id),
         "status": evaluation.status,
@@ -183,3 +189,85 @@ def evaluation_summary(evaluation: Evaluation) -> dict:
         "rows": results.get("rows"),
         "samples": results.get("samples", []),
     }
+    if staff and evaluation.error_detail:
+        summary["error_detail"] = evaluation.error_detail
+    return summary
+
+
+# --- a classifier's figures, class by class -------------------------------------------------
+
+# A confusion cell's background, by its count against the matrix's largest
+# (in tenths), and the text colour that reads on it at 4.5:1 or better
+# (WCAG AA): tailor.css draws `shade-0` … `shade-10` from one ramp, light
+# tints under dark text, then dark blues under white text.
+SHADES = 10
+
+
+@dataclass(frozen=True)
+class ConfusionTable:
+    title: str
+    rows: list[dict]  # {"label", "cells": [{"count", "shade", "right"}]}
+    total: int
+
+
+def confusion_tables(evaluation: Evaluation) -> list[ConfusionTable]:
+    """The base's and the fine-tune's confusion matrices (rows: true label)."""
+    results = evaluation.results or {}
+    labels = results.get("labels") or []
+    tables = []
+    for key, title in (("base", "Base"), ("fine_tuned", "Fine-tuned")):
+        matrix = (results.get(key) or {}).get("confusion")
+        if not labels or not matrix:
+            continue
+        peak = max((max(row) for row in matrix), default=0) or 1
+        rows = [
+            {"label": label, "cells": [
+                {"count": count, "shade": round(SHADES * count / peak), "right": i == j}
+                for j, count in enumerate(row)
+            ]}
+            for i, (label, row) in enumerate(zip(labels, matrix, strict=False))
+        ]  # fmt: skip
+        tables.append(ConfusionTable(title, rows, sum(sum(row) for row in matrix)))
+    return tables
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    label: str
+    rows: int  # validation rows whose true label this is
+    base_f1: float | None
+    fine_tuned_f1: float | None
+
+    @property
+    def change(self) -> float | None:
+        if self.base_f1 is None or self.fine_tuned_f1 is None:
+            return None
+        return self.fine_tuned_f1 - self.base_f1
+
+
+def _f1(matrix: list[list[int]], index: int) -> float | None:
+    """F1 of one class: 2TP / (rows of the class + rows predicted as it)."""
+    actual = sum(matrix[index])
+    predicted = sum(row[index] for row in matrix)
+    if actual + predicted == 0:
+        return None
+    return 2 * matrix[index][index] / (actual + predicted)
+
+
+def class_rows(evaluation: Evaluation) -> list[ClassRow]:
+    """Each class's rows and F1, base against fine-tuned (from the confusion matrices)."""
+    results = evaluation.results or {}
+    labels = results.get("labels") or []
+    base = (results.get("base") or {}).get("confusion")
+    tuned = (results.get("fine_tuned") or {}).get("confusion")
+    if not labels or not tuned or len(tuned) != len(labels):
+        return []
+    return [
+        ClassRow(
+            label,
+            sum(tuned[i]),
+            _f1(base, i) if base and len(base) == len(labels) else None,
+            _f1(tuned, i),
+        )
+        for i, label in enumerate(labels)
+    ]

@@ -9,7 +9,6 @@ it generates to `generation_group(id)` (see serving/worker.py).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -18,8 +17,12 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from jobs.models import ModelTask
+from jobs.numbers import NumberError, read_number
 from jobs.services.lifecycle import flags_client
+from serving.errors import sentence
 from serving.models import Generation, GenerationSource, GenerationStatus, Vote, VoteChoice
 from serving.services.names import ServedModel, resolve_model
 from studio.events import publish
@@ -34,10 +37,7 @@ MAX_PROMPT_CHARACTERS = 32_000
 MAX_STOP_SEQUENCES = 4
 # How many of a user's playground prompts the page offers again.
 RECENT_PROMPTS = 10
-BROKER_DOWN = (
-    "The studio's message broker (Redis) is not answering, so the request could not be "
-    "sent to an inference worker. Try again in a moment; if it keeps failing, tell an operator."
-)
+BROKER_DOWN = sentence("broker_down")
 
 
 class InvalidRequest(Exception):
@@ -72,35 +72,13 @@ class CheckedRequest:
 # --- parameters -----------------------------------------------------------------------
 
 
-def _shown(bound: float) -> str:
-    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
-
-
-def _number(value, name: str, errors: dict, *, low: float, high: float, integer=False,
-            low_open=False):  # fmt: skip
-    kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        if isinstance(value, str) and value.strip():
-            try:
-                value = int(value) if integer else float(value)
-            except ValueError:
-                errors[name] = f"must be {kind}."
-                return None
-        else:
-            errors[name] = f"must be {kind}."
-            return None
-    if integer and (isinstance(value, float) and not value.is_integer()):
-        errors[name] = f"must be {kind}."
+def _number(value, name: str, errors: dict, **bounds):
+    """`value` read as `read_number` reads it; None after recording its sentence under `name`."""
+    try:
+        return read_number(value, **bounds)
+    except NumberError as refused:
+        errors[name] = refused.message
         return None
-    if isinstance(value, float) and not math.isfinite(value):
-        errors[name] = f"must be {kind}."
-        return None
-    too_low = value <= low if low_open else value < low
-    if too_low or value > high:
-        lower = f"more than {_shown(low)}" if low_open else f"at least {_shown(low)}"
-        errors[name] = f"must be {lower} and at most {_shown(high)}."
-        return None
-    return int(value) if integer else float(value)
 
 
 def read_params(data: dict, *, names: dict[str, str] | None = None) -> dict:
@@ -123,16 +101,19 @@ def read_params(data: dict, *, names: dict[str, str] | None = None) -> dict:
 
     params = {
         "max_new_tokens": _number(get("max_new_tokens", min(128, limit)), label("max_new_tokens"),
-                                  errors, low=1, high=limit, integer=True),
-        "temperature": _number(get("temperature", 0.7), label("temperature"), errors, low=0,
-                               high=2),
-        "top_p": _number(get("top_p", 1.0), label("top_p"), errors, low=0, high=1, low_open=True),
+                                  errors, whole=True, lowest=1, highest=limit),
+        "temperature": _number(get("temperature", 0.7), label("temperature"), errors, whole=False,
+                               lowest=0, highest=2),
+        "top_p": _number(get("top_p", 1.0), label("top_p"), errors, whole=False, lowest=0,
+                         highest=1, lowest_open=True),
         "seed": None,
         "stop": [],
     }  # fmt: skip
     seed = get("seed", None)
     if seed is not None:
-        params["seed"] = _number(seed, label("seed"), errors, low=0, high=2**32 - 1, integer=True)
+        params["seed"] = _number(
+            seed, label("seed"), errors, whole=True, lowest=0, highest=2**32 - 1
+        )
     stop = get("stop", None)
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
@@ -262,6 +243,14 @@ def check_request(user, request: GenerationRequest) -> CheckedRequest:
 def create_generation(user, checked: CheckedRequest, *, source: str) -> Generation:
     """Record the request (status queued). The caller joins the generation's
     group and then calls `dispatch`, so no streamed token can be missed."""
+    with transaction.atomic():
+        generation = _store_generation(user, checked, source=source)
+        names = " vs ".join(pane["model"] for pane in generation.panes)
+        record(Action.CREATE, generation, owner=user, target_name=names)
+    return generation
+
+
+def _store_generation(user, checked: CheckedRequest, *, source: str) -> Generation:
     return Generation.objects.create(
         owner=user,
         source=source,
@@ -313,6 +302,20 @@ def request_cancel(generation_id) -> None:
         logger.warning("Could not ask generation %s to stop: %s", generation_id, exc)
 
 
+def cancel_generation(generation: Generation) -> Generation:
+    """Stop a queued or running generation (the caller checked it is one): a
+    queued one is cancelled at once, a running one stops at its worker's next
+    token, which reads the flag."""
+    request_cancel(generation.pk)
+    with transaction.atomic():
+        Generation.objects.filter(pk=generation.pk, status=GenerationStatus.QUEUED).update(
+            status=GenerationStatus.CANCELLED, finished_at=timezone.now()
+        )
+        record(Action.CANCEL, generation)
+    generation.refresh_from_db()
+    return generation
+
+
 def give_up_unstarted(generation_id) -> bool:
     """Fail a request no worker took in time; True when it was still queued."""
     return bool(
@@ -325,11 +328,30 @@ def give_up_unstarted(generation_id) -> bool:
 
 
 def no_worker_message() -> str:
-    seconds = settings.TAILOR_GENERATION_START_TIMEOUT_SECONDS
-    return (
-        f"No inference worker took the request within {seconds} s. "
-        "Is the studio's infer worker running (make run starts it)?"
-    )
+    return sentence("no_worker", seconds=settings.TAILOR_GENERATION_START_TIMEOUT_SECONDS)
+
+
+# What only operators are shown of a finished generation: the exception
+# behind its error, and behind each pane's.
+STAFF_ONLY = "error_detail"
+
+
+def done_as_seen_by(user, message: dict) -> dict:
+    """A `generation.done` message (or a stored generation's results) as `user`
+    may read it: staff see everything; anyone else not the `error_detail`s,
+    whose text may name a server path or a Python class."""
+    if user.is_staff:
+        return message
+    shown = {key: value for key, value in message.items() if key != STAFF_ONLY}
+    shown["results"] = results_as_seen_by(user, message.get("results") or [])
+    return shown
+
+
+def results_as_seen_by(user, results: list[dict]) -> list[dict]:
+    """Pane results as `user` may read them (see `done_as_seen_by`)."""
+    if user.is_staff:
+        return results
+    return [{k: v for k, v in result.items() if k != STAFF_ONLY} for result in results]
 
 
 def access_generation(user, generation_id) -> Generation:
@@ -373,6 +395,8 @@ def record_vote(user, generation: Generation, model_a: str, model_b: str, choice
             model_b=model_b,
             defaults={"owner": user, "winner": choice, "created_at": timezone.now()},
         )
+        record(Action.VOTE, generation, owner=user,
+               detail={"model_a": model_a, "model_b": model_b, "winner": choice})  # fmt: skip
     return vote
 
 

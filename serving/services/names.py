@@ -72,6 +72,10 @@ def resolve_model(user, name: str) -> ServedModel:
     if not isinstance(name, str) or not name.strip():
         raise UnknownModel(str(name), "Name a model: a base model id or a fine-tuned model name.")
     name = name.strip()
+    if "\x00" in name or not _encodes(name):
+        # No model is named so, and no database could look the name up:
+        # PostgreSQL's text holds no NUL, and no driver encodes a lone surrogate.
+        raise UnknownModel(name.encode("utf-8", "backslashreplace").decode())
     if name.startswith("ft:"):
         job = FineTuneJob.objects.for_user(user).filter(fine_tuned_model=name)
         job = job.select_related("base_model", "owner").first()
@@ -88,6 +92,14 @@ def resolve_model(user, name: str) -> ServedModel:
     if entry is None or not catalog.availability(entry).usable:
         raise UnknownModel(name)
     return ServedModel(name=name, base=entry)
+
+
+def _encodes(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON "\\ud800"
+        return False
+    return True
 
 
 def servable_models(user) -> list[ServedModel]:

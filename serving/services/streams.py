@@ -5,9 +5,12 @@ request, then yield the worker's messages in order until it is done.
 Messages (sent by serving/worker.py to `generation_group(id)`):
   {"type": "generation.started", "seq": 0, "id"}
   {"type": "generation.progress", "seq": n, "id", "texts": [str per pane]}
-  {"type": "generation.done", "seq": n, "id", "status", "error", "results": [...]}
+  {"type": "generation.done", "seq": n, "id", "status", "error", "error_detail",
+   "results": [...]}
 Texts are cumulative, so a message lost or overtaken costs nothing: the
-next one carries everything. `seq` orders them.
+next one carries everything. `seq` orders them. `error_detail` (and each
+result's) is for staff only: `generations.done_as_seen_by` leaves it out for
+anyone else.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from serving.errors import sentence
 from serving.services import generations
 
 
@@ -60,7 +64,7 @@ async def follow(generation_id) -> AsyncIterator[dict]:
                 message = await asyncio.wait_for(layer.receive(channel), timeout)
             except TimeoutError:
                 if started:
-                    error = f"The inference worker went silent for {timeout} s."
+                    error = sentence("worker_silent", seconds=timeout)
                 elif await sync_to_async(generations.give_up_unstarted)(generation_id):
                     error = generations.no_worker_message()
                 else:

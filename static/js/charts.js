@@ -1,13 +1,36 @@
 // Charts drawn with uPlot from JSON embedded in the page (json_script):
 //   data-chart="histogram"  data-source=<id of {"edges": [...], "counts": [...]}>
 //   data-chart="categories" data-source=<id of [{"label": ..., "count": ...}, ...]>
-// Drawn on load and again whenever htmx swaps new content in.
+// Drawn on load and again whenever htmx swaps new content in. Each chart is an
+// image named by what it shows (role=img, aria-label), and counts of rows
+// are whole: the rows axis ticks only at whole numbers.
 (function () {
   "use strict";
 
   function readJSON(id) {
     const node = document.getElementById(id);
     return node ? JSON.parse(node.textContent) : null;
+  }
+
+  // Whole increments only: uPlot's own would put ticks at 0.5 rows.
+  const WHOLE_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
+    10000, 20000, 25000, 50000, 100000, 200000, 250000, 500000, 1000000, 2000000, 5000000];
+
+  function whole(value) { return Math.round(value).toLocaleString("en"); }
+
+  function rows(count) { return whole(count) + (count === 1 ? " row" : " rows"); }
+
+  // "Chart of tokens: 1,200 rows in 12 bars; the tallest, 100–120, has 340 rows."
+  function describe(element, labels, counts, what) {
+    const total = counts.reduce(function (sum, c) { return sum + c; }, 0);
+    let top = 0;
+    counts.forEach(function (c, i) { if (c > counts[top]) top = i; });
+    const text = counts.length
+      ? "Chart of " + what + ": " + rows(total) + " in " + whole(counts.length) +
+        (counts.length === 1 ? " bar" : " bars") + "; the tallest, " + labels[top] + ", has " + rows(counts[top]) + "."
+      : "Chart of " + what + ": no rows.";
+    element.setAttribute("role", "img");
+    element.setAttribute("aria-label", text);
   }
 
   function barsChart(element, labels, counts, xLabel) {
@@ -21,7 +44,16 @@
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } },
       axes: [
         { label: xLabel || "", values: function (u, splits) { return splits.map(function (i) { return Number.isInteger(i) && labels[i] !== undefined ? labels[i] : ""; }); }, splits: function () { return thin(x, width); } },
-        { label: "rows" },
+        {
+          label: "rows",
+          incrs: WHOLE_INCREMENTS,
+          values: function (u, splits) {
+            const ticks = splits.map(function (v) { return Number.isInteger(v) ? whole(v) : ""; });
+            // The ticks drawn on the canvas, readable (and checked) in the page.
+            element.dataset.rowTicks = ticks.filter(Boolean).join(" ");
+            return ticks;
+          },
+        },
       ],
       series: [
         {},
@@ -29,6 +61,7 @@
       ],
     };
     element.innerHTML = "";
+    describe(element, labels, counts, xLabel || "rows");
     return new uPlot(options, [x, counts], element);
   }
 
@@ -54,7 +87,7 @@
         const labels = data.counts.map(function (_, i) { return compact(data.edges[i]) + "–" + compact(data.edges[i + 1]); });
         barsChart(element, labels, data.counts, element.dataset.xLabel);
       } else if (element.dataset.chart === "categories") {
-        barsChart(element, data.map(function (d) { return d.label; }), data.map(function (d) { return d.count; }), "label");
+        barsChart(element, data.map(function (d) { return d.label; }), data.map(function (d) { return d.count; }), element.dataset.xLabel || "label");
       }
     });
   }

@@ -12,8 +12,54 @@
 // - while the job is active it asks again every few seconds (and once more
 //   when it ends); each answer carries the job's summary and how many points
 //   are stored, and a count that differs from the page's brings a full replay.
+// Every point comes with the job's summary as the database holds it after
+// that point (progress, time left, elapsed, losses), so each logged step moves
+// every figure; the server renders the same figures, formatted alike, on load.
 // When the job reaches a final status (or saves a checkpoint) the page
-// fetches its panel once.
+// fetches its status-bound parts again (the failure and its next step, the
+// actions, the progress card, the Finished card), the newest fetch winning.
+// The status sentence follows every status a summary brings, and the flash
+// messages said of the status the page loaded with go when it moves on.
+// The chart is named by what it shows (role=img), and its legend shows the
+// latest values while the cursor is off it.
+// What the job page and the jobs list below share: numbers formatted as the
+// server formats them (Django's floatformat: half away from zero on the
+// shortest decimal form), and what a socket closed by the end of the session
+// means for the page.
+const jobLive = (function () {
+  "use strict";
+
+  const SESSION_ENDED = 4401; // studio/sockets.py's SESSION_ENDED_CODE
+  let leaving = false;
+  window.addEventListener("pagehide", function () { leaving = true; });
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented) leaving = true;
+  });
+
+  function fixed(value, digits) {
+    const shifted = Math.abs(value).toExponential().replace(/e([+-]\d+)$/, function (_, power) {
+      return "e" + (Number(power) + digits);
+    });
+    return (Math.sign(value) * Math.round(Number(shifted)) / Math.pow(10, digits)).toFixed(digits);
+  }
+
+  // Whether the socket closed because the session ended (a logout, a
+  // password change, its age; in this tab or another): the page then loads
+  // again, which leads to the login page, unless it is already leaving (its
+  // own Log out, say) and goes where it was going.
+  function sessionEnded(event) {
+    if (event.code !== SESSION_ENDED) return false;
+    if (!leaving) location.reload();
+    return true;
+  }
+
+  return {
+    fixed: fixed,
+    loss: function (value) { return value === null || value === undefined ? "—" : fixed(value, 4); },
+    sessionEnded: sessionEnded,
+  };
+})();
+
 (function () {
   "use strict";
 
@@ -32,8 +78,15 @@
   let status = root.dataset.status;
   let loggingSteps = parseInt(root.dataset.loggingSteps || "0", 10) || 0;
   let resyncTimer = null;
+  let totalSteps = null;
 
   function byId(id) { return document.getElementById(id); }
+
+  // jobs/status_sentences.py's sentences, by status.
+  const sentences = (function () {
+    const node = byId("job-status-sentences");
+    return node ? JSON.parse(node.textContent) : {};
+  })();
 
   function lastStep() {
     let last = -1;
@@ -81,27 +134,89 @@
     ];
   }
 
+  // Steps are whole: ticks only at whole increments, never "2.5".
+  const STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
+    10000, 20000, 25000, 50000, 100000, 200000, 500000, 1000000];
+
+  function latestOf(values) {
+    for (let i = values.length - 1; i >= 0; i -= 1) if (values[i] !== null && values[i] !== undefined) return i;
+    return -1;
+  }
+
+  // The legend's value: under the cursor, else (idx null) the series' latest.
+  function legendValue(format) {
+    return function (u, value, seriesIdx, idx) {
+      if (idx === null || idx === undefined) {
+        const last = latestOf(u.data[seriesIdx]);
+        value = last < 0 ? null : u.data[seriesIdx][last];
+      }
+      return value === null || value === undefined ? "—" : format(value);
+    };
+  }
+
+  function stepText(step) { return Number(step).toLocaleString("en"); }
+
+  // The chart's text alternative, e.g. "Loss chart: training loss from 3.2000
+  // to 1.8000 over steps 1 to 75 of 75; validation loss 1.9021 at step 75."
+  function describe(data) {
+    const steps = data[0], train = data[1], val = data[2];
+    if (!steps.length) {
+      return finished() ? "Loss chart: no loss was logged." : "Loss chart: no points yet.";
+    }
+    const parts = [];
+    const first = train.findIndex(function (v) { return v !== null; });
+    const last = latestOf(train);
+    if (first >= 0) {
+      const of = totalSteps ? " of " + stepText(totalSteps) : "";
+      parts.push(first === last
+        ? "training loss " + loss(train[last]) + " at step " + stepText(steps[last]) + of
+        : "training loss from " + loss(train[first]) + " to " + loss(train[last]) +
+          " over steps " + stepText(steps[first]) + " to " + stepText(steps[last]) + of);
+    }
+    const lastVal = latestOf(val);
+    if (lastVal >= 0) {
+      parts.push("validation loss " + loss(val[lastVal]) + " at step " + stepText(steps[lastVal]));
+    }
+    return "Loss chart: " + parts.join("; ") + ".";
+  }
+
   function redraw() {
     chartNode.dataset.points = String(points.size);
+    chartNode.hidden = points.size === 0;
     const empty = byId("loss-chart-empty");
     if (empty) empty.hidden = points.size > 0;
-    if (typeof uPlot === "undefined" || points.size === 0) return;
     const data = chartData();
+    chartNode.setAttribute("aria-label", describe(data));
+    if (typeof uPlot === "undefined" || points.size === 0) return;
     if (chart === null) {
       chart = new uPlot({
         width: Math.max(chartNode.clientWidth, 280),
         height: 260,
         scales: { x: { time: false } },
-        axes: [{ label: "step" }, { label: "loss" }],
+        axes: [
+          {
+            label: "step",
+            incrs: STEP_INCREMENTS,
+            values: function (u, splits) {
+              const labels = splits.map(function (s) { return Number.isInteger(s) ? stepText(s) : ""; });
+              // The ticks drawn on the canvas, readable (and checked) in the page.
+              chartNode.dataset.stepTicks = labels.filter(Boolean).join(" ");
+              return labels;
+            },
+          },
+          { label: "loss" },
+        ],
         series: [
-          { label: "step" },
-          { label: "train loss", stroke: "rgb(1, 114, 173)", width: 2, spanGaps: true, points: { show: false } },
-          { label: "validation loss", stroke: "rgb(239, 108, 0)", width: 2, spanGaps: true, points: { show: true, size: 7 } },
+          { label: "step", value: legendValue(stepText) },
+          { label: "train loss", stroke: "rgb(1, 114, 173)", width: 2, spanGaps: true, points: { show: false }, value: legendValue(loss) },
+          { label: "validation loss", stroke: "rgb(239, 108, 0)", width: 2, spanGaps: true, points: { show: true, size: 7 }, value: legendValue(loss) },
         ],
       }, data, chartNode);
     } else {
       chart.setData(data);
     }
+    // New points while the cursor is off the chart: the legend shows the latest.
+    if (chart.cursor.idx === null || chart.cursor.idx === undefined) chart.setLegend({ idx: null });
   }
 
   window.addEventListener("resize", function () {
@@ -114,9 +229,11 @@
 
   // --- progress and status --------------------------------------------------------
 
+  // As jobs/wizard.py's human_duration: Python's round() takes a tie to the even side.
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
-    seconds = Math.round(seconds);
+    const rounded = Math.round(seconds);
+    seconds = Math.abs(seconds % 1) === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
     if (seconds < 60) return seconds + " s";
     const minutes = Math.floor(seconds / 60);
     if (minutes < 10) return minutes + " min " + String(seconds % 60).padStart(2, "0") + " s";
@@ -124,8 +241,13 @@
     return Math.floor(minutes / 60) + " h " + String(minutes % 60).padStart(2, "0") + " min";
   }
 
-  function loss(value) {
-    return value === null || value === undefined ? "—" : value.toFixed(4);
+  // Like Django's floatformat: the number's shortest decimal form rounded half
+  // away from zero (toFixed rounds its binary value: 3.54945 would be 3.5494).
+  const fixed = jobLive.fixed;
+  const loss = jobLive.loss;
+
+  function whole(value) {
+    return value === null || value === undefined ? "—" : Number(fixed(value, 0)).toLocaleString("en");
   }
 
   function setText(id, text) {
@@ -135,19 +257,30 @@
 
   let exportStatus = null;
 
+  // Flash messages spoke of the status the page loaded with ("… is queued for
+  // a training worker.", "Cancelling: …"): once it moves on they are stale.
+  // Errors stay: they say what was refused.
+  function dropStaleMessages() {
+    document.querySelectorAll(".messages .message").forEach(function (node) {
+      if (!node.classList.contains("message-error") && !node.classList.contains("message-warning")) node.remove();
+    });
+  }
+
   function applySummary(job) {
+    totalSteps = job.total_steps;
     setText("job-step", job.current_step.toLocaleString("en"));
     setText("job-total-steps", job.total_steps.toLocaleString("en"));
     setText("job-progress-percent", job.progress_percent + " %");
     const bar = byId("job-progress-bar");
     if (bar) bar.value = job.progress_percent;
-    setText("job-eta", TERMINAL.indexOf(job.status) >= 0 ? "—" : duration(job.eta_seconds));
+    // The page's summaries carry the time left (the worker's estimate, else the
+    // measured rate's) and the attempt's elapsed time; the list's do not.
+    const left = job.time_left_seconds !== undefined ? job.time_left_seconds : job.eta_seconds;
+    setText("job-eta", TERMINAL.indexOf(job.status) >= 0 ? "—" : duration(left));
+    if (job.elapsed_seconds !== undefined) setText("job-elapsed", duration(job.elapsed_seconds));
     setText("job-train-loss", loss(job.train_loss));
     setText("job-val-loss", loss(job.val_loss));
-    // Only the page's own answers carry these (the list's summaries do not).
-    if (job.tokens_per_second !== undefined) {
-      setText("job-tps", job.tokens_per_second === null ? "—" : Math.round(job.tokens_per_second).toLocaleString("en"));
-    }
+    if (job.tokens_per_second !== undefined) setText("job-tps", whole(job.tokens_per_second));
     const best = byId("job-best-val-loss");
     if (best && job.best_val_loss !== undefined) {
       best.hidden = job.best_val_loss === null;
@@ -167,7 +300,9 @@
       const becameFinal = TERMINAL.indexOf(job.status) >= 0;
       status = job.status;
       root.dataset.status = status;
-      // Buttons and downloads depend on the status: fetch them once.
+      if (sentences[status]) setText("job-status-sentence", sentences[status]);
+      dropStaleMessages();
+      // Buttons, downloads, a failure's next step depend on the status: fetch them once.
       if (becameFinal || job.status === "cancelling") reloadPanel();
     }
   }
@@ -176,12 +311,34 @@
 
   function applyLatestPoint(p) {
     if (p.kind !== "train") return;
-    if (p.tokens_per_second !== null) setText("job-tps", Math.round(p.tokens_per_second).toLocaleString("en"));
+    if (p.tokens_per_second !== null) setText("job-tps", whole(p.tokens_per_second));
   }
 
+  // The parts of the page rendered from the job's status (job_detail.html's
+  // "job-parts"), replaced by id. Two fetches close together (cancelling, then
+  // cancelled) may answer out of order: only the newest one's answer is used.
+  const PARTS = ["job-outcome", "job-actions", "job-progress", "loss-chart-empty", "job-panel"];
+  let reloads = 0;
+
   function reloadPanel() {
-    if (typeof htmx === "undefined") return;
-    htmx.ajax("GET", root.dataset.panelUrl, { target: "#job-panel", swap: "outerHTML" });
+    const mine = ++reloads;
+    fetch(root.dataset.panelUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (html === null || mine !== reloads) return;
+        const answer = document.createElement("template");
+        answer.innerHTML = html;
+        PARTS.forEach(function (id) {
+          const fresh = answer.content.getElementById(id);
+          const old = byId(id);
+          if (!fresh || !old) return;
+          old.replaceWith(fresh);
+          // Its hx- attributes (the evaluation's load, the delete's post) come alive.
+          if (typeof htmx !== "undefined") htmx.process(fresh);
+        });
+        redraw();
+      })
+      .catch(function () { /* the next status change or a reload brings them */ });
   }
 
   // --- log ------------------------------------------------------------------------
@@ -256,7 +413,8 @@
       const gap = p.kind === "train" && loggingSteps > 0 && previous >= 0 && p.step > previous + loggingSteps;
       addPoint(p);
       applyLatestPoint(p);
-      setText("job-step", p.step.toLocaleString("en"));
+      if (message.summary) applySummary(message.summary);
+      else setText("job-step", p.step.toLocaleString("en"));
       redraw();
       if (newest > 0 && p.attempt > newest) {
         // A newer attempt: had its rewind been lost, the older points past its
@@ -294,7 +452,8 @@
     socket.addEventListener("message", function (event) {
       receive(JSON.parse(event.data));
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
+      if (jobLive.sessionEnded(event)) return;
       root.dataset.live = "reconnecting";
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 15000);
@@ -330,9 +489,7 @@
   let backoff = 1000;
   let socket = null;
 
-  function loss(value) {
-    return value === null || value === undefined ? "—" : value.toFixed(4);
-  }
+  const loss = jobLive.loss;
 
   function update(job) {
     const filter = table.dataset.statusFilter;
@@ -352,6 +509,9 @@
       return;
     }
     row.dataset.status = job.status;
+    // "2nd in line; …" speaks of a queued job only (a reload brings new places).
+    const queueLine = row.querySelector('[data-testid="queue-line"]');
+    if (queueLine && job.status !== "queued") queueLine.remove();
     const badge = row.querySelector("[data-status-badge]");
     badge.textContent = job.status_label;
     badge.className = "badge badge-job-" + job.status;
@@ -386,7 +546,8 @@
         table.dataset.synced = String(Date.now());
       }
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
+      if (jobLive.sessionEnded(event)) return;
       table.dataset.live = "reconnecting";
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 15000);

@@ -16,7 +16,6 @@
   const stopButton = document.getElementById("pg-stop");
   const voteBox = document.getElementById("vote-box");
   const baseSelect = document.getElementById("pg-base");
-  const recent = JSON.parse(form.dataset.recent || "{}");
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
 
   let socket = null;
@@ -57,9 +56,9 @@
   function showErrors(errors) {
     clearErrors();
     Object.keys(errors).forEach(function (field) {
-      // The chat's messages are the prompt field on this page.
-      const name = field.startsWith("messages") ? "prompt" : field;
-      const node = form.querySelector('[data-error-for="' + name + '"]') ||
+      // The server names the page's fields (services/playground.py); anything
+      // else is said under the models.
+      const node = form.querySelector('[data-error-for="' + field + '"]') ||
         form.querySelector('[data-error-for="models"]');
       node.textContent = errors[field];
       node.hidden = false;
@@ -100,9 +99,12 @@
     socket.addEventListener("message", function (event) {
       receive(JSON.parse(event.data));
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
       if (run && !run.done) {
-        finishWithError("The connection to the studio closed; run it again.");
+        // 4401: the session ended (a logout, a password change, its age).
+        finishWithError(event.code === 4401
+          ? "You were signed out: log in again (reload this page), then run it again."
+          : "The connection to the studio closed; run it again.");
       }
     });
   }
@@ -138,6 +140,15 @@
     return node;
   }
 
+  function errorDetail(text) {
+    const box = element("details", "small-text");
+    box.appendChild(element("summary", "", "The error (operators only)"));
+    const pre = element("pre", "traceback", text);
+    pre.setAttribute("data-testid", "error-detail");
+    box.appendChild(pre);
+    return box;
+  }
+
   function startPanes(message) {
     run = {
       id: message.id, panes: message.panes, task: message.task, seq: 0, done: false,
@@ -150,7 +161,7 @@
       node.setAttribute("data-testid", "pane-" + index);
       node.dataset.model = pane.model;
       const header = element("header");
-      header.appendChild(element("strong", "pane-label", pane.label));
+      header.appendChild(element("h2", "pane-label card-heading", pane.label));
       header.appendChild(element("code", "pane-model small-text", pane.model));
       node.appendChild(header);
       const body = element("div", "pane-body");
@@ -222,7 +233,11 @@
       if (!result || result.error) {
         node.classList.add("pane-failed");
         const why = (result && result.error) || message.error || "No answer.";
-        node.querySelector(".pane-body").appendChild(element("p", "field-error", why));
+        const body = node.querySelector(".pane-body");
+        body.appendChild(element("p", "field-error", why));
+        // Sent to staff only: the exception behind the sentence.
+        const detail = (result && result.error_detail) || message.error_detail;
+        if (detail) body.appendChild(errorDetail(detail));
         stats.textContent = "failed";
         return;
       }
@@ -243,6 +258,7 @@
     const labels = { succeeded: "Done.", cancelled: "Stopped.", failed: "Failed." };
     setState((labels[message.status] || message.status) + (message.error ? " " + message.error : ""));
     if (message.status === "succeeded" && run.panes.length >= 2) offerVote();
+    refreshRecent();
   }
 
   function finishWithError(text) {
@@ -265,8 +281,33 @@
     });
     a.selectedIndex = 0;
     b.selectedIndex = 1;
+    document.getElementById("vote-status").textContent = "";
+    markChoice(null);
     voteBox.hidden = false;
   }
+
+  // The verdict standing for the pair now chosen (none when the pair changes).
+  function markChoice(choice) {
+    voteBox.querySelectorAll("button[data-choice]").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.dataset.choice === choice ? "true" : "false");
+    });
+  }
+
+  // Put the server's fragments (ids it shares with this page) in place: their
+  // contents, so that a live region stays the node a screen reader watches.
+  function replaceFragments(html, ids) {
+    const answer = document.createElement("template");
+    answer.innerHTML = html;
+    ids.forEach(function (id) {
+      const fresh = answer.content.getElementById(id);
+      const old = document.getElementById(id);
+      if (fresh && old) old.replaceChildren.apply(old, Array.from(fresh.childNodes));
+    });
+  }
+
+  ["vote-a", "vote-b"].forEach(function (id) {
+    document.getElementById(id).addEventListener("change", function () { markChoice(null); });
+  });
 
   voteBox.addEventListener("click", function (event) {
     const button = event.target.closest("button[data-choice]");
@@ -278,11 +319,30 @@
     });
     const url = form.dataset.voteUrl.replace("00000000-0000-0000-0000-000000000000", run.id);
     fetch(url, { method: "POST", body: body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
-      .then(function (response) { return response.text(); })
-      .then(function (html) {
-        document.getElementById("vote-tallies").outerHTML = html;
+      .then(function (response) {
+        return response.text().then(function (html) {
+          replaceFragments(html, ["vote-status", "vote-tallies"]);
+          if (response.ok) markChoice(button.dataset.choice);
+        });
+      })
+      .catch(function () {
+        document.getElementById("vote-status").textContent =
+          "The vote could not be sent; try again.";
       });
   });
+
+  // --- recent prompts ----------------------------------------------------------------
+
+  // The list as the server has it now, the prompt just run included.
+  function refreshRecent() {
+    fetch(location.pathname, {
+      headers: { "HX-Request": "true", "HX-Target": "recent-prompts" },
+      credentials: "same-origin",
+    })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) { if (html) replaceFragments(html, ["recent-prompts"]); })
+      .catch(function () { /* the list stays as it was until the next run */ });
+  }
 
   // --- wiring ------------------------------------------------------------------------
 
@@ -315,24 +375,25 @@
 
   baseSelect.addEventListener("change", showBase);
 
-  document.querySelectorAll("[data-recent]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      const entry = recent[button.dataset.recent];
-      if (!entry) return;
-      baseSelect.value = entry.base;
-      showBase();
-      form.querySelectorAll(".model-group:not([hidden]) input[name=models]").forEach(function (box) {
-        box.checked = entry.models.indexOf(box.value) >= 0;
-      });
-      form.elements.system.value = entry.system || "";
-      form.elements.prompt.value = entry.prompt || "";
-      form.elements.text.value = entry.text || "";
-      ["max_new_tokens", "temperature", "top_p", "seed"].forEach(function (name) {
-        const value = entry.params[name];
-        form.elements[name].value = value === null || value === undefined ? "" : value;
-      });
-      form.scrollIntoView({ behavior: "smooth" });
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("button[data-recent]");
+    if (!button) return;
+    const data = document.getElementById("recent-prompts-data");
+    const entry = (data ? JSON.parse(data.textContent) : {})[button.dataset.recent];
+    if (!entry) return;
+    baseSelect.value = entry.base;
+    showBase();
+    form.querySelectorAll(".model-group:not([hidden]) input[name=models]").forEach(function (box) {
+      box.checked = entry.models.indexOf(box.value) >= 0;
     });
+    form.elements.system.value = entry.system || "";
+    form.elements.prompt.value = entry.prompt || "";
+    form.elements.text.value = entry.text || "";
+    ["max_new_tokens", "temperature", "top_p", "seed"].forEach(function (name) {
+      const value = entry.params[name];
+      form.elements[name].value = value === null || value === undefined ? "" : value;
+    });
+    form.scrollIntoView({ behavior: "smooth" });
   });
 
   showBase();

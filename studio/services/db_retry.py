@@ -49,10 +49,30 @@ def retry_database(write: Callable[[], T], *, seconds: float | None = None) -> T
             delay = min(delay * 2, 5.0)
 
 
+# SQLSTATEs of a server that is away or going away: every connection
+# exception (class 08), and the server shutting down, crashing or starting.
+_AWAY_STATES = ("08", "57P01", "57P02", "57P03")
+
+
 def _unreachable(exc: Exception) -> bool:
     """Whether the error is the database being away (or, on SQLite, busy), not
-    a mistake in the query that a retry would only repeat."""
+    a mistake in the query that a retry would only repeat.
+
+    Judged from the error itself: by the time it reaches us, leaving an
+    `atomic()` block may already have replaced the broken connection with a
+    fresh one that works, so the connection's state says nothing about why
+    the write failed."""
+    if isinstance(exc, InterfaceError):  # a connection Django already closed
+        return True
     if "locked" in str(exc):  # SQLite: another process holds the write lock
+        return True
+    cause = exc.__cause__
+    state = getattr(cause, "sqlstate", None)
+    if state is not None:
+        return state.startswith(_AWAY_STATES)
+    if connection.vendor == "postgresql" and cause is not None:
+        # psycopg's own errors with no SQLSTATE are the client's: the server
+        # refused the connection, or the connection is lost or closed.
         return True
     if connection.connection is None:
         return True

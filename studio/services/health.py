@@ -1,4 +1,10 @@
-"""What /healthz and the dashboard report: database, Redis, workers per queue."""
+"""What /healthz and the dashboard report: database, Redis, workers per queue.
+
+`system_health()` has the details (error text, which may name hosts, ports
+and paths; latencies; worker counts) for staff and API callers;
+`without_details()` keeps what anyone may be told: up or not, overall and
+per part.
+"""
 
 import time
 from typing import TypedDict
@@ -99,3 +105,17 @@ def system_health(timeout: float = 1.0) -> dict:
     return {
         "ok": ok, "database": database, "redis": redis_state, "reaper": reaper, "queues": queues,
     }  # fmt: skip
+
+
+def without_details(health: dict) -> dict:
+    """`system_health()`'s answer cut to `ok` and each part's `up`.
+
+    For callers nobody vouches for: a load balancer, a monitor, anyone on the
+    network. A driver's error names the database host or the SQLite file's
+    path, and a worker count tells the fleet's size; none of that is theirs.
+    """
+    return {
+        "ok": health["ok"],
+        **{part: {"up": health[part]["up"]} for part in ("database", "redis", "reaper")},
+        "queues": {name: {"up": queue["up"]} for name, queue in health["queues"].items()},
+    }

@@ -82,6 +82,11 @@ class WorkKind:
     # `on_lost` as "not_taken" (generations); None: it waits (and is resent).
     give_up_waiting_after: Callable[[], float] | None = None
     send_options: Callable[[], dict] = dict
+    # A kind that holds waiting rows until they may run (training: quotas and
+    # fair share) sends them itself: this is called instead of sending one
+    # row after commit, and by `dispatch` for rows never sent. Returns how
+    # many it sent.
+    release: Callable[[], int] | None = None
 
     def rows(self):
         return self.model.objects.filter(self.scope)
@@ -269,6 +274,9 @@ def send(kind: WorkKind, pk) -> bool:
 
 
 def send_after_commit(kind: WorkKind, pk) -> None:
+    if kind.release is not None:
+        transaction.on_commit(kind.release)
+        return
     transaction.on_commit(lambda: send(kind, pk))
 
 

@@ -2,7 +2,8 @@
 run by beat on the `maintenance` queue, where no long task can starve them.
 
 `reap()` hands every expired lease to its kind's `on_lost`; `dispatch()`
-sends waiting rows whose message is nowhere; `run_maintenance()` does both
+sends waiting rows whose message is nowhere (a kind with `release`, such as
+training's fair share, sends its never-sent rows itself); `run_maintenance()` does both
 and leaves a self-expiring Redis key that /healthz reads (no clock compared).
 """
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from audit.services import forget_old_entries
 from studio.services.db_retry import retry_database
 from studio.services.leases import KINDS, _hand_over, _running_and_expired, send
 
@@ -87,12 +89,12 @@ def dispatch() -> dict[str, int]:
         rows = kind.rows().filter(**{c.status: kind.waiting})
         never_sent = rows.filter(**{f"{c.dispatched}__isnull": True})
         late = rows.filter(**{f"{c.dispatched}__lt": Now() - grace})
-        overdue[kind.name] = [
-            *((pk, "") for pk in never_sent.values_list("pk", flat=True)),
-            *late.values_list("pk", c.task_id),
-        ]
+        # A kind that releases its rows itself sends those never sent (below).
+        unsent = [] if kind.release else never_sent.values_list("pk", flat=True)
+        overdue[kind.name] = [*((pk, "") for pk in unsent), *late.values_list("pk", c.task_id)]
     if not any(overdue.values()):
-        return {}
+        released = {kind.name: kind.release() for kind in KINDS.values() if kind.release}
+        return {name: count for name, count in released.items() if count}
     pending = _pending_messages()
     held = None
     if any(task_id and task_id not in pending for rows in overdue.values() for _, task_id in rows):
@@ -100,7 +102,8 @@ def dispatch() -> dict[str, int]:
     sent = {}
     for name, rows in overdue.items():
         kind = KINDS[name]
-        count = 0
+        # In the kinds' order, as before: a validation is not sent after a training.
+        count = kind.release() if kind.release else 0
         for pk, task_id in rows:
             if task_id and (task_id in pending or task_id in (held or ())):
                 continue
@@ -115,6 +118,7 @@ def run_maintenance() -> dict:
     """What beat runs: reap, then dispatch; records that the reaper ran."""
     reaped = retry_database(reap)
     sent = retry_database(dispatch)
+    retry_database(forget_old_entries)  # the audit log's retention (audit/)
     mark_reaper_alive()
     return {"reaped": reaped, "dispatched": sent}
 

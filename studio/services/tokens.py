@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import Action
+from audit.services import record
 from studio.models import ApiToken
 from studio.services.access import one_or_404
 
@@ -90,6 +92,7 @@ def create_token(user, name: str, *, expires_at=None, rate_limit_per_minute=None
             expires_at=expires_at,
             rate_limit_per_minute=rate_limit_per_minute,
         )
+        record(Action.CREATE, token, owner=user)
     return NewToken(token=token, secret=secret)
 
 
@@ -137,4 +140,18 @@ def access_token(user, token_id) -> ApiToken:
 
 def revoke_token(token: ApiToken) -> None:
     """Delete the token: requests carrying it fail from now on."""
-    token.delete()
+    with transaction.atomic():
+        record(Action.REVOKE, token)
+        token.delete()
+
+
+def revoke_all_tokens(user) -> int:
+    """Delete every token of `user` (a password change may ask it); returns how many."""
+    with transaction.atomic():
+        _, deleted = ApiToken.objects.for_user(user).delete()
+        count = deleted.get(ApiToken._meta.label, 0)
+        if count:
+            # One entry for them all: the kind of object, no one id.
+            record(Action.REVOKE, target_type=ApiToken._meta.label_lower, owner=user,
+                   target_name=f"all {count:,} API tokens", detail={"tokens": count})  # fmt: skip
+    return count

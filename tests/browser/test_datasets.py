@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import log_in
-from tests.datasets_app.helpers import chat_jsonl
+from tests.builders import chat_jsonl
+from tests.processes import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -70,6 +70,34 @@ def test_a_bad_file_lists_each_problem_with_its_line(
     expect(rows.nth(0).locator("td").first).to_have_text("2")
     expect(rows.nth(1).locator("td").first).to_have_text("3")
     expect(rows.nth(1)).to_contain_text("not valid JSON")
+
+
+def test_a_few_broken_rows_are_skipped_from_the_keyboard(
+    page, live_server_url, celery_worker, alice, tmp_path
+):
+    lines = chat_jsonl(40).decode().splitlines()
+    lines[4] = "{not json"
+    lines[9] = json.dumps({"messages": 3})
+    mostly_good = tmp_path / "mostly-good.jsonl"
+    mostly_good.write_text("\n".join(lines) + "\n")
+    log_in(page, live_server_url, "alice")
+    page.goto(f"{live_server_url}/datasets/")
+    page.locator("input[name=file]").set_input_files(str(mostly_good))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_test_id("dataset-status")).to_have_text("Invalid", timeout=30_000)
+
+    skip = page.get_by_role("button", name="Skip 2 broken rows and use the rest")
+    skip.focus()
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    # htmx swaps in the new check's live progress; its end brings the report.
+    expect(page.get_by_test_id("dataset-status")).to_have_text("Ready", timeout=30_000)
+    expect(page.get_by_test_id("dataset-rows")).to_have_text("38")
+    expect(page.get_by_test_id("dataset-skipped-rows")).to_have_text("2 broken skipped")
+    skipped = page.locator("#dataset-skipped tbody tr")
+    expect(skipped).to_have_count(2)
+    expect(skipped.nth(0).locator("td").first).to_have_text("5")
+    expect(skipped.nth(1).locator("td").first).to_have_text("10")
 
 
 def test_a_file_with_an_unknown_extension_is_refused_in_the_form(

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from jobs.models import FineTuneJob, JobStatus, MetricPoint
 from jobs.services import live
-from tests.conftest import log_in
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import make_job, ready_sample
+from tests.processes import log_in
 
 pytestmark = [
     pytest.mark.browser,

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import log_in
+from tests.processes import log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,7 +68,7 @@ def read_the_evaluation(page) -> tuple[float, float]:
     """Wait for the job page's evaluation; its headline figure, base and fine-tuned."""
     table = page.get_by_test_id("evaluation-table")
     expect(table).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
-    base = float(page.get_by_test_id("evaluation-base-headline").inner_text())
+    base = float(page.get_by_test_id("evaluation-base-headline").get_attribute("data-value"))
     tuned = float(page.get_by_test_id("evaluation-tuned-headline").get_attribute("data-value"))
     return base, tuned
 
@@ -107,7 +107,7 @@ def test_alice_fine_tunes_tailor_tiny_on_support_routing_then_compares_it_with_i
 
     page.get_by_test_id("vote-choice-b").click()
     expect(page.get_by_test_id("vote-recorded")).to_contain_text("is better")
-    expect(page.get_by_test_id("vote-tallies")).to_contain_text("tailor-tiny")
+    expect(page.get_by_test_id("vote-tallies")).to_contain_text("Tailor Tiny (demo, 3.6M) (base)")
 
     page.goto(job_url)
     expect(page.get_by_test_id("evaluation-table")).to_contain_text("Exact match")

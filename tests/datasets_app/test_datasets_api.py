@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from datasets_app.models import Dataset
-from tests.datasets_app.helpers import chat_jsonl, csv_bytes, upload, wait_until_finished
+from tests.builders import chat_jsonl, csv_bytes, dataset_when_finished, upload
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +24,7 @@ def test_a_chat_file_is_validated_split_and_previewed(alice_api, celery_worker):
     assert body["name"] == "Numbers"
     assert body["status"] in ("uploaded", "validating", "ready")
 
-    dataset = wait_until_finished(body["id"])
+    dataset = dataset_when_finished(body["id"])
     assert dataset.status == "ready", dataset.errors
     detail = alice_api.get(f"/api/v1/datasets/{dataset.pk}/").json()
     assert detail["format"] == "chat"
@@ -58,7 +58,7 @@ def test_an_invalid_file_lists_its_problems_and_imports_nothing(alice_api, celer
         ),
     ]
     response = post_dataset(alice_api, "broken.jsonl", "\n".join(lines))
-    dataset = wait_until_finished(response.json()["id"])
+    dataset = dataset_when_finished(response.json()["id"])
     assert dataset.status == "invalid"
     detail = alice_api.get(f"/api/v1/datasets/{dataset.pk}/").json()
     assert detail["error_count"] == 2
@@ -88,7 +88,7 @@ def test_columns_with_other_names_are_mapped_on_upload(alice_api, celery_worker)
         column_mapping=json.dumps({"prompt": "question", "completion": "answer"}),
     )
     assert response.status_code == 201, response.json()
-    dataset = wait_until_finished(response.json()["id"])
+    dataset = dataset_when_finished(response.json()["id"])
     assert dataset.status == "ready", dataset.errors
     assert dataset.format == "prompt_completion"
     assert dataset.columns == ["question", "answer"]
@@ -99,7 +99,7 @@ def test_columns_with_other_names_are_mapped_on_upload(alice_api, celery_worker)
 
 
 def test_changing_the_split_validates_again_with_the_new_settings(alice_api, celery_worker):
-    dataset = wait_until_finished(post_dataset(alice_api, "n.jsonl", chat_jsonl(50)).json()["id"])
+    dataset = dataset_when_finished(post_dataset(alice_api, "n.jsonl", chat_jsonl(50)).json()["id"])
     assert (dataset.num_train_rows, dataset.num_validation_rows) == (45, 5)
     first_revision = dataset.revision
     response = alice_api.patch(
@@ -109,7 +109,7 @@ def test_changing_the_split_validates_again_with_the_new_settings(alice_api, cel
     )
     assert response.status_code == 200, response.json()
     assert response.json()["name"] == "Numbers, 20 % held out"
-    dataset = wait_until_finished(dataset.pk)
+    dataset = dataset_when_finished(dataset.pk)
     assert dataset.revision == first_revision + 1
     assert (dataset.num_train_rows, dataset.num_validation_rows) == (40, 10)
     assert not dataset.output_folder(first_revision).exists()
@@ -124,7 +124,7 @@ def test_a_separate_validation_file_is_checked_like_the_training_file(alice_api,
         },
         format="multipart",
     )
-    dataset = wait_until_finished(response.json()["id"])
+    dataset = dataset_when_finished(response.json()["id"])
     assert dataset.status == "ready", dataset.errors
     assert dataset.split_mode == "file"
     assert (dataset.num_train_rows, dataset.num_validation_rows) == (30, 5)
@@ -142,7 +142,7 @@ def test_a_bad_validation_file_makes_the_dataset_invalid_and_says_which_file(
         },
         format="multipart",
     )
-    dataset = wait_until_finished(response.json()["id"])
+    dataset = dataset_when_finished(response.json()["id"])
     assert dataset.status == "invalid"
     assert dataset.errors[0]["message"].startswith("Validation file: line 1")
 
@@ -177,7 +177,7 @@ def test_a_file_over_the_size_limit_is_refused_with_the_limit_stated(alice_api):
 
 def test_bob_cannot_see_or_touch_alices_dataset(alice_api, bob_api, celery_worker):
     dataset_id = post_dataset(alice_api, "n.jsonl", chat_jsonl(10)).json()["id"]
-    wait_until_finished(dataset_id)
+    dataset_when_finished(dataset_id)
     assert bob_api.get("/api/v1/datasets/").json()["results"] == []
     for method, path in [
         ("get", f"/api/v1/datasets/{dataset_id}/"),
@@ -192,7 +192,7 @@ def test_bob_cannot_see_or_touch_alices_dataset(alice_api, bob_api, celery_worke
 
 
 def test_deleting_hides_the_dataset_and_frees_its_files(alice_api, celery_worker):
-    dataset = wait_until_finished(post_dataset(alice_api, "n.jsonl", chat_jsonl(10)).json()["id"])
+    dataset = dataset_when_finished(post_dataset(alice_api, "n.jsonl", chat_jsonl(10)).json()["id"])
     folder = dataset.folder
     assert folder.exists()
     assert alice_api.delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204

@@ -4,7 +4,7 @@ import pytest
 
 from datasets_app import services
 from datasets_app.models import Dataset
-from tests.datasets_app.helpers import chat_jsonl, upload
+from tests.builders import chat_jsonl, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -118,17 +118,24 @@ def test_starting_from_a_sample_creates_a_dataset_with_its_held_out_file(alice_c
     assert dataset.split_mode == "file" and dataset.validation_filename
 
 
-def test_bob_gets_404_for_every_page_of_alices_dataset(bob_client, alice):
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        pytest.param("get", "", id="detail"),
+        pytest.param("get", "preview/", id="preview"),
+        pytest.param("post", "rename/", id="rename"),
+        pytest.param("post", "settings/", id="settings"),
+        pytest.param("post", "delete/", id="delete"),
+    ],
+)
+def test_bob_gets_404_for_every_page_of_alices_dataset(bob_client, alice, method, suffix):
     dataset = ready_dataset(alice, name="alices-private-numbers.jsonl")
-    for method, suffix in [
-        ("get", ""),
-        ("get", "preview/"),
-        ("post", "rename/"),
-        ("post", "settings/"),
-        ("post", "delete/"),
-    ]:
-        response = getattr(bob_client, method)(f"/datasets/{dataset.pk}/{suffix}", {"name": "x"})
-        assert response.status_code == 404, suffix
+    response = getattr(bob_client, method)(f"/datasets/{dataset.pk}/{suffix}", {"name": "x"})
+    assert response.status_code == 404
+
+
+def test_bob_does_not_see_alices_dataset_in_his_list(bob_client, alice):
+    dataset = ready_dataset(alice, name="alices-private-numbers.jsonl")
     assert dataset.name not in bob_client.get("/datasets/").content.decode()
 
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from datasets_app import services
 from datasets_app.models import Dataset
-from tests.datasets_app.helpers import chat_jsonl, upload
+from tests.builders import chat_jsonl, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -66,11 +66,14 @@ def test_a_file_gone_from_disk_ends_invalid_with_a_plain_message(alice):
     assert services.run_validation(str(dataset.pk), dataset.revision) == "invalid"
     dataset.refresh_from_db()
     assert dataset.error_count == 1
-    message = dataset.errors[0]["message"]
-    assert message.startswith("Validation stopped unexpectedly (FileNotFoundError:")
-    assert message.endswith(
-        "Nothing was imported. Try again; if it happens again, tell an operator."
+    error = dataset.errors[0]
+    assert error["message"] == (
+        "Validation stopped with an unexpected error in the worker. Nothing was imported. "
+        "Try again; if it happens again, tell an operator: they can see the error here."
     )
+    # The exception, which names the server's path, is kept apart, for operators.
+    assert error["detail"].startswith("FileNotFoundError: ")
+    assert dataset.source.name in error["detail"]
 
 
 def test_holding_out_needs_at_least_two_rows(alice):

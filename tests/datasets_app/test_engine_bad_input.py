@@ -261,7 +261,8 @@ def test_it_lists_the_accepted_shapes_for_an_unknown_format(tmp_path):
             "(after an optional system message), got 'assistant'",
         ),
         (
-            [("system", "Be kind."), ("assistant", "Hello")],
+            # A system message and a reply alone are fine (a warning); not as an opening.
+            [("system", "Be kind."), ("assistant", "Hello"), ("user", "Hi"), ("assistant", "Yo")],
             "line 1, `messages[1].role`: the conversation must start with a user message "
             "(after an optional system message), got 'assistant'",
         ),

@@ -20,6 +20,7 @@ from datasets_app.engine import (
     read_page,
     validate,
 )
+from datasets_app.engine.formats import EXTENSIONS
 
 EXTENSION = {"jsonl": "jsonl", "json": "json", "csv": "csv", "tsv": "tsv", "parquet": "parquet"}
 
@@ -142,6 +143,8 @@ def check(tmp_path: Path, name: str, rows: list[dict], **options):
 
 def test_the_constants_cover_every_format():
     assert FILE_TYPES == ("jsonl", "json", "csv", "tsv", "parquet")
+    # Every extension names a file type that has a reader, and every type has one.
+    assert set(EXTENSIONS.values()) == set(FILE_TYPES)
     assert set(FORMAT_LABELS) == set(TASK_OF_FORMAT) == set(FORMAT_FIELDS) == set(FORMATS)
     assert set(SAMPLES) == set(FORMATS)
 
@@ -356,21 +359,21 @@ def test_it_reports_progress_and_ends_with_the_whole_file(tmp_path):
     assert calls == sorted(calls)
 
 
-def test_a_json_array_is_read_in_pieces_across_every_boundary(tmp_path, monkeypatch):
-    from datasets_app.engine import readers
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 17, 64], ids=lambda chunk: f"{chunk}-byte-chunks")
+def test_a_json_array_is_read_in_pieces_across_every_boundary(tmp_path, monkeypatch, chunk):
+    from datasets_app.engine.readers import json_array as readers
 
     rows = [{"text": f"row {index} — naïve 東京 " + "x" * (index % 7)} for index in range(40)]
     rows.append({"text": 'escapes " \\ \u00e9', "label_like": [1.5e3, -2, True, None]})
     write_rows(tmp_path / "upload.json", rows)
-    for chunk in (1, 2, 3, 5, 17, 64):
-        monkeypatch.setattr(readers, "_CHUNK_BYTES", chunk)
-        report = validate(
-            tmp_path / "upload.json", filename="upload.json", out_path=tmp_path / "c.jsonl"
-        )
-        assert (report.ok, report.num_rows) == (True, 41), chunk
-        assert [
-            record["messages"][0]["content"] for record in canonical_lines(tmp_path / "c.jsonl")
-        ] == [row["text"] for row in rows]
+    monkeypatch.setattr(readers, "_CHUNK_BYTES", chunk)
+    report = validate(
+        tmp_path / "upload.json", filename="upload.json", out_path=tmp_path / "c.jsonl"
+    )
+    assert (report.ok, report.num_rows) == (True, 41)
+    assert [
+        record["messages"][0]["content"] for record in canonical_lines(tmp_path / "c.jsonl")
+    ] == [row["text"] for row in rows]
 
 
 def test_read_page_works_on_a_validated_file(tmp_path):

@@ -1,7 +1,9 @@
 """Splitting canonical files exactly and reproducibly, and paging through them."""
 
 import json
+import random
 
+import numpy as np
 import pytest
 
 from datasets_app.engine import INDEX_STRIDE, index_path, read_page, split, validation_size
@@ -154,3 +156,82 @@ def test_a_writer_left_by_an_exception_leaves_nothing(tmp_path):
         writer.write(b"{}\n")
         raise RuntimeError
     assert list(tmp_path.iterdir()) == []
+
+
+# --- exact duplicates stay on one side ------------------------------------------------
+
+
+def canonical_of(path, texts_in_order):
+    with CanonicalWriter(path) as writer:
+        for text in texts_in_order:
+            writer.write((json.dumps({"text": text, "label": "x"}) + "\n").encode())
+        writer.commit()
+    return path
+
+
+def split_texts(tmp_path, source, rows, *, fraction=0.1, seed=42):
+    counts = split(
+        source,
+        num_rows=rows,
+        fraction=fraction,
+        seed=seed,
+        train_out=tmp_path / "train.jsonl",
+        validation_out=tmp_path / "validation.jsonl",
+    )
+    return counts, texts(tmp_path / "train.jsonl"), texts(tmp_path / "validation.jsonl")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_each_duplicate_group_lands_on_one_side(tmp_path, seed):
+    # 300 rows: 60 texts written five times each, and 100 distinct ones, shuffled.
+    rows = [f"repeated {i % 60}" for i in range(300)] + [f"single {i}" for i in range(100)]
+    random.Random(seed).shuffle(rows)  # noqa: S311  (test data, not secrets)
+    source = canonical_of(tmp_path / "records.jsonl", rows)
+    (n_train, n_validation), train, held_out = split_texts(tmp_path, source, 400, seed=seed)
+    assert not set(train) & set(held_out)
+    assert sorted(train + held_out) == sorted(rows)
+    assert (n_train, n_validation) == (len(train), len(held_out))
+    # Whole groups while they fit: never more than the share asked for.
+    assert 30 <= n_validation <= validation_size(400, 0.1) == 40
+    order = {text: index for index, text in enumerate(dict.fromkeys(rows))}
+    assert [order[text] for text in dict.fromkeys(held_out)] == sorted(
+        order[text] for text in dict.fromkeys(held_out)
+    )
+
+
+def test_a_file_without_duplicates_keeps_its_seeded_random_split(tmp_path):
+    source = canonical(tmp_path / "records.jsonl", 500)
+    _, _, held_out = split_texts(tmp_path, source, 500, fraction=0.2, seed=7)
+    picked = np.random.default_rng(7).choice(500, size=100, replace=False)
+    assert held_out == [f"row {index}" for index in sorted(picked.tolist())]
+
+
+def test_the_grouped_split_is_the_same_every_time(tmp_path):
+    rows = [f"text {i % 37}" for i in range(200)]
+    source = canonical_of(tmp_path / "records.jsonl", rows)
+    first = split_texts(tmp_path, source, 200, fraction=0.25, seed=3)
+    again = split_texts(tmp_path, source, 200, fraction=0.25, seed=3)
+    assert first == again
+    assert first[0][1] > 0
+
+
+def test_a_file_of_one_repeated_row_trains_on_all_of_it(tmp_path):
+    source = canonical_of(tmp_path / "records.jsonl", ["same"] * 20)
+    counts, train, held_out = split_texts(tmp_path, source, 20, fraction=0.2)
+    assert (counts, held_out) == ((20, 0), [])
+    assert train == ["same"] * 20
+
+
+def test_duplicates_found_on_disk_are_kept_together_too(tmp_path, monkeypatch):
+    from datasets_app.engine import duplicates
+
+    monkeypatch.setattr(duplicates, "BUFFER_ROWS", 16)
+    rows = [f"text {i % 90}" for i in range(450)]
+    source = canonical_of(tmp_path / "records.jsonl", rows)
+    (_, n_validation), train, held_out = split_texts(tmp_path, source, 450, seed=11)
+    assert not set(train) & set(held_out)
+    assert n_validation == 45
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "records.idx", "records.jsonl", "train.idx", "train.jsonl",
+        "validation.idx", "validation.jsonl",
+    ]  # fmt: skip

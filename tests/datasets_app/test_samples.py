@@ -61,18 +61,21 @@ def test_a_second_run_is_byte_identical(generated, tmp_path):
         assert (tmp_path / relative).read_bytes() == (generated / relative).read_bytes()
 
 
-def test_the_registry_points_at_files_that_exist():
+def test_the_registry_lists_the_samples_by_slug():
     assert [s.slug for s in SAMPLES] == ["sentiment", "support-routing"]
-    for sample in SAMPLES:
-        assert sample.train_file.is_file()
-        assert sample.validation_file.is_file()
-        assert sample.train_file != sample.validation_file
-        assert sample.task in {"classification", "generation"}
-        assert sample.suggested_model in {"minilm-l6", "tailor-tiny"}
-        assert sample.name
-        assert sample.description
-        assert get_sample(sample.slug) is sample
     assert get_sample("no-such-sample") is None
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda sample: sample.slug)
+def test_the_registry_points_at_files_that_exist(sample):
+    assert sample.train_file.is_file()
+    assert sample.validation_file.is_file()
+    assert sample.train_file != sample.validation_file
+    assert sample.task in {"classification", "generation"}
+    assert sample.suggested_model in {"minilm-l6", "tailor-tiny"}
+    assert sample.name
+    assert sample.description
+    assert get_sample(sample.slug) is sample
 
 
 def test_the_registry_imports_neither_django_nor_torch():

@@ -21,18 +21,19 @@ from serving.services.evaluations import request_evaluation
 from serving.work import WORKER_LOST
 from studio.asgi import application
 from studio.services.tokens import create_token
-from tests.conftest import Beat, CeleryWorker, api_client, wait_for
-from tests.datasets_app.helpers import chat_jsonl, upload
-from tests.faults.helpers import (
+from tests.builders import api_client, chat_jsonl, succeeded_lora_job, upload
+from tests.faults.checks import current
+from tests.live import run_in_own_loop
+from tests.processes import (
     PRODUCTION_TRAIN,
+    Beat,
+    CeleryWorker,
     Stopwatch,
-    current,
     gone,
     kill,
     studio,
-    succeeded_lora_job,
+    wait_for,
 )
-from tests.live import run_in_own_loop
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

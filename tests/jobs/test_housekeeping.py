@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobs.models import Checkpoint, FineTuneJob, JobStatus
 from jobs.services import housekeeping
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import make_job, ready_sample
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,6 @@
 """The configuration document: reading, checking, presets sized in steps."""
 
+import dataclasses
 import io
 import time
 import tracemalloc
@@ -8,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs import config as cfg
+from jobs.config.labels import FIELD_LABELS, for_people
 from jobs.services.lifecycle import parse_config_upload
 from tests.api_errors import field_errors
 
@@ -153,7 +155,7 @@ def test_a_field_takes_only_its_own_type_and_is_never_printed():
         "data.validation_dataset": "must be text.",
         "training.seed": "must be a whole number.",
         "training.eval_every": "must be a whole number.",
-        "training.epochs": "must be a finite number.",
+        "training.epochs": "must be a number.",
     }
 
 
@@ -186,3 +188,35 @@ def test_the_api_quotes_no_huge_json_value_or_name(alice_api):
             ],
         }
     }  # fmt: skip
+
+
+# --- labels (jobs/config/labels.py) -------------------------------------------------
+
+
+def test_every_field_of_the_document_has_a_label_for_the_pages():
+    paths = {"name", "preset"} | {
+        f"{section}.{field.name}"
+        for section, shape in cfg.SECTIONS.items()
+        for field in dataclasses.fields(shape)
+    }
+    assert paths <= set(FIELD_LABELS), paths - set(FIELD_LABELS)
+
+
+def test_an_error_reads_in_labels_and_a_path_it_mentions_too():
+    error = cfg.FieldError(
+        "training.early_stopping_patience",
+        "needs evaluations during training: set training.eval_every.",
+    )
+    assert for_people(error) == (
+        "Early-stopping patience",
+        "needs evaluations during training: set “Evaluate every N steps”.",
+    )
+    # A file's own invented field keeps its name; numbers and file names stay.
+    assert for_people(cfg.FieldError("training.speed", "is not a known field.")) == (
+        "training.speed",
+        "is not a known field.",
+    )
+    assert for_people(cfg.FieldError("config_file", "tailor-job.yaml at 0.003 is odd.")) == (
+        "Configuration file",
+        "tailor-job.yaml at 0.003 is odd.",
+    )

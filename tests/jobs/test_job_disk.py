@@ -4,7 +4,7 @@ full disk, from whichever library writes it (safetensors, torch.save, zipfile,
 Django's file storage).
 
 Mounting needs root, as the test machine runs; nothing of Tailor is mocked.
-Training runs in process (`runner.run_job`, as the Celery task calls it) on
+Training runs in process (`worker.run_job`, as the Celery task calls it) on
 tailor-tiny; the sizes of what it writes are measured on a first, normal run
 of the same configuration, and the tmpfs is sized from them.
 """
@@ -24,15 +24,15 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from datasets_app.models import Dataset
-from jobs import runner
+from jobs import worker
 from jobs.models import FineTuneJob, JobStatus, MetricPoint
 from jobs.services import lifecycle
 from jobs.services.lifecycle import check_start_job, create_job
 from jobs.training import checkpoint_is_complete
 from studio.services import disk
 from studio.services.tokens import create_token
-from tests.conftest import api_client, wait_for
-from tests.jobs.helpers import ready_sample
+from tests.builders import api_client
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,11 +87,6 @@ def footprint(path: Path) -> int:
     return sum(math.ceil(p.stat().st_size / PAGE) * PAGE for p in files)
 
 
-@pytest.fixture
-def routing(alice, demo_models):
-    return ready_sample(alice)
-
-
 def queued_job(owner, dataset, **training) -> FineTuneJob:
     document = {
         "data": {"dataset": str(dataset.pk)},
@@ -106,7 +101,7 @@ def queued_job(owner, dataset, **training) -> FineTuneJob:
 def run(job) -> str:
     """Run the job here; when the session's Celery worker took its message
     first (a resumed job is sent), wait for that worker to end it."""
-    outcome = runner.run_job(str(job.pk), "here")
+    outcome = worker.run_job(str(job.pk), "here")
     if outcome == "not-claimed":
         wait_for(
             lambda: FineTuneJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
@@ -210,7 +205,7 @@ def test_a_full_disk_fails_the_run_with_nothing_partial_and_resume_continues(
         outcome = run(job)
         took = time.monotonic() - started
         assert (outcome, job.status, job.error_code) == ("failed", "failed", "disk_full")
-        assert job.error_message == runner.DISK_FULL_MESSAGE
+        assert job.error_message == worker.DISK_FULL_MESSAGE
         assert_nothing_partial(job)
         checkpoints = job.attempt_folder(1) / "checkpoints"
         assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == ["checkpoint-2"]
@@ -249,7 +244,7 @@ def test_an_adapter_zip_that_does_not_fit_fails_the_run_and_leaves_no_partial_zi
         outcome = run(job)
         took = time.monotonic() - started
         assert (outcome, job.status, job.error_code) == ("failed", "failed", "disk_full")
-        assert job.error_message == runner.DISK_FULL_MESSAGE
+        assert job.error_message == worker.DISK_FULL_MESSAGE
         assert_nothing_partial(job)
         assert not (job.attempt_folder(1) / "adapter.zip").exists()
         reported = seconds_between(job, "Saved the adapter at step 2", "failed")

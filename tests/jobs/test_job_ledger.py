@@ -16,7 +16,7 @@ from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoin
 from jobs.services import ledger
 from jobs.services.lifecycle import JobStateError, cancel_job, start_job
 from studio.services import leases
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import make_job, ready_sample
 
 TRAINING = leases.kind("training")
 

@@ -13,9 +13,13 @@ from django.utils.html import escape
 
 from jobs.models import FineTuneJob, JobStatus
 from jobs.services import lifecycle
-from tests.jobs.helpers import make_job, ready_sample
+from tests.api_errors import field_errors
+from tests.builders import api_client, make_job, ready_sample
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("demo_models"),
+]  # the wizard reads them
 
 
 def wizard_post(dataset, model="tailor-tiny", **fields):
@@ -108,7 +112,9 @@ def test_a_bad_learning_rate_is_shown_next_to_its_field_and_creates_no_job(alice
     html = response.content.decode()
     assert response.status_code == 422
     assert field_error(html, "training.learning_rate") == "must be more than 0 and at most 0.1."
-    assert "<code>training.learning_rate</code>: must be more than 0 and at most 0.1." in html
+    # The page speaks in labels; the API keeps the path (tests/jobs/test_jobs_api.py).
+    assert "<li>Learning rate: must be more than 0 and at most 0.1.</li>" in html
+    assert "training.learning_rate:" not in html
     assert FineTuneJob.objects.count() == 0
 
 
@@ -165,15 +171,26 @@ def test_the_yaml_download_uploads_again_into_an_identical_config(
 ):
     job = make_job(alice, ready_sample(alice), training={"learning_rate": 0.002, "seed": 7})
     response = alice_client.get(reverse("job-config", args=[job.pk]))
+    # The same name as the API gives it (tests/jobs/test_jobs_api.py).
     assert response["Content-Disposition"] == (
-        f'attachment; filename="tailor-job-{job.pk.hex[:8]}.yaml"'
+        f'attachment; filename="support-ticket-routing-tailor-tiny-quick-{job.pk.hex[:8]}.yaml"'
     )
     upload = SimpleUploadedFile("tailor-job.yaml", response.content, "application/yaml")
     with django_capture_on_commit_callbacks(execute=False):
         created = alice_client.post(reverse("job-upload"), {"config_file": upload})
     again = FineTuneJob.objects.exclude(pk=job.pk).get()
     assert created["Location"] == reverse("job-detail", args=[again.pk])
-    assert again.config == job.config
+    # The same configuration; a second job of that name is numbered, and says so.
+    assert again.name == f"{job.name} (2)"
+    assert again.config == {**job.config, "name": f"{job.name} (2)"}
+    shown = alice_client.get(created["Location"]).content.decode()
+    assert (
+        escape(
+            f"“{job.name} (2)” is queued for a training worker. You already had a job named "
+            f"“{job.name}”, so this one is “{job.name} (2)”."
+        )
+        in shown
+    )
     assert yaml.safe_load(response.content) == job.config
 
 
@@ -181,7 +198,9 @@ def test_an_upload_that_is_not_yaml_shows_why(alice_client, alice):
     upload = SimpleUploadedFile("job.yaml", b"data: [unclosed", "application/yaml")
     response = alice_client.post(reverse("job-upload"), {"config_file": upload})
     assert response.status_code == 422
-    assert "<code>config_file</code>: is not valid YAML (line 1)." in response.content.decode()
+    html = response.content.decode()
+    assert "<li>Configuration file: is not valid YAML (line 1).</li>" in html
+    assert "config_file:" not in html
     assert FineTuneJob.objects.count() == 0
 
 
@@ -197,7 +216,7 @@ def test_clone_and_edit_prefills_the_wizard(alice_client, alice):
 # --- job page and actions -----------------------------------------------------------------
 
 
-def test_the_job_page_shows_the_job(alice_client, alice):
+def test_the_job_page_shows_the_job(alice_client, alice, demo_models):
     job = make_job(alice, ready_sample(alice))
     html = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
     assert (
@@ -209,6 +228,43 @@ def test_the_job_page_shows_the_job(alice_client, alice):
     assert "Created from Support ticket routing." in html  # the log tail
     assert "learning_rate: 0.003" in html  # the configuration
     assert ">Cancel</button>" in html and ">Retry</button>" not in html
+
+
+def finished_cards(html: str) -> list[tuple[str, str]]:
+    """The Finished card's figures, (label, value), in the page's order."""
+    results = html[html.index('id="job-results"') :]
+    results = results[: results.index("</article>")]
+    return re.findall(
+        r'<div data-metric="\w+"><span class="muted small-text">([^<]*)</span>'
+        r'<strong class="figure">([^<]*)</strong></div>',
+        results,
+    )
+
+
+def test_a_succeeded_jobs_figures_read_as_labels_above_values(alice_client, alice, routing):
+    job = make_job(alice, routing)
+    # The training loop's `_metrics` of a real run, as the ledger stores them.
+    metrics = {
+        "train_loss": 1.8369140625, "mean_train_loss": 2.753436279296875, "val_loss": None,
+        "best_val_loss": None, "runtime_seconds": 294.21, "steps": 75,
+        "trained_tokens": 54692, "tokens_per_second": 185.9, "grad_norm": 0.51234,
+    }  # fmt: skip
+    FineTuneJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED, adapter_path=str(job.folder / "adapter"),
+        final_metrics=metrics, trained_tokens=54692,
+    )  # fmt: skip
+    html = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert finished_cards(html) == [
+        ("Train loss", "1.8369"),
+        ("Mean train loss", "2.7534"),
+        ("Runtime", "4 min 54 s"),
+        ("Steps", "75"),
+        ("Trained tokens", "54,692"),
+        ("Speed", "186 tokens/s"),
+        ("Grad norm", "0.5123"),  # a name the table does not know still reads
+    ]
+    # No validation rows: no empty "Validation loss —" cards.
+    assert "Validation loss</span>" not in html[html.index('id="job-results"') :]
 
 
 def test_cancel_of_a_created_job_cancels_it(alice_client, alice):
@@ -243,23 +299,39 @@ def test_the_adapter_download_serves_the_zip_of_a_succeeded_job(alice_client, al
         status=JobStatus.SUCCEEDED, adapter_path=str(job.attempt_folder(1) / "adapter")
     )
     response = alice_client.get(reverse("job-adapter", args=[job.pk]))
-    stem = job.fine_tuned_model.replace(":", "-").replace("--", "-")
-    assert response["Content-Disposition"] == f'attachment; filename="{stem}-adapter.zip"'
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="support-ticket-routing-tailor-tiny-quick-{job.pk.hex[:8]}'
+        '-adapter.zip"'
+    )
     names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
     assert names == ["adapter/adapter_config.json"]
     page = alice_client.get(reverse("job-detail", args=[job.pk])).content.decode()
     assert 'data-testid="download-adapter"' in page
 
 
-def test_bob_gets_404_for_alices_job_everywhere(bob_client, alice):
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("get", "job-detail"),
+        ("get", "job-row"),
+        ("get", "job-config"),
+        ("get", "job-adapter"),
+        ("get", "job-merged"),
+        ("post", "job-cancel"),
+        ("post", "job-retry"),
+        ("post", "job-export"),
+    ],
+)
+def test_bob_gets_404_for_alices_job_everywhere(bob_client, alice, method, name):
     job = make_job(alice, ready_sample(alice))
-    for name in ("job-detail", "job-row", "job-config", "job-adapter", "job-merged"):
-        assert bob_client.get(reverse(name, args=[job.pk])).status_code == 404, name
-    for name in ("job-cancel", "job-retry", "job-export"):
-        assert bob_client.post(reverse(name, args=[job.pk])).status_code == 404, name
-    assert bob_client.get(reverse("job-new"), {"from": job.pk}).status_code == 404
+    assert getattr(bob_client, method)(reverse(name, args=[job.pk])).status_code == 404
     job.refresh_from_db()
     assert job.status == JobStatus.CREATED
+
+
+def test_bob_cannot_start_a_new_job_from_alices(bob_client, alice):
+    job = make_job(alice, ready_sample(alice))
+    assert bob_client.get(reverse("job-new"), {"from": job.pk}).status_code == 404
 
 
 def test_an_operator_sees_the_traceback_and_the_owner_only_the_message(
@@ -351,13 +423,15 @@ def test_a_queued_job_offers_no_delete_and_is_not_deleted(alice_client, alice):
     assert FineTuneJob.objects.filter(pk=job.pk).exists()
 
 
-def test_an_operator_may_delete_alices_job_and_bob_gets_404(
-    bob_client, client, olga, alice, django_capture_on_commit_callbacks
-):
+@pytest.mark.parametrize("name", ["job-delete", "job-resume"])
+def test_bob_gets_404_when_he_deletes_or_resumes_alices_job(bob_client, alice, name):
     job = lifecycle.cancel_job(make_job(alice, ready_sample(alice)))
-    for name in ("job-delete", "job-resume"):
-        assert bob_client.post(reverse(name, args=[job.pk])).status_code == 404, name
-    assert FineTuneJob.objects.filter(pk=job.pk).exists()
+    assert bob_client.post(reverse(name, args=[job.pk])).status_code == 404
+    assert FineTuneJob.objects.get(pk=job.pk).status == job.status
+
+
+def test_an_operator_may_delete_alices_job(client, olga, alice, django_capture_on_commit_callbacks):
+    job = lifecycle.cancel_job(make_job(alice, ready_sample(alice)))
     client.force_login(olga)
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(reverse("job-delete", args=[job.pk])).status_code == 302
@@ -393,3 +467,56 @@ def test_a_job_failed_by_its_own_configuration_offers_no_resume(alice_client, al
     assert "which would happen again" in response.content.decode()
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
+
+
+# --- names and downloads the studio cannot make ---------------------------------------
+
+
+def test_a_second_job_of_one_name_gets_the_next_number_and_bobs_jobs_do_not_count(
+    alice_client, alice, bob, django_capture_on_commit_callbacks
+):
+    dataset = ready_sample(alice)
+    make_job(bob, ready_sample(bob), name="Routing")
+    names = [make_job(alice, dataset, name="Routing").name for _ in range(3)]
+    assert names == ["Routing", "Routing (2)", "Routing (3)"]
+    assert FineTuneJob.objects.get(name="Routing (3)").config["name"] == "Routing (3)"
+    # The wizard says it before Start.
+    post = wizard_post(dataset, name="Routing")
+    html = alice_client.post(reverse("job-preview"), post).content.decode()
+    assert escape("You already have a job named “Routing”: this one will be “Routing (4)”.") in html
+
+
+def test_a_retry_keeps_its_originals_name(alice, django_capture_on_commit_callbacks):
+    job = lifecycle.cancel_job(make_job(alice, ready_sample(alice), name="Routing"))
+    with django_capture_on_commit_callbacks(execute=False):
+        retry = lifecycle.retry_job(alice, job)
+    assert retry.name == "Routing" and retry.retry_of == job
+
+
+def test_an_offline_studio_refuses_a_model_that_needs_a_download(
+    alice_client, alice, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    dataset = ready_sample(alice)
+    sentence = (
+        "Qwen2.5 0.5B Instruct needs a download of Qwen/Qwen2.5-0.5B-Instruct (about 0.9 GiB), "
+        "and this studio cannot download (HF_HUB_OFFLINE is set). Choose a model on this "
+        "machine, or ask an operator to put it in the Hugging Face cache."
+    )
+    response = alice_client.post(reverse("job-new"), wizard_post(dataset, "qwen2.5-0.5b-instruct"))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert f"<li>Base model: {escape(sentence)}</li>" in html
+    assert field_error(html, "model.base_model") == escape(sentence)
+    assert FineTuneJob.objects.count() == 0
+    # The API refuses it too, by the field's path.
+    api = api_client(alice)
+    body = {"data": {"dataset": str(dataset.pk)}, "model": {"base_model": "qwen2.5-0.5b-instruct"}}
+    refused = api.post("/api/v1/jobs/", body, format="json")
+    assert refused.status_code == 400
+    assert field_errors(refused) == {"model.base_model": [sentence]}
+    # Online, the same model downloads on first use.
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    html = alice_client.get(reverse("job-new"), {"dataset": dataset.pk}).content.decode()
+    assert "Downloads on first use" in html and "Needs a download: offline" not in html

@@ -11,11 +11,10 @@ import zipfile
 
 import pytest
 
-from jobs import runner
+from jobs import worker
 from jobs.models import FineTuneJob, JobStatus, MetricPoint
 from jobs.services.lifecycle import cancel_job, check_start_job, create_job
-from tests.conftest import wait_for
-from tests.jobs.helpers import ready_sample
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.training]
 
@@ -33,14 +32,9 @@ def queued_job(owner, dataset, *, base_model="tailor-tiny", method="lora", **tra
     return job
 
 
-@pytest.fixture
-def routing(alice, demo_models):
-    return ready_sample(alice)
-
-
 def test_a_run_stores_every_logged_step_and_ends_with_a_zipped_adapter(alice, routing):
     job = queued_job(alice, routing)
-    assert runner.run_job(str(job.pk), "here") == "succeeded"
+    assert worker.run_job(str(job.pk), "here") == "succeeded"
     job.refresh_from_db()
     assert (job.status, job.current_step, job.total_steps, job.attempt) == ("succeeded", 6, 6, 1)
     steps = list(MetricPoint.objects.filter(job=job, kind="train").values_list("step", flat=True))
@@ -76,7 +70,7 @@ def test_a_cancel_during_training_stops_at_the_next_step_and_keeps_a_checkpoint(
 
     canceller = threading.Thread(target=cancel_after_a_few_steps)
     canceller.start()
-    outcome = runner.run_job(str(job.pk), "here")
+    outcome = worker.run_job(str(job.pk), "here")
     canceller.join()
     job.refresh_from_db()
     assert (outcome, job.status) == ("cancelled", "cancelled")
@@ -96,7 +90,7 @@ def test_a_base_model_that_cannot_be_loaded_fails_the_job_with_a_plain_reason(
 ):
     job = queued_job(alice, routing)
     settings.MODELS_ROOT = tmp_path / "no-models-here"
-    assert runner.run_job(str(job.pk), "here") == "failed"
+    assert worker.run_job(str(job.pk), "here") == "failed"
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "model_load")
     assert job.error_message.startswith("The base model could not be loaded")
@@ -106,7 +100,7 @@ def test_a_base_model_that_cannot_be_loaded_fails_the_job_with_a_plain_reason(
 def test_a_job_that_is_not_queued_is_left_alone(alice, routing):
     job = queued_job(alice, routing)
     FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED)
-    assert runner.run_job(str(job.pk), "here") == "not-claimed"
+    assert worker.run_job(str(job.pk), "here") == "not-claimed"
     assert not MetricPoint.objects.filter(job=job).exists()
 
 
@@ -118,10 +112,10 @@ def test_a_finished_lora_job_exports_a_merged_model_that_loads_without_peft(
     from jobs.services.artifacts import merged_archive, request_export
 
     job = queued_job(alice, routing, max_steps=2)
-    assert runner.run_job(str(job.pk), "here") == "succeeded"
+    assert worker.run_job(str(job.pk), "here") == "succeeded"
     job.refresh_from_db()
     request_export(job)  # the task is sent after commit; here the runner is called directly
-    if runner.run_export(str(job.pk)) == "not-queued":
+    if worker.run_export(str(job.pk)) == "not-queued":
         # The session's test worker took the task first: it runs the same function.
         wait_for(
             lambda: FineTuneJob.objects.get(pk=job.pk).export_status in ("ready", "failed"),

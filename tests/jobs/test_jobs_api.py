@@ -14,18 +14,11 @@ from rest_framework.test import APIClient
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.services.lifecycle import check_start_job, create_job
 from tests.api_errors import error_message, field_errors
-from tests.conftest import api_client
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import api_client, make_job, ready_sample
 
 pytestmark = pytest.mark.django_db
 
 JOBS = "/api/v1/jobs/"
-
-
-@pytest.fixture
-def routing(alice, demo_models):
-    """Alice's ready support-routing set, which suits tailor-tiny."""
-    return ready_sample(alice, "support-routing")
 
 
 @pytest.fixture
@@ -103,7 +96,10 @@ def test_the_flat_shape_makes_the_same_configuration_as_the_document(alice_api, 
         format="json",
     )
     assert nested.status_code == 201, nested.json()
-    assert flat.json()["config"] == nested.json()["config"]
+    # The second job of one name is numbered; the rest is the same configuration.
+    first, second = flat.json()["config"], nested.json()["config"]
+    assert (first.pop("name"), second.pop("name")) == ("Routing", "Routing (2)")
+    assert first == second
     assert flat.json()["config"]["lora"]["rank"] == 8
     assert flat.json()["config"]["model"]["method"] == "lora"
 
@@ -184,7 +180,9 @@ def test_an_uploaded_yaml_file_creates_the_same_configuration_as_the_json(alice_
     download = alice_api.get(f"{JOBS}{first['id']}/config/")
     assert download.status_code == 200
     assert download["Content-Type"] == "text/yaml; charset=utf-8"
-    assert download["Content-Disposition"] == 'attachment; filename="tailor-job.yaml"'
+    assert download["Content-Disposition"] == (
+        f'attachment; filename="support-ticket-routing-tailor-tiny-quick-{first["id"][:8]}.yaml"'
+    )
     assert yaml.safe_load(download.content) == first["config"]
 
     upload = io.BytesIO(download.content)
@@ -193,7 +191,9 @@ def test_an_uploaded_yaml_file_creates_the_same_configuration_as_the_json(alice_
     assert second.status_code == 201, second.json()
     assert second.json()["status"] == "created"
     assert second.json()["id"] != first["id"]
-    assert second.json()["config"] == first["config"]
+    again = second.json()["config"]
+    assert again.pop("name") == f"{first['config'].pop('name')} (2)"  # numbered, not shared
+    assert again == first["config"]
 
 
 def test_form_fields_beside_an_uploaded_file_override_it(alice_api, routing):
@@ -236,7 +236,7 @@ def test_the_estimate_shows_the_resolved_configuration_without_creating_a_job(al
     assert not FineTuneJob.objects.exists()
     bad = alice_api.post(f"{JOBS}estimate/", document(routing, lora={"rank": 0}), format="json")
     assert bad.status_code == 400
-    assert field_errors(bad) == {"lora.rank": ["must be between 1 and 256."]}
+    assert field_errors(bad) == {"lora.rank": ["must be at least 1 and at most 256."]}
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -459,35 +459,41 @@ def test_a_ready_export_downloads_the_merged_model(alice, alice_api, routing):
     assert b"".join(response.streaming_content) == merged.read_bytes()
 
 
-def test_a_job_cannot_be_changed(alice_api, alice_job):
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_job_cannot_be_changed(alice_api, alice_job, method):
     # Deleting is allowed (see "deleting" below); changing a job is not.
-    for method in ("put", "patch"):
-        response = getattr(alice_api, method)(f"{JOBS}{alice_job.pk}/", {}, format="json")
-        assert response.status_code == 405, method
+    response = getattr(alice_api, method)(f"{JOBS}{alice_job.pk}/", {}, format="json")
+    assert response.status_code == 405
     assert FineTuneJob.objects.filter(pk=alice_job.pk).exists()
 
 
 # --- who may -------------------------------------------------------------------------------
 
 
-def test_bob_gets_404_on_every_endpoint_of_alices_job(bob_api, alice_job):
+def test_bob_lists_none_of_alices_jobs(bob_api, alice_job):
     assert bob_api.get(JOBS).json()["results"] == []
-    job = f"{JOBS}{alice_job.pk}/"
-    for method, path in [
-        ("get", job),
-        ("post", f"{job}cancel/"),
-        ("post", f"{job}retry/"),
-        ("get", f"{job}metrics/"),
-        ("get", f"{job}events/"),
-        ("get", f"{job}checkpoints/"),
-        ("get", f"{job}adapter/"),
-        ("get", f"{job}config/"),
-        ("get", f"{job}export/"),
-        ("post", f"{job}export/"),
-    ]:
-        response = getattr(bob_api, method)(path)
-        assert response.status_code == 404, (method, path)
-        assert error_message(response) == "No such job.", (method, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "endpoint"),
+    [
+        ("get", ""),
+        ("post", "cancel/"),
+        ("post", "retry/"),
+        ("get", "metrics/"),
+        ("get", "events/"),
+        ("get", "checkpoints/"),
+        ("get", "adapter/"),
+        ("get", "config/"),
+        ("get", "export/"),
+        ("post", "export/"),
+    ],
+    ids=lambda value: value.rstrip("/") or "detail",
+)
+def test_bob_gets_404_on_every_endpoint_of_alices_job(bob_api, alice_job, method, endpoint):
+    response = getattr(bob_api, method)(f"{JOBS}{alice_job.pk}/{endpoint}")
+    assert response.status_code == 404
+    assert error_message(response) == "No such job."
     assert FineTuneJob.objects.get(pk=alice_job.pk).status == "created"
 
 
@@ -512,7 +518,9 @@ def test_the_catalog_lists_models_and_filters_by_task(alice_api, demo_models):
     assert [model["id"] for model in classifiers] == ["minilm-l6", "distilbert-base-uncased"]
     bad = alice_api.get("/api/v1/models/?task=vision")
     assert bad.status_code == 400
-    assert field_errors(bad) == {"task": ["Must be one of causal-lm, sequence-classification."]}
+    assert field_errors(bad) == {
+        "task": ["Must be one of causal-lm, sequence-classification, generation, classification."]
+    }
 
 
 def test_a_model_shows_its_availability_memory_and_recommended_settings(alice_api, demo_models):
@@ -668,14 +676,17 @@ def test_a_job_at_work_is_not_deleted(alice_api, alice_job, fields, message):
     assert alice_job.train_file.exists()
 
 
-def test_an_operator_may_delete_anyones_job_and_bob_may_not(
-    alice_job, bob_api, olga, django_capture_on_commit_callbacks
-):
-    for method, path in [("delete", ""), ("post", "resume/")]:
-        response = getattr(bob_api, method)(f"{JOBS}{alice_job.pk}/{path}")
-        assert response.status_code == 404, method
-        assert error_message(response) == "No such job."
+@pytest.mark.parametrize(
+    ("method", "endpoint"), [("delete", ""), ("post", "resume/")], ids=["delete", "resume"]
+)
+def test_bob_may_not_delete_or_resume_alices_job(alice_job, bob_api, method, endpoint):
+    response = getattr(bob_api, method)(f"{JOBS}{alice_job.pk}/{endpoint}")
+    assert response.status_code == 404
+    assert error_message(response) == "No such job."
     assert FineTuneJob.objects.get(pk=alice_job.pk).status == "created"
+
+
+def test_an_operator_may_delete_anyones_job(alice_job, olga, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client(olga).delete(f"{JOBS}{alice_job.pk}/").status_code == 204
     assert not FineTuneJob.objects.filter(pk=alice_job.pk).exists()
@@ -732,3 +743,54 @@ def test_a_json_body_nested_too_deep_is_a_400_not_a_crash(alice_api, path):
     response = alice_api.post(path, deep, content_type="application/json")
     assert response.status_code == 400
     assert error_message(response) == "JSON parse error - the body is nested too deep."
+
+
+# --- the job's shape ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reader", ["owner", "staff"])
+def test_a_jobs_fast_shape_is_exactly_what_drfs_model_serializer_answers(
+    alice, olga, routing, reader
+):
+    # FineTuneJobSerializer builds its answer by hand for speed (bench/load.py);
+    # DRF's own ModelSerializer path is the reference, for jobs in every state.
+    from django.utils import timezone
+    from rest_framework import serializers
+    from rest_framework.renderers import JSONRenderer
+    from rest_framework.test import APIRequestFactory
+
+    from jobs.serializers import FineTuneJobSerializer
+
+    make_job(alice, routing)  # a job just created
+    failed = make_job(alice, routing)
+    set_status(
+        failed, JobStatus.FAILED, error_code="dataset", error_message="Row 3 has no label.",
+        error_traceback="Traceback …", current_step=7, total_steps=20, train_loss=1.25,
+        started_at=timezone.now(), finished_at=timezone.now(),
+    )  # fmt: skip
+    succeeded = make_job(alice, routing)
+    archive = succeeded.attempt_folder(1) / "adapter.zip"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"PK")
+    set_status(
+        succeeded, JobStatus.SUCCEEDED, adapter_path=str(archive.parent / "adapter"),
+        final_metrics={"val_loss": 0.5}, queued_at=timezone.now(),
+    )  # fmt: skip
+    retried = make_job(alice, routing)
+    FineTuneJob.objects.filter(pk=retried.pk).update(retry_of=failed, validation_dataset=routing)
+
+    request = APIRequestFactory().get(JOBS, HTTP_HOST="localhost")
+    request.user = alice if reader == "owner" else olga
+    jobs = list(FineTuneJob.objects.filter(owner=alice).select_related("base_model"))
+    assert len(jobs) == 4
+    for job in jobs:
+        serializer = FineTuneJobSerializer(context={"request": request})
+        fast = JSONRenderer().render(serializer.to_representation(job))
+        reference = JSONRenderer().render(
+            serializers.ModelSerializer.to_representation(serializer, job)
+        )
+        assert fast == reference, job.status
+    page = JSONRenderer().render(FineTuneJobSerializer(jobs, many=True, context={
+        "request": request
+    }).data)  # fmt: skip
+    assert b"http://localhost/api/v1/jobs/" in page

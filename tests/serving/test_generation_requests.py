@@ -3,9 +3,7 @@ parameters, prompts; votes and their tallies. Real database, no worker."""
 
 import pytest
 from django.http import Http404
-from django.utils import timezone
 
-from jobs.models import FineTuneJob, JobStatus
 from serving.models import Generation, GenerationSource, GenerationStatus, Vote
 from serving.services import generations
 from serving.services.generations import (
@@ -15,22 +13,9 @@ from serving.services.generations import (
     read_params,
 )
 from serving.services.names import UnknownModel
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import finished_job, make_job, ready_sample
 
 pytestmark = pytest.mark.django_db
-
-
-def finished_job(owner, dataset, *, model="tailor-tiny", name="routing") -> FineTuneJob:
-    """A job as the ledger leaves it when training succeeded (the adapter's folder
-    is not read by these checks)."""
-    job = make_job(owner, dataset, model=model, name=name)
-    FineTuneJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED,
-        adapter_path=str(job.folder / "adapter"),
-        finished_at=timezone.now(),
-    )
-    job.refresh_from_db()
-    return job
 
 
 @pytest.fixture

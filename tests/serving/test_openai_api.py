@@ -13,13 +13,13 @@ import openai
 import pytest
 from django.utils import timezone
 
-from jobs import runner
+from jobs import worker
 from jobs.models import FineTuneJob, JobStatus
 from jobs.services.lifecycle import check_start_job, create_job
 from serving.models import Generation
 from studio.services.tokens import create_token
-from tests.conftest import wait_for
-from tests.jobs.helpers import ready_sample
+from tests.builders import ready_sample
+from tests.processes import wait_for
 
 TEAMS = {"account", "billing", "shipping", "technical"}
 CHARGED_TWICE = [{"role": "user", "content": "I was charged twice for my order"}]
@@ -39,7 +39,7 @@ def trained_job(owner) -> FineTuneJob:
     """Trained here by the runner, as the training worker's task would."""
     job = routing_job(owner)
     FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
-    assert runner.run_job(str(job.pk), "here") == "succeeded"
+    assert worker.run_job(str(job.pk), "here") == "succeeded"
     job.refresh_from_db()
     return job
 
@@ -231,28 +231,59 @@ def test_the_openai_client_raises_its_own_errors_for_bad_requests(alice, live_se
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_model_the_worker_cannot_load_is_a_503_and_an_error_event_in_a_stream(
-    alice, live_server_url, tmp_path
+    alice, olga, live_server_url, tmp_path
 ):
     job = succeeded_without_training(alice, "deleted-adapter")
     missing = job.folder / "deleted-adapter"
-    client = client_for(live_server_url, alice)
+    # Everyone reads a plain sentence; the worker's folder is for operators only.
     expected = error(
-        f"The fine-tuned adapter could not be loaded: there is no adapter at {missing}.",
+        "The fine-tuned adapter could not be loaded: its files are missing.",
         type="server_error",
         code="generation_failed",
     )
+    for_staff = {**expected, "detail": f"there is no adapter at {missing}"}
+    for user, shown in ((alice, expected), (olga, for_staff)):
+        client = client_for(live_server_url, user)
 
-    with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model=job.fine_tuned_model, messages=CHARGED_TWICE)
-    assert caught.value.status_code == 503
-    assert caught.value.body == expected
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.chat.completions.create(model=job.fine_tuned_model, messages=CHARGED_TWICE)
+        assert caught.value.status_code == 503
+        assert caught.value.body == shown
 
-    stream = client.chat.completions.create(
-        model=job.fine_tuned_model, messages=CHARGED_TWICE, stream=True
+        stream = client.chat.completions.create(
+            model=job.fine_tuned_model, messages=CHARGED_TWICE, stream=True
+        )
+        with pytest.raises(openai.APIError) as caught:
+            list(stream)
+        assert caught.value.body == shown
+
+
+@pytest.mark.usefixtures("demo_models", "celery_worker")
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_request_the_worker_refuses_whole_is_a_503_whose_detail_only_staff_see(
+    alice, olga, live_server_url, tmp_path
+):
+    job = succeeded_without_training(alice)
+    elsewhere = tmp_path / "adapter"
+    FineTuneJob.objects.filter(pk=job.pk).update(adapter_path=str(elsewhere))
+    expected = error(
+        f"{job.fine_tuned_model} cannot be loaded: its files are recorded outside its "
+        "job's folder.",
+        type="server_error",
+        code="generation_failed",
     )
-    with pytest.raises(openai.APIError) as caught:
-        list(stream)
-    assert caught.value.body == expected
+    for_staff = {**expected, "detail": f"the adapter is recorded at {elsewhere}"}
+    for user, shown in ((alice, expected), (olga, for_staff)):
+        client = client_for(live_server_url, user)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.completions.create(model=job.fine_tuned_model, prompt="Hello")
+        assert caught.value.body == shown
+
+        stream = client.completions.create(model=job.fine_tuned_model, prompt="Hello", stream=True)
+        with pytest.raises(openai.APIError) as caught:
+            list(stream)
+        assert caught.value.body == shown
 
 
 @pytest.mark.usefixtures("demo_models", "celery_worker")
@@ -367,35 +398,51 @@ def test_a_wrong_method_or_path_is_answered_in_openai_shape(client, alices_secre
 
 
 @pytest.mark.django_db
-def test_fields_are_named_as_the_client_named_them(client, alices_secret, demo_models):
-    cases = [
-        ({"n": 2}, "n", "n: only 1 is supported (one answer per request)."),
-        ({"max_tokens": 1.5}, "max_tokens", "max_tokens: must be a whole number."),
-        ({"stream": "yes"}, "stream", "stream: must be true or false."),
-        (
+@pytest.mark.parametrize(
+    ("change", "param", "message"),
+    [
+        pytest.param({"n": 2}, "n", "n: only 1 is supported (one answer per request).", id="n"),
+        pytest.param(
+            {"max_tokens": 1.5},
+            "max_tokens",
+            "max_tokens: must be a whole number.",
+            id="max_tokens",
+        ),
+        pytest.param({"stream": "yes"}, "stream", "stream: must be true or false.", id="stream"),
+        pytest.param(
             {"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]},
             "messages[1].role",
             "messages[1].role: must be one of system, user, assistant.",
+            id="role",
         ),
-        (
+        pytest.param(
             {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
             "messages[0].content",
             "messages[0].content: only text parts are supported.",
+            id="image-part",
         ),
-        (
+        pytest.param(
             {"messages": []},
             "messages",
             "messages: must be a non-empty list of {role, content} objects.",
+            id="no-messages",
         ),
-        ({"model": None}, "model", "model: name a model (GET /v1/models lists them)."),
-    ]
-    for change, param, message in cases:
-        body = {"model": "tailor-tiny", "messages": CHARGED_TWICE, **change}
-        response = post(client, "/v1/chat/completions", body, alices_secret)
-        assert (response.status_code, response.json()) == (
-            400,
-            {"error": error(message, param=param)},
-        ), change
+        pytest.param(
+            {"model": None}, "model", "model: name a model (GET /v1/models lists them).", id="model"
+        ),
+    ],
+)
+def test_fields_are_named_as_the_client_named_them(
+    client, alices_secret, demo_models, change, param, message
+):
+    body = {"model": "tailor-tiny", "messages": CHARGED_TWICE, **change}
+    response = post(client, "/v1/chat/completions", body, alices_secret)
+    assert (response.status_code, response.json()) == (400, {"error": error(message, param=param)})
+    assert not Generation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_completion_prompt_is_one_string(client, alices_secret, demo_models):
     response = post(
         client, "/v1/completions", {"model": "tailor-tiny", "prompt": ["a", "b"]}, alices_secret
     )

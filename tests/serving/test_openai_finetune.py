@@ -27,9 +27,9 @@ from datasets_app.models import Dataset
 from datasets_app.services import create_dataset, run_validation
 from jobs.models import CatalogModel, Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.services.lifecycle import check_start_job
-from serving.services import fine_tuning
+from serving.openai import fine_tuning
 from studio.services.tokens import create_token
-from tests.jobs.helpers import make_job
+from tests.builders import make_job
 from tests.samples import routing_rows, write_jsonl
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -101,7 +101,7 @@ def bob_api(bob):
 
 
 @pytest.fixture
-def routing(tmp_path) -> Path:
+def routing_jsonl(tmp_path) -> Path:
     return routing_file(tmp_path)
 
 
@@ -245,15 +245,15 @@ def test_an_openai_client_uploads_fine_tunes_follows_and_uses_a_model(
 
 
 @pytest.mark.django_db
-def test_an_uploaded_file_is_a_dataset_in_openai_shape(alice_api, routing):
-    response = alice_api.upload(routing)
+def test_an_uploaded_file_is_a_dataset_in_openai_shape(alice_api, routing_jsonl):
+    response = alice_api.upload(routing_jsonl)
     assert response.status_code == 200
     dataset = Dataset.objects.get()
     assert (dataset.original_filename, dataset.status) == ("routing.jsonl", "uploaded")
     expected = {
         "id": file_id(dataset),
         "object": "file",
-        "bytes": routing.stat().st_size,
+        "bytes": routing_jsonl.stat().st_size,
         "created_at": int(dataset.created_at.timestamp()),
         "expires_at": None,
         "filename": "routing.jsonl",
@@ -268,7 +268,7 @@ def test_an_uploaded_file_is_a_dataset_in_openai_shape(alice_api, routing):
     response = alice_api.get(f"/v1/files/{file_id(dataset)}")
     assert response.json() == {**expected, "status": "processed"}
     content = alice_api.get(f"/v1/files/{file_id(dataset)}/content")
-    assert b"".join(content.streaming_content) == routing.read_bytes()
+    assert b"".join(content.streaming_content) == routing_jsonl.read_bytes()
 
 
 @pytest.mark.django_db
@@ -298,40 +298,49 @@ def test_an_invalid_file_says_why_and_cannot_be_trained_on(alice, alice_api, tmp
 
 
 @pytest.mark.django_db
-def test_an_upload_needs_a_file_and_the_fine_tune_purpose(alice_api, routing, tmp_path):
-    cases = [
-        (
-            alice_api.upload(routing, purpose="batch"),
+@pytest.mark.parametrize(
+    ("send", "message", "param"),
+    [
+        pytest.param(
+            lambda api, routing, folder: api.upload(routing, purpose="batch"),
             "purpose: 'batch' is not supported: Tailor keeps fine-tuning data only, "
             "so send 'fine-tune'.",
             "purpose",
+            id="purpose-batch",
         ),
-        (
-            alice_api.upload(routing, purpose=None),
+        pytest.param(
+            lambda api, routing, folder: api.upload(routing, purpose=None),
             "purpose: required; send 'fine-tune'.",
             "purpose",
+            id="no-purpose",
         ),
-        (
-            alice_api.post("/v1/files", {"purpose": "fine-tune"}),
+        pytest.param(
+            lambda api, routing, folder: api.post("/v1/files", {"purpose": "fine-tune"}),
             "file: required; send the file as multipart/form-data with purpose=fine-tune.",
             "file",
+            id="no-file",
         ),
-        (
-            alice_api.upload(write_jsonl(tmp_path / "notes.txt", [{"a": 1}])),
+        pytest.param(
+            lambda api, routing, folder: api.upload(write_jsonl(folder / "notes.txt", [{"a": 1}])),
             "file: 'notes.txt' has no recognised extension; "
             "use .jsonl, .json, .csv, .tsv or .parquet.",
             "file",
+            id="unknown-extension",
         ),
-    ]
-    for response, message, param in cases:
-        assert (response.status_code, response.json()) == (400, error(message, param=param))
+    ],
+)
+def test_an_upload_needs_a_file_and_the_fine_tune_purpose(
+    alice_api, routing_jsonl, tmp_path, send, message, param
+):
+    response = send(alice_api, routing_jsonl, tmp_path)
+    assert (response.status_code, response.json()) == (400, error(message, param=param))
     assert not Dataset.objects.exists()
 
 
 @pytest.mark.django_db
-def test_a_file_over_the_upload_limit_is_a_413(alice_api, routing, settings):
+def test_a_file_over_the_upload_limit_is_a_413(alice_api, routing_jsonl, settings):
     settings.DATASET_MAX_UPLOAD_BYTES = 100
-    response = alice_api.upload(routing)
+    response = alice_api.upload(routing_jsonl)
     assert (response.status_code, response.json()) == (
         413,
         error(
@@ -345,10 +354,10 @@ def test_a_file_over_the_upload_limit_is_a_413(alice_api, routing, settings):
 
 @pytest.mark.django_db
 def test_files_are_listed_newest_first_and_paged_with_after_and_limit(
-    alice, bob, alice_api, routing
+    alice, bob, alice_api, routing_jsonl
 ):
-    datasets = [uploaded(alice, routing) for _ in range(3)]
-    uploaded(bob, routing)
+    datasets = [uploaded(alice, routing_jsonl) for _ in range(3)]
+    uploaded(bob, routing_jsonl)
     newest_first = [file_id(d) for d in sorted(datasets, key=lambda d: (d.created_at, d.pk))][::-1]
 
     first = alice_api.get("/v1/files", limit=2).json()
@@ -364,20 +373,27 @@ def test_files_are_listed_newest_first_and_paged_with_after_and_limit(
         "has_more": False,
     }
 
-    for query, message, param in [
-        ({"limit": "0"}, "limit: must be a whole number from 1 to 10,000.", "limit"),
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "message", "param"),
+    [
+        ({"limit": "0"}, "limit: must be at least 1 and at most 10,000.", "limit"),
         ({"order": "newest"}, "order: must be 'asc' or 'desc'.", "order"),
         ({"after": "file-x"}, "after: 'file-x' is not an id from this list.", "after"),
-    ]:
-        response = alice_api.get("/v1/files", **query)
-        assert (response.status_code, response.json()) == (400, error(message, param=param))
+    ],
+    ids=["limit", "order", "after"],
+)
+def test_a_bad_files_list_query_is_a_400_naming_its_parameter(alice_api, query, message, param):
+    response = alice_api.get("/v1/files", **query)
+    assert (response.status_code, response.json()) == (400, error(message, param=param))
 
 
 @pytest.mark.django_db
 def test_deleting_a_file_hides_the_dataset_and_its_jobs_keep_their_data(
-    alice, alice_api, routing, demo_models
+    alice, alice_api, routing_jsonl, demo_models
 ):
-    dataset = ready(alice, routing)
+    dataset = ready(alice, routing_jsonl)
     job = make_job(alice, dataset)
     response = alice_api.delete(f"/v1/files/{file_id(dataset)}")
     assert response.json() == {"id": file_id(dataset), "object": "file", "deleted": True}
@@ -391,38 +407,53 @@ def test_deleting_a_file_hides_the_dataset_and_its_jobs_keep_their_data(
 
 
 @pytest.mark.django_db
-def test_another_users_files_and_jobs_are_missing_for_bob(
-    alice, alice_api, bob_api, routing, demo_models
-):
-    dataset = ready(alice, routing)
-    job = make_job(alice, dataset)
-    missing_file = error(
-        f"No such File object: '{file_id(dataset)}'.", param="id", code="file_not_found"
+@pytest.mark.parametrize(
+    ("method", "endpoint"),
+    [("get", ""), ("get", "/content"), ("delete", "")],
+    ids=["get", "content", "delete"],
+)
+def test_another_users_file_is_missing_for_bob(alice, bob_api, routing_jsonl, method, endpoint):
+    dataset = ready(alice, routing_jsonl)
+    response = getattr(bob_api, method)(f"/v1/files/{file_id(dataset)}{endpoint}")
+    assert (response.status_code, response.json()) == (
+        404,
+        error(f"No such File object: '{file_id(dataset)}'.", param="id", code="file_not_found"),
     )
-    for response in [
-        bob_api.get(f"/v1/files/{file_id(dataset)}"),
-        bob_api.get(f"/v1/files/{file_id(dataset)}/content"),
-        bob_api.delete(f"/v1/files/{file_id(dataset)}"),
-    ]:
-        assert (response.status_code, response.json()) == (404, missing_file)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "endpoint"),
+    [("get", ""), ("post", "/cancel"), ("get", "/events"), ("get", "/checkpoints")],
+    ids=["get", "cancel", "events", "checkpoints"],
+)
+def test_another_users_job_is_missing_for_bob(
+    alice, bob_api, routing_jsonl, demo_models, method, endpoint
+):
+    job = make_job(alice, ready(alice, routing_jsonl))
+    response = getattr(bob_api, method)(f"/v1/fine_tuning/jobs/{job_id(job)}{endpoint}")
+    assert (response.status_code, response.json()) == (
+        404,
+        error(
+            f"No such fine-tuning job: '{job_id(job)}'.",
+            param="fine_tuning_job_id",
+            code="job_not_found",
+        ),
+    )
+    assert FineTuneJob.objects.get(pk=job.pk).status == job.status
+
+
+@pytest.mark.django_db
+def test_bob_lists_none_of_alices_files_or_jobs_and_cannot_fine_tune_on_her_file(
+    alice, alice_api, bob_api, routing_jsonl, demo_models
+):
+    dataset = ready(alice, routing_jsonl)
+    job = make_job(alice, dataset)
     unknown = f"file-{uuid.uuid4().hex}"
     assert bob_api.get(f"/v1/files/{unknown}").json() == error(
         f"No such File object: '{unknown}'.", param="id", code="file_not_found"
     )
     assert bob_api.get("/v1/files").json()["data"] == []
-
-    missing_job = error(
-        f"No such fine-tuning job: '{job_id(job)}'.",
-        param="fine_tuning_job_id",
-        code="job_not_found",
-    )
-    for response in [
-        bob_api.get(f"/v1/fine_tuning/jobs/{job_id(job)}"),
-        bob_api.post(f"/v1/fine_tuning/jobs/{job_id(job)}/cancel"),
-        bob_api.get(f"/v1/fine_tuning/jobs/{job_id(job)}/events"),
-        bob_api.get(f"/v1/fine_tuning/jobs/{job_id(job)}/checkpoints"),
-    ]:
-        assert (response.status_code, response.json()) == (404, missing_job)
     assert bob_api.get("/v1/fine_tuning/jobs").json()["data"] == []
     assert bob_api.get("/v1/fine_tuning/jobs", after=job_id(job)).status_code == 400
 
@@ -445,8 +476,10 @@ def test_another_users_files_and_jobs_are_missing_for_bob(
 
 
 @pytest.mark.django_db
-def test_a_job_is_created_with_the_hyperparameters_given(alice, alice_api, routing, demo_models):
-    dataset = ready(alice, routing)
+def test_a_job_is_created_with_the_hyperparameters_given(
+    alice, alice_api, routing_jsonl, demo_models
+):
+    dataset = ready(alice, routing_jsonl)
     body = {
         "model": "tailor-tiny",
         "training_file": file_id(dataset),
@@ -497,9 +530,9 @@ def test_a_job_is_created_with_the_hyperparameters_given(alice, alice_api, routi
 
 @pytest.mark.django_db
 def test_auto_and_the_method_form_mean_the_quick_presets_values(
-    alice, alice_api, routing, tmp_path, demo_models
+    alice, alice_api, routing_jsonl, tmp_path, demo_models
 ):
-    dataset = ready(alice, routing)
+    dataset = ready(alice, routing_jsonl)
     held_out = ready(alice, routing_file(tmp_path, rows=8, skip=100, name="held-out.jsonl"))
     auto = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
     body = {
@@ -532,19 +565,23 @@ def test_auto_and_the_method_form_mean_the_quick_presets_values(
 
 
 @pytest.mark.django_db
-def test_bad_fields_are_400s_named_as_the_client_named_them(alice, alice_api, routing, demo_models):
-    dataset = ready(alice, routing)
+def test_bad_fields_are_400s_named_as_the_client_named_them(
+    alice, alice_api, routing_jsonl, demo_models
+):
+    dataset = ready(alice, routing_jsonl)
     hp = "hyperparameters"
     in_method = "method.supervised.hyperparameters"
-    whole = 'must be a whole number of at least 1, or "auto".'
-    positive = 'must be a number above 0, or "auto".'
+    whole = 'must be a whole number, or "auto".'
+    one_or_more = 'must be at least 1, or "auto".'
+    number = 'must be a number, or "auto".'
+    positive = 'must be more than 0, or "auto".'
     cases = [
-        ({hp: {"n_epochs": 0}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {whole}"),
-        ({hp: {"n_epochs": -1}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {whole}"),
+        ({hp: {"n_epochs": 0}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {one_or_more}"),
+        ({hp: {"n_epochs": -1}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {one_or_more}"),
         ({hp: {"n_epochs": 1.5}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {whole}"),
         ({hp: {"n_epochs": "3"}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {whole}"),
         ({hp: {"n_epochs": True}}, f"{hp}.n_epochs", f"{hp}.n_epochs: {whole}"),
-        ({hp: {"batch_size": 0}}, f"{hp}.batch_size", f"{hp}.batch_size: {whole}"),
+        ({hp: {"batch_size": 0}}, f"{hp}.batch_size", f"{hp}.batch_size: {one_or_more}"),
         ({hp: {"batch_size": "big"}}, f"{hp}.batch_size", f"{hp}.batch_size: {whole}"),
         (
             {hp: {"learning_rate_multiplier": 0}},
@@ -559,7 +596,7 @@ def test_bad_fields_are_400s_named_as_the_client_named_them(alice, alice_api, ro
         (
             {hp: {"learning_rate_multiplier": False}},
             f"{hp}.learning_rate_multiplier",
-            f"{hp}.learning_rate_multiplier: {positive}",
+            f"{hp}.learning_rate_multiplier: {number}",
         ),
         # Ranges are the configuration's, named as the client named them.
         (
@@ -570,7 +607,7 @@ def test_bad_fields_are_400s_named_as_the_client_named_them(alice, alice_api, ro
         (
             {hp: {"batch_size": 2000}},
             f"{hp}.batch_size",
-            f"{hp}.batch_size: must be between 1 and 1,024.",
+            f"{hp}.batch_size: must be at least 1 and at most 1,024.",
         ),
         (
             {hp: {"learning_rate_multiplier": 100}},
@@ -581,12 +618,12 @@ def test_bad_fields_are_400s_named_as_the_client_named_them(alice, alice_api, ro
         (
             {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}},
             f"{in_method}.n_epochs",
-            f"{in_method}.n_epochs: {whole}",
+            f"{in_method}.n_epochs: {one_or_more}",
         ),
         (
             {"method": {"type": "supervised", "supervised": {hp: {"batch_size": 5000}}}},
             f"{in_method}.batch_size",
-            f"{in_method}.batch_size: must be between 1 and 1,024.",
+            f"{in_method}.batch_size: must be at least 1 and at most 1,024.",
         ),
         (
             {
@@ -617,8 +654,8 @@ def test_bad_fields_are_400s_named_as_the_client_named_them(alice, alice_api, ro
         ({hp: [3]}, hp, f'{hp}: must be an object such as {{"n_epochs": 3}}.'),
         ({"seed": "7"}, "seed", "seed: must be a whole number."),
         ({"seed": True}, "seed", "seed: must be a whole number."),
-        ({"seed": -1}, "seed", "seed: must be between 0 and 4,294,967,295."),
-        ({"seed": 2**70}, "seed", "seed: must be between 0 and 4,294,967,295."),
+        ({"seed": -1}, "seed", "seed: must be at least 0 and at most 4,294,967,295."),
+        ({"seed": 2**70}, "seed", "seed: must be at least 0 and at most 4,294,967,295."),
         (
             {hp: {"n_epochs": 10**30}},
             f"{hp}.n_epochs",
@@ -677,19 +714,27 @@ def test_bad_fields_are_400s_named_as_the_client_named_them(alice, alice_api, ro
 
 
 @pytest.mark.django_db
-def test_a_body_that_is_not_a_json_object_or_too_large_is_refused(alice_api):
-    cases = [
-        (
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
             b'{"model": ',
-            400,
             "The request body is not valid JSON: Expecting value (line 1, column 11).",
+            id="not-json",
         ),
-        (b"[1, 2]", 400, "The request body must be a JSON object, not an array."),
-        (b"", 400, "The request body is empty: send a JSON object."),
-    ]
-    for body, status, message in cases:
-        response = alice_api.post("/v1/fine_tuning/jobs", body)
-        assert (response.status_code, response.json()) == (status, error(message))
+        pytest.param(
+            b"[1, 2]", "The request body must be a JSON object, not an array.", id="an-array"
+        ),
+        pytest.param(b"", "The request body is empty: send a JSON object.", id="empty"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(alice_api, body, message):
+    response = alice_api.post("/v1/fine_tuning/jobs", body)
+    assert (response.status_code, response.json()) == (400, error(message))
+
+
+@pytest.mark.django_db
+def test_a_body_over_one_mebibyte_is_refused(alice_api):
     huge = {"model": "tailor-tiny", "training_file": "file-" + "0" * (1024 * 1024)}
     response = alice_api.post("/v1/fine_tuning/jobs", huge)
     assert (response.status_code, response.json()) == (
@@ -700,10 +745,10 @@ def test_a_body_that_is_not_a_json_object_or_too_large_is_refused(alice_api):
 
 @pytest.mark.django_db
 def test_a_file_still_being_validated_is_waited_for_then_refused(
-    alice, alice_api, routing, monkeypatch, demo_models
+    alice, alice_api, routing_jsonl, monkeypatch, demo_models
 ):
     monkeypatch.setattr(fine_tuning, "FILE_READY_TIMEOUT_S", 0.5)
-    validating = uploaded(alice, routing)  # no worker here: it stays "uploaded"
+    validating = uploaded(alice, routing_jsonl)  # no worker here: it stays "uploaded"
     started = time.monotonic()
     response = alice_api.post(
         "/v1/fine_tuning/jobs", {"model": "tailor-tiny", "training_file": file_id(validating)}
@@ -754,14 +799,14 @@ def test_jobs_are_listed_newest_first_and_paged(alice, bob, alice_api, demo_mode
     # Created without starting (native API, start=false): files checked, not queued.
     assert {j["status"] for j in first["data"]} == {"validating_files"}
     response = alice_api.get("/v1/fine_tuning/jobs", limit=101)
-    assert response.json() == error("limit: must be a whole number from 1 to 100.", param="limit")
+    assert response.json() == error("limit: must be at least 1 and at most 100.", param="limit")
 
 
 @pytest.mark.django_db
 def test_a_cancel_ends_a_queued_job_at_once_and_a_finished_job_cannot_be_cancelled(
-    alice, alice_api, routing, demo_models
+    alice, alice_api, routing_jsonl, demo_models
 ):
-    dataset = ready(alice, routing)
+    dataset = ready(alice, routing_jsonl)
     queued = make_job(alice, dataset, start=True)
     response = alice_api.post(f"/v1/fine_tuning/jobs/{job_id(queued)}/cancel")
     assert response.status_code == 200
@@ -787,8 +832,10 @@ def test_a_cancel_ends_a_queued_job_at_once_and_a_finished_job_cannot_be_cancell
 
 
 @pytest.mark.django_db
-def test_finished_jobs_show_their_model_tokens_or_error(alice, alice_api, routing, demo_models):
-    dataset = ready(alice, routing)
+def test_finished_jobs_show_their_model_tokens_or_error(
+    alice, alice_api, routing_jsonl, demo_models
+):
+    dataset = ready(alice, routing_jsonl)
     done, failed = make_job(alice, dataset), make_job(alice, dataset)
     finished = timezone.now()
     FineTuneJob.objects.filter(pk=done.pk).update(
@@ -822,8 +869,8 @@ def test_finished_jobs_show_their_model_tokens_or_error(alice, alice_api, routin
 
 
 @pytest.mark.django_db
-def test_a_running_job_estimates_its_finish(alice, alice_api, routing, demo_models):
-    job = make_job(alice, ready(alice, routing))
+def test_a_running_job_estimates_its_finish(alice, alice_api, routing_jsonl, demo_models):
+    job = make_job(alice, ready(alice, routing_jsonl))
     FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, eta_seconds=90)
     job.refresh_from_db()
     answer = alice_api.get(f"/v1/fine_tuning/jobs/{job_id(job)}").json()
@@ -867,9 +914,9 @@ def logged_job(owner, dataset):
 
 @pytest.mark.django_db
 def test_events_are_messages_and_metrics_newest_first_with_an_after_cursor(
-    alice, alice_api, routing, demo_models
+    alice, alice_api, routing_jsonl, demo_models
 ):
-    job = logged_job(alice, ready(alice, routing))
+    job = logged_job(alice, ready(alice, routing_jsonl))
     path = f"/v1/fine_tuning/jobs/{job_id(job)}/events"
     everything = alice_api.get(path, limit=100).json()
     assert everything["has_more"] is False
@@ -926,18 +973,29 @@ def test_events_are_messages_and_metrics_newest_first_with_an_after_cursor(
         after = page["data"][-1]["id"]
     assert walked == everything["data"]
 
-    for after in ("ftevent-x1", "ftevent-e999999", "bogus"):
-        response = alice_api.get(path, after=after)
-        assert response.json() == error(
-            f"after: '{after}' is not an id from this list.", param="after"
-        )
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param("ftevent-x1", id="unknown-kind"),
+        pytest.param("ftevent-e999999", id="no-such-event"),
+        pytest.param("bogus", id="not-an-event-id"),
+    ],
+)
+def test_an_events_cursor_that_is_not_from_the_list_is_refused(
+    alice, alice_api, routing_jsonl, demo_models, after
+):
+    job = logged_job(alice, ready(alice, routing_jsonl))
+    response = alice_api.get(f"/v1/fine_tuning/jobs/{job_id(job)}/events", after=after)
+    assert response.json() == error(f"after: '{after}' is not an id from this list.", param="after")
 
 
 @pytest.mark.django_db
 def test_checkpoints_are_listed_newest_first_with_their_metrics(
-    alice, alice_api, routing, demo_models
+    alice, alice_api, routing_jsonl, demo_models
 ):
-    job = logged_job(alice, ready(alice, routing))
+    job = logged_job(alice, ready(alice, routing_jsonl))
     path = f"/v1/fine_tuning/jobs/{job_id(job)}/checkpoints"
     newest, older = Checkpoint.objects.get(step=4), Checkpoint.objects.get(step=2)
     first = alice_api.get(path, limit=1).json()
@@ -964,10 +1022,10 @@ def test_checkpoints_are_listed_newest_first_with_their_metrics(
 
 @pytest.mark.django_db
 def test_the_learning_rate_multiplier_is_read_from_the_models_rate(
-    alice, alice_api, routing, demo_models
+    alice, alice_api, routing_jsonl, demo_models
 ):
     # An operator's catalog rate is the "auto" rate, for the browser's jobs too.
     CatalogModel.objects.filter(id="tailor-tiny").update(learning_rate=1e-3)
-    job = make_job(alice, ready(alice, routing), training={"learning_rate": 0.002})
+    job = make_job(alice, ready(alice, routing_jsonl), training={"learning_rate": 0.002})
     answer = alice_api.get(f"/v1/fine_tuning/jobs/{job_id(job)}").json()
     assert answer["hyperparameters"]["learning_rate_multiplier"] == 2.0

@@ -11,10 +11,9 @@ from channels.testing import WebsocketCommunicator
 from jobs.models import FineTuneJob
 from serving.models import Evaluation, Generation
 from studio.asgi import application
-from tests.conftest import wait_for
-from tests.jobs.helpers import ready_sample, run_to_success
+from tests.builders import finished_job, ready_sample, run_to_success
 from tests.live import run_in_own_loop
-from tests.serving.test_generation_requests import finished_job
+from tests.processes import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -150,11 +149,12 @@ def test_a_bad_request_is_answered_field_by_field_and_nothing_is_stored(alice, b
             "access to it."
         },
     }
+    # The page's fields in plain sentences; the APIs keep their field paths.
     assert out_of_range == {
         "type": "invalid",
         "errors": {
-            "messages": "messages: write a user message.",
-            "temperature": "temperature: must be at least 0 and at most 2.",
+            "prompt": "Write a message first.",
+            "temperature": "Temperature must be at least 0 and at most 2.",
         },
     }
     assert not Generation.objects.exists()

@@ -10,8 +10,7 @@ from django.utils import timezone
 from serving.models import Evaluation, Generation, GenerationSource, GenerationStatus
 from serving.services import generations
 from serving.services.generations import GenerationRequest, check_request
-from tests.jobs.helpers import make_job, ready_sample
-from tests.serving.test_generation_requests import finished_job
+from tests.builders import finished_job, make_job, ready_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -87,8 +86,14 @@ def test_a_vote_answers_with_the_tallies(alice_client, alice, alices_model):
     )
     assert response.status_code == 200
     page = response.content.decode()
-    assert f"Vote recorded: {alices_model.fine_tuned_model} is better." in page
-    assert "<td>1</td><td>0</td><td>0</td>" in page  # A (the fine-tuned model) wins once
+    assert (
+        "Vote recorded: B is better (Routing, quick). To change it, choose another answer." in page
+    )
+    # As shown: the base (the left pane) on the left, the fine-tuned model's win on the right.
+    assert (
+        '<span class="tally-count tally-name-right small-text" data-testid="tally-right-wins">1 win</span>'
+        in page
+    )
 
 
 def test_a_bad_vote_is_refused_with_its_reason(alice_client, alice, alices_model):
@@ -121,7 +126,7 @@ def test_a_finished_evaluation_shows_base_against_fine_tuned(alice_client, alice
             "base": {"exact_match": 0.0, "rouge_l": 0.05, "val_loss": 6.2, "perplexity": 492.7},
             "fine_tuned": {"exact_match": 0.9, "rouge_l": 0.93, "val_loss": 0.4,
                            "perplexity": 1.49},
-            "rows": 100, "sample_size": 2,
+            "rows": 1250, "sample_size": 2,
             "samples": [
                 {"prompt": "Where is my sofa?", "reference": "shipping", "base": "the the",
                  "fine_tuned": "shipping", "base_exact": False, "fine_tuned_exact": True},
@@ -131,10 +136,29 @@ def test_a_finished_evaluation_shows_base_against_fine_tuned(alice_client, alice
         },
     )  # fmt: skip
     page = alice_client.get(reverse("job-evaluation", args=[alices_model.pk])).content.decode()
-    assert 'data-testid="evaluation-tuned-headline" data-value="0.9">0.900<' in page
-    assert '<td data-testid="metric-exact_match">0.9000</td>' in page
-    assert '<td class="change-up">+0.9000</td>' in page  # exact match went up
-    assert '<td class="change-up">-5.8000</td>' in page  # the loss went down: better
+    # Each card: its label, then its value, never run together.
+    assert (
+        '<span class="muted small-text">Exact match, base</span><strong class="figure" '
+        'data-testid="evaluation-base-headline" data-value="0.0">0.0 %</strong>'
+    ) in page
+    assert (
+        '<span class="muted small-text">Exact match, fine-tuned</span><strong class="figure" '
+        'data-testid="evaluation-tuned-headline" data-value="0.9">90.0 %</strong>'
+    ) in page
+    assert (
+        '<span class="muted small-text">Rows</span>'
+        '<strong class="figure" data-testid="evaluation-rows">1,250</strong>'
+        '<span class="muted small-text" data-testid="evaluation-rows-note">'
+        "2 of them generated from, per model</span>"
+    ) in page
+    # The table: rates as percentages (changes in points), losses to 4 decimals.
+    assert '<td class="figure" data-testid="metric-exact_match">90.0 %</td>' in page
+    assert '<td class="figure" data-testid="metric-rouge_l">93.0 %</td>' in page
+    assert '<td class="figure" data-testid="metric-val_loss">0.4000</td>' in page
+    assert '<td class="figure" data-testid="metric-perplexity">1.49</td>' in page
+    assert '<td class="figure change-up">+90.0 pts</td>' in page  # exact match went up
+    assert '<td class="figure change-up">-5.8000</td>' in page  # the loss went down: better
+    assert '<td class="figure change-up">-491.21</td>' in page  # perplexity too
     assert "Where is my sofa?" in page and "(empty)" in page
     assert "hx-trigger" not in page  # finished: no more polling
 
@@ -164,7 +188,9 @@ def test_a_sample_size_out_of_range_is_refused(alice_client, alices_model):
         HTTP_HX_REQUEST="true",
     )  # fmt: skip
     assert response.status_code == 422
-    assert "sample_size: must be a whole number from 1 to 500." in response.content.decode()
+    page = response.content.decode()
+    assert "The number of rows must be at least 1 and at most 500." in page
+    assert "sample_size" not in page.replace('name="sample_size"', "")
 
 
 def test_bob_cannot_see_or_start_alices_evaluation(bob_client, alices_model):

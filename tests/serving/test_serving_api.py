@@ -12,9 +12,8 @@ from jobs.models import FineTuneJob
 from serving.models import Generation, GenerationStatus
 from serving.services.generations import GenerationRequest, check_request, create_generation
 from tests.api_errors import error_message, field_errors
-from tests.conftest import wait_for
-from tests.jobs.helpers import make_job, ready_sample, run_to_success
-from tests.serving.test_generation_requests import finished_job
+from tests.builders import finished_job, make_job, ready_sample, run_to_success
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,24 +113,54 @@ def test_a_script_compares_base_and_fine_tuned_votes_and_reads_the_evaluation(
 # --- bad input, ownership, and the shapes, without a worker -------------------------------
 
 
+def bobs_model(bob) -> str:
+    return finished_job(bob, ready_sample(bob)).fine_tuned_model
+
+
 @pytest.mark.usefixtures("demo_models")
-def test_a_bad_generation_request_names_the_field_and_stores_nothing(alice, alice_api, bob):
-    bobs = finished_job(bob, ready_sample(bob))
-    cases = [
-        ({"models": ["nope"], "messages": CHAT}, "models"),
-        ({"models": [bobs.fine_tuned_model], "messages": CHAT}, "models"),
-        ({"models": ["tailor-tiny"], "messages": CHAT, "temperature": 5}, "temperature"),
-        ({"models": ["tailor-tiny"], "messages": CHAT, "max_new_tokens": 0}, "max_new_tokens"),
-        ({"models": ["tailor-tiny"], "messages": [{"role": "robot", "content": "x"}]}, "messages"),
-        ({"models": "tailor-tiny", "messages": CHAT}, "models"),
-        ({"messages": CHAT}, "models"),
-    ]
-    for body, field in cases:
-        response = alice_api.post(GENERATIONS, body, format="json")
-        assert response.status_code == 400, (body, response.json())
-        error = response.json()["error"]
-        assert error["field"].split(".")[0] == field, (body, error)
-        assert error["message"].startswith(error["field"]), error
+@pytest.mark.parametrize(
+    ("body_for", "field"),
+    [
+        pytest.param(lambda bob: {"models": ["nope"], "messages": CHAT}, "models", id="unknown"),
+        pytest.param(
+            lambda bob: {"models": [bobs_model(bob)], "messages": CHAT}, "models", id="bobs-model"
+        ),
+        pytest.param(
+            lambda bob: {"models": ["tailor-tiny"], "messages": CHAT, "temperature": 5},
+            "temperature",
+            id="temperature",
+        ),
+        pytest.param(
+            lambda bob: {"models": ["tailor-tiny"], "messages": CHAT, "max_new_tokens": 0},
+            "max_new_tokens",
+            id="max_new_tokens",
+        ),
+        pytest.param(
+            lambda bob: {
+                "models": ["tailor-tiny"],
+                "messages": [{"role": "robot", "content": "x"}],
+            },
+            "messages",
+            id="role",
+        ),
+        pytest.param(
+            lambda bob: {"models": "tailor-tiny", "messages": CHAT}, "models", id="not-a-list"
+        ),
+        pytest.param(lambda bob: {"messages": CHAT}, "models", id="no-models"),
+    ],
+)
+def test_a_bad_generation_request_names_the_field_and_stores_nothing(
+    alice, alice_api, bob, body_for, field
+):
+    response = alice_api.post(GENERATIONS, body_for(bob), format="json")
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["field"].split(".")[0] == field, error
+    assert error["message"].startswith(error["field"]), error
+    assert not Generation.objects.exists()
+
+
+def test_a_malformed_generation_body_is_refused_and_stores_nothing(alice_api):
     malformed = alice_api.post(GENERATIONS, "{not json", content_type="application/json")
     assert malformed.status_code == 400
     assert malformed.json()["error"]["code"] == "malformed_body"
@@ -201,7 +230,7 @@ def test_lists_page_the_same_way_and_say_which_pages_exist(alice, alice_api, dem
     assert past.status_code == 404
     assert error_message(past) == "There is no page 3: the last page is 2."
     assert field_errors(alice_api.get("/api/v1/jobs/?per_page=0")) == {
-        "per_page": ["Must be between 1 and 200."]
+        "per_page": ["Must be at least 1 and at most 200."]
     }
     assert field_errors(alice_api.get("/api/v1/datasets/?page=x")) == {
         "page": ["Must be a whole number."]
@@ -247,13 +276,16 @@ def test_the_docs_are_served_without_any_cdn(client, alice):
     page = client.get("/api/docs/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "/api/schema/" in html
     assets = [part.split('"')[0] for part in html.split('src="')[1:]]
     assets += [part.split('"')[0] for part in html.split('href="')[1:]]
-    assert assets and all(a.startswith("/static/") for a in assets), assets
+    # The page's own script is served apart from it (no inline script: CSP).
+    own_script = "/api/docs/?script="
+    assert own_script in assets
+    assert all(a.startswith("/static/") for a in assets if a != own_script), assets
     assert "http://" not in html and "https://" not in html
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+    assert "/api/schema/" in client.get(own_script).content.decode()
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]

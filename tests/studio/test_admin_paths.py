@@ -15,8 +15,8 @@ from studio.models import ApiToken
 from studio.services.paths import inside
 from studio.services.tokens import create_token
 from tests.api_errors import error_message
-from tests.conftest import PASSWORD
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import make_job, ready_sample
+from tests.processes import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +175,6 @@ def test_the_admin_cannot_hand_a_token_to_another_user(root_client, root, alice)
     assert ApiToken.objects.get(pk=token.pk).user == alice
 
 
-def test_the_admin_makes_no_tokens_jobs_or_checkpoints(root_client):
-    for model in ("studio_apitoken", "jobs_finetunejob", "jobs_checkpoint"):
-        assert root_client.get(reverse(f"admin:{model}_add")).status_code == 403, model
+@pytest.mark.parametrize("model", ["studio_apitoken", "jobs_finetunejob", "jobs_checkpoint"])
+def test_the_admin_makes_no_tokens_jobs_or_checkpoints(root_client, model):
+    assert root_client.get(reverse(f"admin:{model}_add")).status_code == 403

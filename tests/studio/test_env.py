@@ -6,10 +6,12 @@ from studio.env import EnvError, env_bool, env_choice, env_int, env_list
 from studio.redis_urls import with_db
 
 
-def test_env_bool_reads_the_usual_spellings(monkeypatch):
-    for raw, expected in [("1", True), ("yes", True), ("On", True), ("0", False), ("false", False)]:
-        monkeypatch.setenv("FLAG", raw)
-        assert env_bool("FLAG") is expected
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("yes", True), ("On", True), ("0", False), ("false", False)]
+)
+def test_env_bool_reads_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("FLAG", raw)
+    assert env_bool("FLAG") is expected
 
 
 def test_env_bool_names_the_variable_it_cannot_read(monkeypatch):
@@ -23,7 +25,7 @@ def test_env_bool_names_the_variable_it_cannot_read(monkeypatch):
 
 def test_env_int_refuses_words_and_values_below_the_minimum(monkeypatch):
     monkeypatch.setenv("PORT", "eighty")
-    with pytest.raises(EnvError, match="PORT='eighty' is not a whole number"):
+    with pytest.raises(EnvError, match="PORT='eighty' must be a whole number"):
         env_int("PORT", 8000)
     monkeypatch.setenv("PORT", "0")
     with pytest.raises(EnvError, match="PORT='0' must be at least 1"):

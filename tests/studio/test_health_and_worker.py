@@ -1,15 +1,32 @@
-"""/healthz and a task round trip through a real Celery worker on every queue."""
+"""/healthz and a task round trip through a real Celery worker on every queue.
+
+Staff and API-token callers read each part's details; anyone else learns only
+whether each part is up (no error text, which can name hosts and paths).
+"""
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from jobs.services.lifecycle import flags_client
 from studio.celery import app
 from studio.redis_server import free_port
 from studio.services import leases
-from tests.conftest import wait_for
+from studio.services.tokens import create_token
+from tests.processes import Beat, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+QUEUES = ("default", "train", "infer", "evaluate", "maintenance")
+
+
+@pytest.fixture
+def operator_client(client, olga):
+    client.force_login(olga)
+    return client
+
+
+def redis_down():
+    return override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}")
 
 
 @pytest.mark.parametrize("queue", ["default", "train", "infer", "evaluate", "maintenance"])
@@ -30,9 +47,9 @@ def reaper_ran() -> None:
     wait_for(lambda: leases.reaper_last_run_age() is not None, 30, "the reaper to run")
 
 
-def test_healthz_reports_every_part_up_with_a_worker_on_each_queue(client, celery_worker):
+def test_healthz_reports_every_part_up_with_a_worker_on_each_queue(operator_client, celery_worker):
     reaper_ran()
-    response = client.get("/healthz")
+    response = operator_client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["ok"] is True
@@ -49,10 +66,10 @@ def test_healthz_reports_every_part_up_with_a_worker_on_each_queue(client, celer
     }
 
 
-def test_healthz_answers_503_when_the_reaper_has_not_run_lately(client, celery_worker):
+def test_healthz_answers_503_when_the_reaper_has_not_run_lately(operator_client, celery_worker):
     reaper_ran()
     flags_client().delete(leases.REAPER_ALIVE_KEY)  # as if its last run were long ago
-    response = client.get("/healthz")
+    response = operator_client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
     assert body["ok"] is False
@@ -63,9 +80,9 @@ def test_healthz_answers_503_when_the_reaper_has_not_run_lately(client, celery_w
     }
 
 
-def test_healthz_answers_503_and_names_a_queue_nobody_serves(client, celery_worker):
+def test_healthz_answers_503_and_names_a_queue_nobody_serves(operator_client, celery_worker):
     with override_settings(TAILOR_QUEUES=("default", "train", "infer", "export")):
-        response = client.get("/healthz")
+        response = operator_client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
     assert body["ok"] is False
@@ -73,9 +90,9 @@ def test_healthz_answers_503_and_names_a_queue_nobody_serves(client, celery_work
     assert body["queues"]["default"]["up"] is True
 
 
-def test_healthz_answers_503_when_redis_is_down(client):
-    with override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}"):
-        response = client.get("/healthz")
+def test_healthz_answers_503_when_redis_is_down(operator_client):
+    with redis_down():
+        response = operator_client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
     assert body["redis"]["up"] is False
@@ -85,8 +102,65 @@ def test_healthz_answers_503_when_redis_is_down(client):
     assert body["database"]["up"] is True
 
 
-def test_the_dashboard_status_panel_shows_each_part(alice_client, celery_worker):
-    html = alice_client.get("/status/", HTTP_HX_REQUEST="true").content.decode()
+def test_an_anonymous_caller_learns_only_what_is_up(client, celery_worker):
+    reaper_ran()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "database": {"up": True},
+        "redis": {"up": True},
+        "reaper": {"up": True},
+        "queues": {name: {"up": True} for name in QUEUES},
+    }
+
+
+def test_an_anonymous_caller_gets_no_error_text_when_a_part_is_down(client):
+    with redis_down():
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "ok": False,
+        "database": {"up": True},
+        "redis": {"up": False},
+        "reaper": {"up": False},
+        "queues": {name: {"up": False} for name in QUEUES},
+    }
+    assert b"error" not in response.content and b"127.0.0.1" not in response.content
+
+
+def test_an_api_token_caller_reads_the_details(client, alice):
+    secret = create_token(alice, "monitor").secret
+    with redis_down():
+        response = client.get("/healthz", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 503
+    assert "ConnectionError" in response.json()["redis"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("signed_in", "headers"),
+    [
+        pytest.param(False, {"HTTP_AUTHORIZATION": "Bearer tlr_not-a-token"}, id="wrong-token"),
+        pytest.param(True, {}, id="analyst"),
+    ],
+)
+def test_a_wrong_token_or_an_analysts_session_reads_no_details(client, alice, signed_in, headers):
+    if signed_in:
+        client.force_login(alice)
+    with redis_down():
+        response = client.get("/healthz", **headers)
+    assert response.status_code == 503
+    assert response.json()["redis"] == {"up": False}
+
+
+def test_the_home_pages_status_panel_shows_operators_each_part(
+    operator_client, alice, celery_worker
+):
+    # The fleet's status is the operators': an analyst is refused it.
+    analyst = Client()
+    analyst.force_login(alice)
+    assert analyst.get("/status/", HTTP_HX_REQUEST="true").status_code == 403
+    html = operator_client.get("/status/", HTTP_HX_REQUEST="true").content.decode()
     assert "<td>Database</td>" in html
     assert "<td>Redis</td>" in html
     assert "<td>Reaper</td>" in html
@@ -94,3 +168,13 @@ def test_the_dashboard_status_panel_shows_each_part(alice_client, celery_worker)
         assert f"<td>Queue <code>{queue}</code></td>" in html
     assert "1 worker" in html
     assert "<html" not in html  # the partial alone, not the whole page
+
+
+def test_beat_runs_the_reaper_as_it_starts_not_one_interval_later(celery_worker, tmp_path):
+    flags_client().delete(leases.REAPER_ALIVE_KEY)
+    # An hour's interval: only the round sent at start can run within the wait.
+    beat = Beat(tmp_path, TAILOR_REAPER_INTERVAL_SECONDS="3600").start()
+    try:
+        wait_for(lambda: leases.reaper_last_run_age() is not None, 60, "the reaper's first round")
+    finally:
+        beat.stop()

@@ -29,6 +29,10 @@ from studio.redis_server import free_port, port_is_free
 ROOT = Path(__file__).resolve().parents[2]
 ROUTING_TRAIN = ROOT / "datasets_app" / "samples" / "support-routing" / "train.jsonl"
 QUEUES = {"default", "train", "infer", "evaluate", "maintenance"}
+# A first start migrates a new database and starts ten Python processes: on a
+# 2-core machine that other work shares, that took 40-100 s. Start-up time is
+# not what these tests measure (the figures are in their recovery lines).
+STARTUP_SECONDS = 180
 
 pytestmark = pytest.mark.integration
 
@@ -136,10 +140,10 @@ def stop_studio(studio: Studio) -> int:
 def test_the_launcher_starts_everything_and_ctrl_c_stops_it(tmp_path, demo_models):
     studio = start_studio(tmp_path, demo_models)
     try:
-        health = wait_until_healthy(studio, 60)
-        assert {name: q["workers"] for name, q in health["queues"].items()} == {
-            name: 1 for name in QUEUES
-        }
+        health = wait_until_healthy(studio, STARTUP_SECONDS)
+        # An anonymous /healthz says only what is up; launcher.json (below)
+        # shows one process per queue.
+        assert health["queues"] == {name: {"up": True} for name in QUEUES}
         status, body = fetch(f"{studio.url}/login/")
         assert status == 200 and "Log in to Tailor" in body
         assert (studio.var_dir / "tailor.sqlite3").exists()

@@ -14,8 +14,7 @@ from serving.models import Evaluation, Generation
 from serving.services import generations
 from serving.work import WORKER_LOST
 from studio.services import leases
-from tests.datasets_app.helpers import chat_jsonl, upload
-from tests.jobs.helpers import make_job, ready_sample
+from tests.builders import chat_jsonl, make_job, ready_sample, upload
 
 pytestmark = pytest.mark.django_db
 

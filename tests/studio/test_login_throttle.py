@@ -10,8 +10,8 @@ from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from studio.services.tokens import create_token
-from tests.conftest import PASSWORD
 from tests.live import run_in_own_loop
+from tests.processes import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -179,12 +179,12 @@ def test_create_token_command_lets_an_operator_lift_the_limit(alice, settings):
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--expires-in-days", "0", "--expires-in-days must be a whole number from 1 to 3,650, not '0'."),
-        ("--expires-in-days", "-3", "--expires-in-days must be a whole number from 1 to 3,650, not '-3'."),
-        ("--expires-in-days", "soon", "--expires-in-days must be a whole number from 1 to 3,650, not 'soon'."),
-        ("--expires-in-days", "3651", "--expires-in-days must be a whole number from 1 to 3,650, not '3651'."),
-        ("--rate-limit", "-1", "--rate-limit must be a whole number from 0 to 1,000,000, not '-1'."),
-        ("--rate-limit", "1.5", "--rate-limit must be a whole number from 0 to 1,000,000, not '1.5'."),
+        ("--expires-in-days", "0", "--expires-in-days must be at least 1 and at most 3,650, not '0'."),
+        ("--expires-in-days", "-3", "--expires-in-days must be at least 1 and at most 3,650, not '-3'."),
+        ("--expires-in-days", "soon", "--expires-in-days must be a whole number, not 'soon'."),
+        ("--expires-in-days", "3651", "--expires-in-days must be at least 1 and at most 3,650, not '3651'."),
+        ("--rate-limit", "-1", "--rate-limit must be at least 0 and at most 1,000,000, not '-1'."),
+        ("--rate-limit", "1.5", "--rate-limit must be a whole number, not '1.5'."),
     ],
 )  # fmt: skip
 def test_create_token_command_refuses_a_bad_number(alice, flag, value, message):
@@ -207,35 +207,64 @@ def test_an_expired_token_is_told_it_expired_and_when_on_the_native_api(alice):
     }
 
 
-def test_unknown_revoked_and_deactivated_tokens_get_one_message_on_the_native_api(alice, bob):
+def unknown_secret(alice, bob) -> str:
+    return "tlr_not-a-real-token"
+
+
+def revoked_secret(alice, bob) -> str:
     revoked = create_token(alice, "revoked")
     revoked.token.delete()
+    return revoked.secret
+
+
+def deactivated_owners_secret(alice, bob) -> str:
     # Expired too, but its owner is deactivated: nothing is revealed about it.
     deactivated = create_token(bob, "old", expires_at=EXPIRED_AT)
     bob.is_active = False
     bob.save()
-    for secret in ("tlr_not-a-real-token", revoked.secret, deactivated.secret):
-        response = api(secret).get("/api/v1/me/")
-        assert response.status_code == 401
-        assert response.json() == {
-            "error": {"code": "authentication_failed", "message": UNKNOWN_MESSAGE}
-        }
+    return deactivated.secret
 
 
-def test_expired_and_unknown_tokens_get_different_401s_on_the_openai_api(client, alice):
-    expired = create_token(alice, "old", expires_at=EXPIRED_AT)
-    for secret, message in [(expired.secret, EXPIRED_MESSAGE), ("tlr_nope", UNKNOWN_MESSAGE)]:
-        response = openai_get(client, "/v1/models", secret)
-        assert response.status_code == 401
-        assert response.headers["WWW-Authenticate"] == "Bearer"
-        assert response.json() == {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }
+@pytest.mark.parametrize(
+    "secret_of",
+    [
+        pytest.param(unknown_secret, id="unknown"),
+        pytest.param(revoked_secret, id="revoked"),
+        pytest.param(deactivated_owners_secret, id="deactivated"),
+    ],
+)
+def test_unknown_revoked_and_deactivated_tokens_get_one_message_on_the_native_api(
+    alice, bob, secret_of
+):
+    response = api(secret_of(alice, bob)).get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": {"code": "authentication_failed", "message": UNKNOWN_MESSAGE}
+    }
+
+
+@pytest.mark.parametrize(
+    ("expired", "message"),
+    [
+        pytest.param(True, EXPIRED_MESSAGE, id="expired"),
+        pytest.param(False, UNKNOWN_MESSAGE, id="unknown"),
+    ],
+)
+def test_expired_and_unknown_tokens_get_different_401s_on_the_openai_api(
+    client, alice, expired, message
+):
+    secret = create_token(alice, "old", expires_at=EXPIRED_AT).secret if expired else "tlr_nope"
+    response = openai_get(client, "/v1/models", secret)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json() == {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
         }
+    }
 
 
 def test_a_token_stops_working_the_moment_it_expires(alice, monkeypatch):
@@ -545,14 +574,18 @@ def test_a_session_can_create_a_token_that_never_expires(alice_client):
     assert response.json()["expires_at"] is None
 
 
-def test_a_token_cannot_create_one_that_outlives_it(alice):
+@pytest.mark.parametrize("asked", [None, 30], ids=["never", "in-30-days"])
+def test_a_token_cannot_create_one_that_outlives_it(alice, asked):
     week = create_token(alice, "week", expires_at=timezone.now() + timedelta(days=7))
-    for asked in (None, 30):
-        response = api(week.secret).post(
-            "/api/v1/tokens/", {"name": "child", "expires_in_days": asked}, format="json"
-        )
-        assert response.status_code == 201
-        assert ApiToken.objects.get(pk=response.json()["id"]).expires_at == week.token.expires_at
+    response = api(week.secret).post(
+        "/api/v1/tokens/", {"name": "child", "expires_in_days": asked}, format="json"
+    )
+    assert response.status_code == 201
+    assert ApiToken.objects.get(pk=response.json()["id"]).expires_at == week.token.expires_at
+
+
+def test_a_token_may_create_one_that_expires_before_it(alice):
+    week = create_token(alice, "week", expires_at=timezone.now() + timedelta(days=7))
     response = api(week.secret).post(
         "/api/v1/tokens/", {"name": "shorter", "expires_in_days": 1}, format="json"
     )

@@ -41,7 +41,7 @@ from studio.services.tokens import create_token
 secret = create_token(user, "probe").secret
 assert client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
 # What sending a training or inference task imports (the task modules, not what they run).
-import jobs.tasks, jobs.runner, jobs.training, serving.tasks, serving.engine
+import jobs.tasks, jobs.worker, jobs.training, serving.tasks, serving.engine
 HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate")
 print(",".join(m for m in HEAVY if m in sys.modules) or "none")
 """

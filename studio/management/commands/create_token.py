@@ -1,20 +1,16 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.numbers import NumberError, read_number
 from studio.services.rate_limits import MAX_RATE_LIMIT
 from studio.services.tokens import MAX_EXPIRY_DAYS, TooManyTokens, create_token, expiry_after
 
 
 def whole_number(flag: str, raw: str, lowest: int, highest: int) -> int:
     try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lowest <= value <= highest:
-        raise CommandError(
-            f"{flag} must be a whole number from {lowest} to {highest:,}, not {raw!r}."
-        )
-    return value
+        return read_number(raw, whole=True, lowest=lowest, highest=highest)
+    except NumberError as refused:
+        raise CommandError(f"{flag} {refused.message.removesuffix('.')}, not {raw!r}.") from None
 
 
 class Command(BaseCommand):

@@ -1,0 +1,190 @@
+"""Loading the base model and tokenizer for an adapter kind (qlora, lora, full).
+
+Any loading error becomes TrainingFailure("model_load", ...): a missing
+folder, a bad Hugging Face id, a broken config, a model too large to fit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jobs.vocabulary import CAUSAL_LM, SEQUENCE_CLASSIFICATION, Adapter
+
+from .contract import TrainingFailure, short_cause
+
+
+def compute_dtype_name() -> str:
+    """bfloat16 on a GPU that computes it natively, else float32.
+
+    A CPU trains in float32 even where it has bfloat16 instructions: on a
+    CPU without them bfloat16 is emulated and about ten times slower, and on
+    one with them (this AMD EPYC) MiniLM's Quick run sometimes diverged in
+    bfloat16 (a loss spike, then a head that answers one label: accuracy
+    0.50 and 0.68 in two CI runs; 0.96-0.98 when it did not), which float32
+    never did. Speed on a CPU is not worth a run that fails at random.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "float32"
+
+
+def model_load_failure(cause: str = "", *, detail: str = "") -> TrainingFailure:
+    """`cause` is a plain reason of our own; `detail` (the library's error, a
+    folder of the server) is for operators only."""
+    if cause:
+        return TrainingFailure(
+            "model_load", f"The base model could not be loaded: {cause}.", detail=detail
+        )
+    return TrainingFailure(
+        "model_load",
+        "The base model could not be loaded on the worker; an operator can see why "
+        "on the job's page.",
+        detail=detail,
+    )
+
+
+def _check_local(source: str) -> None:
+    # A path that is not there would otherwise be tried as a Hub id and fail
+    # with a long message about repository names.
+    looks_local = os.path.isabs(source) or source.startswith((".", "~"))
+    if looks_local and not Path(source).expanduser().is_dir():
+        raise model_load_failure(detail=f"there is no model folder at {source}")
+
+
+def load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    _check_local(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as exc:
+        raise model_load_failure(detail=short_cause(exc)) from exc
+    if tokenizer.pad_token is None:
+        # Llama-style tokenizers ship without one; padding is masked anyway.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def quantization_config(compute_dtype):
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def load_model(source: str, *, task: str, method: str, labels: list[str] | None = None):
+    """The base model, ready for PEFT (qlora: 4-bit and prepared for k-bit training)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    _check_local(source)
+    cuda = torch.cuda.is_available()
+    compute_dtype = getattr(torch, compute_dtype_name())
+    kwargs = {}
+    if task == SEQUENCE_CLASSIFICATION:
+        if method == Adapter.QLORA and not cuda:
+            # FINDINGS.md: bitsandbytes' CPU 4-bit path fails for the encoder.
+            raise model_load_failure(
+                "4-bit (QLoRA) loading of classification models does not work on a CPU; "
+                "choose LoRA",
+            )
+        kwargs.update(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+        auto_class = AutoModelForSequenceClassification
+    else:
+        auto_class = AutoModelForCausalLM
+    if task == CAUSAL_LM and flash_attention_available():
+        kwargs["attn_implementation"] = "flash_attention_2"
+    if method == Adapter.QLORA:
+        kwargs["quantization_config"] = quantization_config(compute_dtype)
+        if task == SEQUENCE_CLASSIFICATION:
+            kwargs["quantization_config"].llm_int8_skip_modules = ["classifier", "score", "pooler"]
+        if cuda:
+            kwargs["device_map"] = {"": torch.cuda.current_device()}
+    elif method == Adapter.LORA:
+        # The frozen base in the compute dtype; the adapter trains in float32 (PEFT upcasts it).
+        kwargs["dtype"] = compute_dtype
+    else:
+        # Full fine-tunes keep float32 master weights; bf16 is autocast where supported.
+        kwargs["dtype"] = torch.float32
+    try:
+        model = auto_class.from_pretrained(source, **kwargs)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        raise model_load_failure(detail=short_cause(exc)) from exc
+    if method == Adapter.QLORA:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=use_gradient_checkpointing()
+        )
+    return model
+
+
+def flash_attention_available() -> bool:
+    """FlashAttention 2 on a CUDA GPU: what packing without cross-row attention needs."""
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
+
+
+def packing_strategy() -> str:
+    """How rows are packed into sequences.
+
+    "bfd" keeps rows apart (no attention across them) by flattening a batch
+    into one padding-free sequence, which only FlashAttention runs at full
+    speed; elsewhere the flattened batch costs attention over every token of
+    it (measured on this CPU: packed no faster than padded). "wrapped" packs
+    rows end to end into dense full-length sequences, the classic recipe.
+    """
+    return "bfd" if flash_attention_available() else "wrapped"
+
+
+def use_gradient_checkpointing() -> bool:
+    """On a GPU memory is what runs out; on a CPU the models are small and time is what counts."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def lora_config(config, *, task: str):
+    from peft import LoraConfig
+
+    targets = list(config.lora.target_modules)
+    return LoraConfig(
+        r=config.lora.rank,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        bias="none",
+        task_type="SEQ_CLS" if task == SEQUENCE_CLASSIFICATION else "CAUSAL_LM",
+    )
+
+
+def trainable_in_float32(model) -> None:
+    """Cast the trained weights to float32 (bfloat16 autocast still computes).
+
+    SFTTrainer casts a 4-bit model's adapter to bfloat16 (the QLoRA paper's
+    choice); without native bf16 that is ~10x slower here, so it is cast back.
+    A classifier's new head (PEFT's modules_to_save) is a copy of the base's
+    head in the base's dtype: trained in bfloat16 its small updates round
+    away (MiniLM Quick: 0.68 accuracy instead of 0.95), so it is always cast.
+    """
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()

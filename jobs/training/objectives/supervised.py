@@ -1,0 +1,114 @@
+"""Supervised fine-tuning of a causal LM on chats (TRL's SFTTrainer)."""
+
+from __future__ import annotations
+
+from jobs.vocabulary import CAUSAL_LM, Adapter
+
+from .. import arguments, data, loading
+from ..contract import TrainingFailure
+from .base import Built, Objective, Run
+
+PLAIN_TEXT_LOSS = "Plain text has no prompt: the loss is on every token of each row"
+
+
+class SupervisedCausalLM(Objective):
+    """Next-token loss on the assistant's turns (or every token of plain text)."""
+
+    name = "supervised"
+    model_task = CAUSAL_LM
+
+    def build(self, run: Run) -> Built:
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+        from trl.chat_template_utils import has_generation_markers
+
+        config, paths, on_event = run.config, run.paths, run.on_event
+        t = config.training
+        method = config.model.method
+        tokenizer = loading.load_tokenizer(paths.model_source)
+        if not tokenizer.chat_template:
+            raise loading.model_load_failure(
+                "its tokenizer has no chat template, which chat data needs"
+            )
+        # Plain text has no prompt to leave out: the loss is on the whole
+        # sequence, whatever loss_on says (with a template without generation
+        # markers, a completion needs a prompt turn before it).
+        plain_text = data.is_plain_text(run.train_records)
+        completions = t.loss_on == "completions" and not plain_text
+        # Templates with {% generation %} markers give TRL the assistant mask;
+        # for the rest (most Hub models) the last turn becomes a completion.
+        markers = has_generation_markers(tokenizer.chat_template)
+        prompt_completion = completions and not markers
+
+        train_rows = data.chat_rows(
+            run.train_records, what="training file", prompt_completion=prompt_completion
+        )
+        eval_rows = None
+        if run.eval_records is not None:
+            eval_rows = data.chat_rows(
+                run.eval_records, what="validation file", prompt_completion=prompt_completion
+            )
+
+        on_event({"kind": "log", "message": arguments.describe_loading(paths.model_source, method)})
+        model = loading.load_model(paths.model_source, task=CAUSAL_LM, method=method)
+
+        has_validation = eval_rows is not None
+        common = arguments.common_arguments(config, paths, has_validation=has_validation)
+        args = SFTConfig(
+            **common,
+            max_length=t.max_seq_length,
+            packing=t.packing,
+            packing_strategy=loading.packing_strategy(),
+            assistant_only_loss=completions and markers,
+            completion_only_loss=prompt_completion,
+            prediction_loss_only=True,  # eval needs the loss; logits would cost a second forward
+            dataset_num_proc=None,
+        )
+        events, callbacks = arguments.callbacks(
+            config, common, run, eval_rows=eval_rows, eval_metrics=self.eval_metrics
+        )
+        if plain_text and t.loss_on == "completions":
+            on_event({"kind": "log", "message": PLAIN_TEXT_LOSS})
+        on_event({"kind": "log", "message": f"Tokenising {len(train_rows):,} rows"})
+        try:
+            trainer = SFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_list(train_rows),
+                eval_dataset=Dataset.from_list(eval_rows) if has_validation else None,
+                processing_class=tokenizer,
+                peft_config=loading.lora_config(config, task=CAUSAL_LM)
+                if method != Adapter.FULL
+                else None,
+                callbacks=callbacks,
+            )
+        except IndexError as exc:
+            # datasets/TRL index into the first row of a dataset that filtering emptied.
+            raise _nothing_fits(t.max_seq_length) from exc
+        if len(trainer.train_dataset) == 0:
+            raise _nothing_fits(t.max_seq_length)
+        if not t.packing and len(trainer.train_dataset) < len(train_rows):
+            dropped = len(train_rows) - len(trainer.train_dataset)
+            on_event(
+                {
+                    "kind": "log",
+                    "message": f"Left out {dropped:,} rows whose prompt fills all "
+                    f"{t.max_seq_length} tokens",
+                }
+            )
+        if loading.compute_dtype_name() == "float32":
+            loading.trainable_in_float32(trainer.model)
+        return Built(
+            trainer=trainer,
+            tokenizer=tokenizer,
+            events=events,
+            eval_rows=len(eval_rows) if has_validation else None,
+        )
+
+
+def _nothing_fits(max_length: int) -> TrainingFailure:
+    return TrainingFailure(
+        "dataset",
+        f"No training row leaves room for an answer within {max_length} tokens; "
+        "raise the maximum sequence length.",
+    )

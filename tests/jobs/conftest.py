@@ -1,0 +1,16 @@
+"""Fixtures of the job tests.
+
+pytest may load this file before tests/conftest.py has configured the
+settings (when a path under tests/jobs/ is named on the command line), so
+the builders are imported inside the fixture.
+"""
+
+import pytest
+
+
+@pytest.fixture
+def routing(alice, demo_models):
+    """Alice's ready support-routing set, which suits tailor-tiny."""
+    from tests.builders import ready_sample
+
+    return ready_sample(alice)
