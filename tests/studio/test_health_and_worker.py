@@ -14,7 +14,13 @@ from studio.services import leases
 from studio.services.tokens import create_token
 from tests.processes import Beat, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+pytestmark = [pytest.mark.integration]
+# Every test but the round trip reads the database. The round trip must not:
+# on SQLite a test's transaction begins IMMEDIATE and holds the write lock
+# until it ends, and the worker may first have to write (a claim left by an
+# earlier test), so a test that waits on the worker inside one can wait out
+# its timeout.
+database = pytest.mark.django_db
 
 QUEUES = ("default", "train", "infer", "evaluate", "maintenance")
 
@@ -47,6 +53,7 @@ def reaper_ran() -> None:
     wait_for(lambda: leases.reaper_last_run_age() is not None, 30, "the reaper to run")
 
 
+@database
 def test_healthz_reports_every_part_up_with_a_worker_on_each_queue(operator_client, celery_worker):
     reaper_ran()
     response = operator_client.get("/healthz")
@@ -66,6 +73,7 @@ def test_healthz_reports_every_part_up_with_a_worker_on_each_queue(operator_clie
     }
 
 
+@database
 def test_healthz_answers_503_when_the_reaper_has_not_run_lately(operator_client, celery_worker):
     reaper_ran()
     flags_client().delete(leases.REAPER_ALIVE_KEY)  # as if its last run were long ago
@@ -80,6 +88,7 @@ def test_healthz_answers_503_when_the_reaper_has_not_run_lately(operator_client,
     }
 
 
+@database
 def test_healthz_answers_503_and_names_a_queue_nobody_serves(operator_client, celery_worker):
     with override_settings(TAILOR_QUEUES=("default", "train", "infer", "export")):
         response = operator_client.get("/healthz")
@@ -90,6 +99,7 @@ def test_healthz_answers_503_and_names_a_queue_nobody_serves(operator_client, ce
     assert body["queues"]["default"]["up"] is True
 
 
+@database
 def test_healthz_answers_503_when_redis_is_down(operator_client):
     with redis_down():
         response = operator_client.get("/healthz")
@@ -102,6 +112,7 @@ def test_healthz_answers_503_when_redis_is_down(operator_client):
     assert body["database"]["up"] is True
 
 
+@database
 def test_an_anonymous_caller_learns_only_what_is_up(client, celery_worker):
     reaper_ran()
     response = client.get("/healthz")
@@ -115,6 +126,7 @@ def test_an_anonymous_caller_learns_only_what_is_up(client, celery_worker):
     }
 
 
+@database
 def test_an_anonymous_caller_gets_no_error_text_when_a_part_is_down(client):
     with redis_down():
         response = client.get("/healthz")
@@ -129,6 +141,7 @@ def test_an_anonymous_caller_gets_no_error_text_when_a_part_is_down(client):
     assert b"error" not in response.content and b"127.0.0.1" not in response.content
 
 
+@database
 def test_an_api_token_caller_reads_the_details(client, alice):
     secret = create_token(alice, "monitor").secret
     with redis_down():
@@ -137,6 +150,7 @@ def test_an_api_token_caller_reads_the_details(client, alice):
     assert "ConnectionError" in response.json()["redis"]["error"]
 
 
+@database
 @pytest.mark.parametrize(
     ("signed_in", "headers"),
     [
@@ -153,6 +167,7 @@ def test_a_wrong_token_or_an_analysts_session_reads_no_details(client, alice, si
     assert response.json()["redis"] == {"up": False}
 
 
+@database
 def test_the_home_pages_status_panel_shows_operators_each_part(
     operator_client, alice, celery_worker
 ):
@@ -170,6 +185,7 @@ def test_the_home_pages_status_panel_shows_operators_each_part(
     assert "<html" not in html  # the partial alone, not the whole page
 
 
+@database
 def test_beat_runs_the_reaper_as_it_starts_not_one_interval_later(celery_worker, tmp_path):
     flags_client().delete(leases.REAPER_ALIVE_KEY)
     # An hour's interval: only the round sent at start can run within the wait.
