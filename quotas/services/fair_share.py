@@ -26,7 +26,9 @@ training kind's rows here), after a job ends (`do_transition` to a final
 status), and on every maintenance round (`dispatch`). One releaser at a time
 (a Redis lock; it expires by itself if its holder dies): two processes
 reading the same free slot must not both fill it. With the broker down
-nothing is released and the rows wait, held, for the next round.
+nothing is released and the rows wait, held, for the next round. Before it
+lets go of the lock, `release()` hands the line as it now stands to
+`places.publish`, which tells the open pages the places that moved.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, F, Max, Window
+from django.db.models.functions import RowNumber
 
 from quotas.services.limits import holding_a_slot, limits_for_users, running_jobs
 
@@ -103,14 +106,19 @@ def waiting_line(limit: int | None = None) -> list[Place]:
     a page shows no more (the order of those does not depend on the rest)."""
     from jobs.models import FineTuneJob, JobStatus
 
-    held = list(
-        FineTuneJob.objects.filter(status=JobStatus.QUEUED, dispatched_at__isnull=True)
-        .order_by("created_at", "id")
-        .values_list("id", "owner_id")
-    )
+    held = FineTuneJob.objects.filter(status=JobStatus.QUEUED, dispatched_at__isnull=True)
+    if limit is not None:
+        # An owner has at most `limit` of the first `limit` places, each their
+        # next job in order: the rest of a long backlog is not read.
+        oldest_first = (F("created_at").asc(), F("id").asc())
+        held = held.annotate(
+            turn=Window(RowNumber(), partition_by=F("owner_id"), order_by=oldest_first)
+        ).filter(turn__lte=limit)
+    held = list(held.order_by("created_at", "id").values_list("id", "owner_id"))
     if not held:
         return []
-    busy = Counter(FineTuneJob.objects.filter(holding_a_slot()).values_list("owner_id", flat=True))
+    holding = FineTuneJob.objects.filter(holding_a_slot()).order_by()
+    busy = Counter(dict(holding.values_list("owner_id").annotate(jobs=Count("pk"))))
     slots_busy, cap = sum(busy.values()), slots()
     queues: dict[int, list] = defaultdict(list)  # each owner's held jobs, oldest first
     for index, (job_id, owner) in enumerate(held):
@@ -181,22 +189,27 @@ def release(*, wait: float = 10) -> int:
         logger.warning("Could not take the release lock (%s); the next round releases", exc)
         return 0
     try:
-        return _release_now()
-    except Exception:
-        logger.exception("Releasing queued jobs failed; the next round tries again")
-        return 0
+        try:
+            sent, line = _release_now()
+        except Exception:
+            logger.exception("Releasing queued jobs failed; the next round tries again")
+            return 0
+        _publish_places(line, moved=sent > 0)
+        return sent
     finally:
         # Expired (a release past 60 s) or Redis gone: nothing to give back.
         with contextlib.suppress(redis.RedisError):
             lock.release()
 
 
-def _release_now() -> int:
+def _release_now() -> tuple[int, list[Place]]:
+    """How many were sent, and the line read before sending them."""
     from studio.services import leases
 
     training = leases.kind("training")
     sent = 0
-    for place in waiting_line():
+    line = waiting_line()
+    for place in line:
         if place.over_limit:
             break  # the line puts these last: nobody after can go either
         if place.slots and place.slots_busy + sent >= place.slots:
@@ -204,7 +217,19 @@ def _release_now() -> int:
         if not leases.send(training, place.job_id):
             break  # the broker is down: the rest waits too
         sent += 1
-    return sent
+    return sent, line
+
+
+def _publish_places(line: list[Place], *, moved: bool) -> None:
+    """The line as it stands after a release (read again when the release
+    `moved` it), to the pages that show places (places.py). Never raises:
+    the pages catch up on the next change."""
+    from quotas.services import places
+
+    try:
+        places.publish(waiting_line() if moved else line)
+    except Exception:
+        logger.exception("Publishing the places in line failed; the next change sends them")
 
 
 def release_after_commit() -> None:
@@ -225,6 +250,10 @@ class QueueStanding:
     running_jobs: int
     running_limit: int | None
 
+    @property
+    def sentence(self) -> str:
+        return sentence(self.message if self.position else None)
+
     def as_dict(self) -> dict:
         return {
             "position": self.position,
@@ -237,6 +266,14 @@ class QueueStanding:
 
 
 RELEASED = "sent to a training worker; it starts when the worker takes it"
+RELEASED_MESSAGE = f"Next: {RELEASED}"
+
+
+def sentence(message: str | None) -> str:
+    """The job page's status sentence for a queued job, from its place's
+    message (None: released): "Queued: 2nd in line; you have 1 running job,
+    your limit."."""
+    return f"Queued: {RELEASED if message is None else message}."
 
 
 class Standings:
@@ -268,7 +305,7 @@ class Standings:
                 position=None,
                 released=True,
                 reason=RELEASED,
-                message=f"Next: {RELEASED}",
+                message=RELEASED_MESSAGE,
                 running_jobs=running,
                 running_limit=limits.running_jobs,
             )

@@ -22,6 +22,9 @@
 // messages said of the status the page loaded with go when it moves on.
 // The chart is named by what it shows (role=img), and its legend shows the
 // latest values while the cursor is off it.
+// While the job is queued, its place in the training line ("Queued: 2nd in
+// line; …") moves as the line does: the server sends the places that moved,
+// each publication with a version, and the page keeps the newest it was told.
 // What the job page and the jobs list below share: numbers formatted as the
 // server formats them (Django's floatformat: half away from zero on the
 // shortest decimal form), and what a socket closed by the end of the session
@@ -79,6 +82,9 @@ const jobLive = (function () {
   let loggingSteps = parseInt(root.dataset.loggingSteps || "0", 10) || 0;
   let resyncTimer = null;
   let totalSteps = null;
+  // The newest place in the training line told (its version and sentence).
+  let placeVersion = 0;
+  let placeSentence = null;
 
   function byId(id) { return document.getElementById(id); }
 
@@ -300,7 +306,9 @@ const jobLive = (function () {
       const becameFinal = TERMINAL.indexOf(job.status) >= 0;
       status = job.status;
       root.dataset.status = status;
-      if (sentences[status]) setText("job-status-sentence", sentences[status]);
+      // A queued job's place, when the line's message came first, says more.
+      const said = status === "queued" && placeSentence ? placeSentence : sentences[status];
+      if (said) setText("job-status-sentence", said);
       dropStaleMessages();
       // Buttons, downloads, a failure's next step depend on the status: fetch them once.
       if (becameFinal || job.status === "cancelling") reloadPanel();
@@ -308,6 +316,18 @@ const jobLive = (function () {
   }
 
   function finished() { return TERMINAL.indexOf(status) >= 0; }
+
+  // The queued job's place, as the line moves; a late (older) message is dropped.
+  function applyPlaces(message) {
+    // A place says the job was queued then: its summary may come after it.
+    if (["created", "queued"].indexOf(status) < 0 || message.version <= placeVersion) return;
+    message.places.forEach(function (place) {
+      if (place.id !== root.dataset.jobId) return;
+      placeVersion = message.version;
+      placeSentence = place.sentence;
+      if (status === "queued") setText("job-status-sentence", place.sentence);
+    });
+  }
 
   function applyLatestPoint(p) {
     if (p.kind !== "train") return;
@@ -426,6 +446,8 @@ const jobLive = (function () {
       }
     } else if (message.type === "event") {
       addEvent(message.event);
+    } else if (message.type === "places") {
+      applyPlaces(message);
     } else if (message.type === "summary") {
       const wasFinished = finished();
       applySummary(message.job);
@@ -478,6 +500,9 @@ const jobLive = (function () {
 // page has not shown yet gets its row fetched once. Summaries may be lost, so
 // while rows are active the page asks for theirs every few seconds (and on
 // every reconnect): {"jobs": [ids]} is answered with what the database holds.
+// The rows it asked about are the ones whose places in the training line the
+// server forwards as the line moves ("2nd in line; …"); each row keeps the
+// version of the place it shows, so a late message moves nothing back.
 (function () {
   "use strict";
 
@@ -505,13 +530,13 @@ const jobLive = (function () {
         .then(function (html) {
           if (!html || document.getElementById("job-" + job.id)) return;
           table.tBodies[0].insertAdjacentHTML("afterbegin", html);
+          refresh(); // the server learns the new row: its place moves live too
         });
       return;
     }
     row.dataset.status = job.status;
-    // "2nd in line; …" speaks of a queued job only (a reload brings new places).
-    const queueLine = row.querySelector('[data-testid="queue-line"]');
-    if (queueLine && job.status !== "queued") queueLine.remove();
+    // "2nd in line; …" speaks of a queued job only.
+    if (job.status !== "queued") dropQueueLine(row);
     const badge = row.querySelector("[data-status-badge]");
     badge.textContent = job.status_label;
     badge.className = "badge badge-job-" + job.status;
@@ -519,6 +544,34 @@ const jobLive = (function () {
     row.querySelector('[data-field="step"]').textContent = job.current_step.toLocaleString("en");
     row.querySelector('[data-field="total"]').textContent = job.total_steps.toLocaleString("en");
     row.querySelector('[data-field="train-loss"]').textContent = loss(job.train_loss);
+  }
+
+  function dropQueueLine(row) {
+    const queueLine = row.querySelector('[data-testid="queue-line"]');
+    if (!queueLine) return;
+    const before = queueLine.previousElementSibling;
+    if (before && before.tagName === "BR") before.remove();
+    queueLine.remove();
+    delete row.dataset.placeVersion;
+  }
+
+  // As the row's template writes it: <br><span … data-testid="queue-line">.
+  function placeRow(place, version) {
+    const row = document.getElementById("job-" + place.id);
+    // A place says the job was queued then: its summary may come after it.
+    if (!row || ["created", "queued"].indexOf(row.dataset.status) < 0) return;
+    if (version <= (parseInt(row.dataset.placeVersion || "0", 10) || 0)) return;
+    row.dataset.placeVersion = String(version);
+    let queueLine = row.querySelector('[data-testid="queue-line"]');
+    if (!queueLine) {
+      const cell = row.querySelector('[data-label="Status"] > div');
+      if (!cell) return;
+      queueLine = document.createElement("span");
+      queueLine.className = "muted small-text queue-line";
+      queueLine.dataset.testid = "queue-line";
+      cell.append(document.createElement("br"), queueLine);
+    }
+    queueLine.textContent = place.message;
   }
 
   // The rows whose job may still change (a finished job's row stays as it is).
@@ -544,6 +597,8 @@ const jobLive = (function () {
       else if (message.type === "summaries") {
         message.jobs.forEach(update);
         table.dataset.synced = String(Date.now());
+      } else if (message.type === "places") {
+        message.places.forEach(function (place) { placeRow(place, message.version); });
       }
     });
     socket.addEventListener("close", function (event) {

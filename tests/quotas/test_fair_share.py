@@ -195,3 +195,25 @@ def test_the_api_shows_a_queued_jobs_place_and_bob_cannot_see_it(
     listed = {job["id"]: job["queue"] for job in alice_api.get(JOBS).json()["results"]}
     assert listed == {str(waiting.pk): body["queue"], str(first.pk): None}
     assert bob_api.get(f"{JOBS}{waiting.pk}/").status_code == 404
+
+
+def test_the_head_of_the_line_read_alone_is_the_head_of_the_whole_line(
+    alice, bob, django_user_model, demo_models, started
+):
+    # /ops/ reads only the places it shows: each owner's oldest jobs, no more.
+    carol = django_user_model.objects.create_user("carol", "carol@example.com", "pw")
+    carols = started(make_job(carol, ready_sample(carol)))
+    ledger.claim(carols.pk, "train@a")  # the only slot
+    QuotaOverride.objects.create(user=alice, running_jobs=2)
+    mine, theirs = ready_sample(alice), ready_sample(bob)
+    for _ in range(4):
+        started(make_job(alice, mine))
+    for _ in range(2):
+        started(make_job(bob, theirs))
+    started(make_job(carol, ready_sample(carol)))
+    whole = waiting_line()
+    # Alice's last two are over her limit of two: they come after everyone's.
+    a, b, c = alice.pk, bob.pk, carol.pk
+    assert [place.owner_id for place in whole] == [a, b, c, a, b, a, a]
+    for head in (1, 3, 5, 7, 20):
+        assert waiting_line(head) == whole[:head]

@@ -72,3 +72,40 @@ def test_alices_queued_jobs_show_their_place_and_the_next_goes_when_hers_ends(
             # No session worker may train what is left once they come back.
             for job in (bobs, second, third):
                 cancel_job(FineTuneJob.objects.get(pk=job.pk))
+
+
+def test_her_places_move_up_live_on_the_list_and_the_job_page_when_one_is_cancelled(
+    alice, demo_models, no_training_worker, live_server_url, page, phone
+):
+    QuotaOverride.objects.create(user=alice, running_jobs=1, note="one at a time")
+    mine = ready_sample(alice)
+    running = started(alice, mine, "Running")
+    ledger.claim(running.pk, "train@tests")  # as the worker would: her one slot is taken
+    first, second, third = (started(alice, mine, name) for name in ("First", "Second", "Third"))
+
+    def queue_line(job):
+        return page.locator(f"#job-{job.pk} [data-testid=queue-line]")
+
+    try:
+        log_in(page, live_server_url, "alice")
+        page.goto(f"{live_server_url}/jobs/")
+        for job, place in ((first, "1st"), (second, "2nd"), (third, "3rd")):
+            expect(queue_line(job)).to_have_text(f"{place} in line; {AT_LIMIT}")
+        log_in(phone, live_server_url, "alice")
+        phone.goto(f"{live_server_url}/jobs/{third.pk}/")
+        sentence = phone.get_by_test_id("job-status-sentence")
+        expect(sentence).to_have_text(f"Queued: 3rd in line; {AT_LIMIT}.")
+        # Both sockets have told the server what they show.
+        expect(page.locator("#jobs-table[data-synced]")).to_have_count(1)
+        expect(phone.locator("#job-live[data-synced]")).to_have_count(1)
+        page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+
+        cancel_job(first)  # the first in line goes: the others move up
+        expect(queue_line(second)).to_have_text(f"1st in line; {AT_LIMIT}")
+        expect(queue_line(third)).to_have_text(f"2nd in line; {AT_LIMIT}")
+        expect(queue_line(first)).to_have_count(0)
+        expect(sentence).to_have_text(f"Queued: 2nd in line; {AT_LIMIT}.")
+        assert page.evaluate("window.loadedOnce") is True
+    finally:
+        for job in (running, second, third):
+            cancel_job(FineTuneJob.objects.get(pk=job.pk))
