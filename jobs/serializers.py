@@ -19,6 +19,7 @@ from jobs import config as cfg
 from jobs.models import CatalogModel, ExportStatus, FineTuneJob, JobStatus, MetricKind
 from jobs.services import artifacts, catalog
 from quotas.services import Standings
+from usage.services import job_usage
 
 # --- the model catalog ---------------------------------------------------------------
 
@@ -110,6 +111,16 @@ class JobQueueSerializer(serializers.Serializer):
     )
 
 
+class JobUsageSerializer(serializers.Serializer):
+    device_seconds = serializers.FloatField(
+        help_text="Training device time of every attempt (a running one: to its last beat)."
+    )
+    cost = serializers.FloatField(
+        help_text="At the price of a device-hour when each attempt started; 0 when free."
+    )
+    currency = serializers.CharField(help_text="ISO 4217 code, e.g. USD.")
+
+
 _TIME = serializers.DateTimeField()  # how the API writes a time
 _STATUS_LABELS = dict(JobStatus.choices)
 
@@ -149,6 +160,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(read_only=True)
     error = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
+    usage = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -159,7 +171,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
             "estimate", "attempt", "current_step", "total_steps", "progress_percent", "epoch",
             "train_loss", "val_loss", "best_val_loss", "tokens_per_second", "trained_tokens",
             "eta_seconds", "final_metrics", "error", "retry_of", "metadata", "created_at",
-            "queued_at", "started_at", "finished_at", "queue", "links",
+            "queued_at", "started_at", "finished_at", "queue", "usage", "links",
         )  # fmt: skip
         read_only_fields = fields
 
@@ -189,6 +201,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
             answer[name] = None if value is None else _TIME.to_representation(value)
         answer["error"] = self.get_error(job)
         answer["queue"] = self.get_queue(job)
+        answer["usage"] = self.get_usage(job)
         answer["links"] = self.get_links(job)
         return {name: answer[name] for name in self.Meta.fields}
 
@@ -215,6 +228,19 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         )
         standing = standings.of(job)
         return None if standing is None else standing.as_dict()
+
+    @extend_schema_field(JobUsageSerializer(allow_null=True))
+    def get_usage(self, job: FineTuneJob) -> dict | None:
+        """Device time and cost so far (null before it first ran); read once
+        for a whole page of jobs."""
+        known = self.context.get("job_usage")
+        if known is None or job.pk not in known["asked"]:
+            page = getattr(self.parent, "instance", None) if self.parent is not None else None
+            ids = [j.pk for j in page] if isinstance(page, list | tuple) else [job.pk]
+            known = {"asked": {*ids, job.pk}, "found": job_usage.usage_of_jobs({*ids, job.pk})}
+            self.context["job_usage"] = known
+        usage = known["found"].get(job.pk)
+        return None if usage is None else usage.as_dict()
 
     @extend_schema_field(JobLinksSerializer)
     def get_links(self, job: FineTuneJob) -> dict:
@@ -299,7 +325,10 @@ class DraftSerializer(serializers.Serializer):
 
     config = serializers.DictField(help_text="The whole configuration document, resolved.")
     plan = serializers.DictField(help_text="Rows, tokens and steps.")
-    estimate = serializers.DictField(help_text="Tokens, steps, seconds and memory_bytes.")
+    estimate = serializers.DictField(
+        help_text="Tokens, steps, seconds, memory_bytes; device, price_per_device_hour, cost "
+        "(null when a device-hour is free) and currency."
+    )
 
 
 # --- describing the create body for the schema -----------------------------------------

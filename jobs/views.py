@@ -26,6 +26,7 @@ from jobs.wizard import (
     human_parameters,
 )
 from quotas.services import QuotaExceeded, Standings
+from usage.services import job_usage
 
 LOG_TAIL = 50
 JOBS_PER_PAGE = 50
@@ -180,6 +181,8 @@ def _panel_context(request, job: FineTuneJob) -> dict:
         "show_traceback": request.user.is_staff,
         # The wizard's words for the estimate: duration, memory and what it rests on.
         **estimates.job_page_figures(job),
+        # Once over: the device time and cost it took, against that estimate.
+        **job_usage.job_page_figures(job),
         "eta": human_duration(summary["time_left_seconds"]),
         "elapsed": human_duration(summary["elapsed_seconds"]),
         "took": human_duration(_took_seconds(job)),

@@ -22,6 +22,8 @@ from jobs.services import artifacts, catalog, housekeeping, ledger
 from studio.services import disk, leases
 from studio.services.db_retry import retry_database
 from studio.services.paths import inside
+from usage.device import training_device
+from usage.services import device_time
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class RunControl:
         self.cancel_seen_at: float | None = None
         self.keeper = leases.LeaseKeeper(
             leases.kind("training"), job_id, attempt,
-            on_status=self.on_status, on_stalled=hard_stop,
+            on_status=self.renewed, on_stalled=hard_stop,
         )  # fmt: skip
         self.lost = self.keeper.lost
 
@@ -67,6 +69,15 @@ class RunControl:
         # The training thread's connection idles between saves: a database
         # restarted meanwhile is reconnected to, not taken for a lost lease.
         return retry_database(lambda: ledger.still_owned(self.job_id, self.attempt))
+
+    def renewed(self, status: str) -> None:
+        """After each lease renewal (the keeper's thread): the attempt's device
+        time advances (usage/), then the status is looked at."""
+        try:
+            device_time.advance(self.job_id, self.attempt)
+        except Exception:  # a database blip: the next beat advances it
+            logger.exception("Job %s: could not advance its device time", self.job_id)
+        self.on_status(status)
 
     def on_status(self, status: str) -> None:
         """The job's status after each lease renewal. A cancel the run has not
@@ -158,7 +169,8 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
     """
     from jobs import training
 
-    job = retry_database(lambda: ledger.claim(job_id, worker))
+    device = training_device()
+    job = retry_database(lambda: ledger.claim(job_id, worker, device=device))
     if job is None:
         return "not-claimed"
     control = RunControl(job.pk, job.attempt, hard_stop=hard_stop)

@@ -38,6 +38,11 @@ class QuotaOverride(models.Model):
         null=True, blank=True, validators=[MinValueValidator(0)],
         help_text=f"Hours of training device time per calendar month (UTC). {BLANK_MEANS}",
     )  # fmt: skip
+    tokens_per_day = models.PositiveBigIntegerField(
+        null=True, blank=True,
+        help_text="Prompt plus completion tokens served (playground and APIs) per UTC day. "
+        f"{BLANK_MEANS}",
+    )  # fmt: skip
     note = models.CharField(max_length=300, blank=True, help_text="Why, for the next operator.")
     updated_at = models.DateTimeField(auto_now=True)
 

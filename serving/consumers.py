@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from audit.context import acting_from_socket
+from quotas.services import QuotaExceeded
 from serving.models import GenerationSource
 from serving.services import generations, playground
 from serving.services.generations import GenerationRequest, InvalidRequest
@@ -54,6 +55,9 @@ class PlaygroundConsumer(SessionSocket, AsyncJsonWebsocketConsumer):
         try:
             generation = await self._create(content)
         except UnknownModel as exc:
+            await self.send_json({"type": "invalid", "errors": {"models": exc.message}})
+            return
+        except QuotaExceeded as exc:  # the page says it where it says the models' problems
             await self.send_json({"type": "invalid", "errors": {"models": exc.message}})
             return
         except InvalidRequest as exc:

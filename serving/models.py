@@ -55,6 +55,12 @@ class Generation(LeasedWork):
     )
     # One engine PaneResult (as a dict) per pane, in pane order.
     results = models.JSONField(default=list, blank=True)
+    # The panes' tokens summed (the worker writes them with the results): what
+    # usage/ reports and the tokens-per-day quota counts.
+    prompt_tokens = models.PositiveIntegerField(default=0, help_text="Tokens read, all panes.")
+    completion_tokens = models.PositiveIntegerField(
+        default=0, help_text="Tokens generated, all panes."
+    )
     # A plain sentence for everyone (serving/errors.py); the exception behind
     # it, whose text may name a server path, is for staff only.
     error = models.TextField(blank=True)
@@ -67,7 +73,11 @@ class Generation(LeasedWork):
 
     class Meta:
         ordering = ("-created_at",)
-        indexes = (models.Index(fields=["owner", "source", "-created_at"]),)
+        indexes = (
+            models.Index(fields=["owner", "source", "-created_at"]),
+            # A user's tokens of a day or a month (usage/, quotas).
+            models.Index(fields=["owner", "finished_at"]),
+        )
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} generation {self.id}"

@@ -229,7 +229,7 @@ def _answer(generation_id: str, attempt: int, keeper) -> str:
     written = retry_database(
         lambda: leases.owned(leases.kind("generation"), generation_id, attempt).update(
             status=status, results=results, error=error, error_detail=detail,
-            finished_at=timezone.now(), lease_expires_at=None,
+            finished_at=timezone.now(), lease_expires_at=None, **_tokens(results),
         )
     )  # fmt: skip
     if not written:
@@ -240,6 +240,14 @@ def _answer(generation_id: str, attempt: int, keeper) -> str:
     with contextlib.suppress(Exception):  # the flag expires by itself
         flags_client().delete(stop.key)
     return status
+
+
+def _tokens(results: list[dict]) -> dict:
+    """The panes' tokens, summed: what the generation served (usage/, quotas)."""
+    return {
+        "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in results),
+        "completion_tokens": sum(r.get("completion_tokens") or 0 for r in results),
+    }
 
 
 def _result_dict(answer, stop: StopCheck, index: int) -> dict:

@@ -5,6 +5,8 @@ understood: a typo in a deployment should stop start-up, not be ignored.
 """
 
 import os
+import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from jobs.numbers import NumberError, read_number
@@ -42,6 +44,30 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         return read_number(raw, whole=True, lowest=minimum)
     except NumberError as refused:
         raise EnvError(f"{name}={raw!r} {refused.message.removesuffix('.')}") from None
+
+
+def env_decimal(name: str, default: str, *, minimum: Decimal | None = None) -> Decimal:
+    """An exact decimal (a price: 2.5, 0.0125); a float would round it."""
+    raw = os.environ.get(name)
+    text = default if raw is None or raw.strip() == "" else raw.strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        raise EnvError(f"{name}={raw!r} is not a number; write it like 2.5")
+    if minimum is not None and value < minimum:
+        raise EnvError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def env_currency(name: str, default: str) -> str:
+    """A currency's three-letter ISO 4217 code (USD, EUR), upper-cased."""
+    raw = os.environ.get(name)
+    code = (default if raw is None or raw.strip() == "" else raw).strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise EnvError(f"{name}={raw!r} is not a currency code; use three letters, like USD")
+    return code
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

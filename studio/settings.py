@@ -7,12 +7,22 @@ and the database are the real ones in every setting.
 import os
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from studio.env import env_bool, env_choice, env_int, env_list, env_path, env_str
+from studio.env import (
+    env_bool,
+    env_choice,
+    env_currency,
+    env_decimal,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
 from studio.redis_urls import BROKER_DB, CHANNEL_LAYER_DB, FLAGS_DB, RESULTS_DB, with_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -113,6 +123,7 @@ INSTALLED_APPS = [
     "audit",
     "ops",
     "quotas",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -349,6 +360,14 @@ TAILOR_QUOTA_QUEUED_JOBS = env_int("TAILOR_QUOTA_QUEUED_JOBS", 0, minimum=0)
 TAILOR_QUOTA_STORAGE_BYTES = env_int("TAILOR_QUOTA_STORAGE_BYTES", 0, minimum=0)
 TAILOR_QUOTA_STEPS_PER_JOB = env_int("TAILOR_QUOTA_STEPS_PER_JOB", 0, minimum=0)
 TAILOR_QUOTA_DEVICE_HOURS_PER_MONTH = env_int("TAILOR_QUOTA_DEVICE_HOURS_PER_MONTH", 0, minimum=0)
+# Prompt plus completion tokens the inference workers serve one user in a UTC day.
+TAILOR_QUOTA_TOKENS_PER_DAY = env_int("TAILOR_QUOTA_TOKENS_PER_DAY", 0, minimum=0)
+
+# --- Usage and cost (usage/) --------------------------------------------------
+# What a device-hour costs when operators have set no price for that kind of
+# device (Admin → Device prices); 0: no cost is shown anywhere.
+TAILOR_PRICE_PER_DEVICE_HOUR = env_decimal("TAILOR_PRICE_PER_DEVICE_HOUR", "0", minimum=Decimal(0))
+TAILOR_CURRENCY = env_currency("TAILOR_CURRENCY", "USD")
 
 # --- Serving ----------------------------------------------------------------
 # The inference worker keeps base models loaded (adapters attach to them) and

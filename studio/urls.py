@@ -9,6 +9,7 @@ from jobs.api import CatalogModelViewSet, JobViewSet
 from ops.api import OpsView
 from serving.api import EvaluationViewSet, GenerationViewSet
 from studio import accounts, api, views
+from usage.api import UsageView
 
 router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="api-dataset")
@@ -22,6 +23,7 @@ api_v1 = [
     path("me/", api.MeView.as_view(), name="api-me"),
     path("me/password/", api.PasswordView.as_view(), name="api-me-password"),
     path("ops/", OpsView.as_view(), name="api-ops"),
+    path("usage/", UsageView.as_view(), name="api-usage"),
     *router.urls,
 ]
 
@@ -38,6 +40,7 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("serving.urls")),
     path("", include("ops.urls")),
+    path("", include("usage.urls")),
     path("ops/audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

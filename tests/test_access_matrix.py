@@ -62,6 +62,7 @@ from studio.services.tokens import create_token
 from tests.builders import ready_sample
 from tests.live import run_in_own_loop
 from tests.processes import PASSWORD
+from usage.models import DevicePrice, DeviceUse
 
 pytestmark = pytest.mark.django_db
 
@@ -357,6 +358,12 @@ ROUTES: dict[str, Row] = {
     # --- the audit log: operators only; anyone else gets the 404 of no page -------------
     "audit-log": row(Kind.SIGNED_IN, Call(expect=NOT_FOUND, others={STAFF: 200})),
     "audit-export": row(Kind.SIGNED_IN, Call(expect=NOT_FOUND, others={STAFF: 200})),
+    # --- usage: each user's own month; every user's for operators (403 for others) -------
+    "usage": row(Kind.SIGNED_IN),
+    "usage-export": row(Kind.SIGNED_IN),
+    "ops-usage": row(Kind.SIGNED_IN, Call(expect=403, others={STAFF: 200})),
+    "ops-usage-export": row(Kind.SIGNED_IN, Call(expect=403, others={STAFF: 200})),
+    "api-usage": row(Kind.API),
     # --- the admin's own pages ----------------------------------------------------------
     "admin:index": row(Kind.ADMIN),
     "admin:login": row(Kind.PUBLIC, Call(others={STAFF: SentTo("/admin/")})),
@@ -399,6 +406,9 @@ ADMIN_MODELS: dict[str, dict[str, int]] = {
     "serving.vote": {"add": 403, "delete": 403},
     "serving.evaluation": {"add": 403, "delete": 403},
     "quotas.quotaoverride": {},
+    "usage.deviceprice": {},
+    # The training workers' record of device time: read only.
+    "usage.deviceuse": {"add": 403, "delete": 403},
 }
 ADMIN_PAGES = {"changelist": 200, "add": 200, "history": 200, "delete": 200, "change": 200}
 
@@ -550,6 +560,9 @@ class World:
             "jobs/metricpoint": MetricPoint.objects.filter(job_id=self.job.pk).first().pk,
             "serving/vote": Vote.objects.filter(generation_id=self.generation.pk).first().pk,
             "quotas/quotaoverride": QuotaOverride.objects.get_or_create(group=self.group)[0].pk,
+            "usage/deviceprice": DevicePrice.objects.get_or_create(
+                device="cpu", defaults={"price_per_hour": 1})[0].pk,
+            "usage/deviceuse": DeviceUse.objects.get(job=self.job).pk,
         }  # fmt: skip
         model = re.sub(r"^admin:(\w+?)_(\w+)_\w+$", r"\1/\2", route.key)
         if model == route.key:  # unnamed: admin/<app>/<model>/<path:object_id>/
@@ -629,6 +642,11 @@ def build_world() -> World:
     )
     generation.refresh_from_db()
     MetricPoint.objects.create(job=job, attempt=1, step=1, train_loss=1.0)
+    DeviceUse.objects.create(
+        owner=people[OWNER], job=job, job_name=job.name, attempt=1, worker="train@here",
+        device="cpu", started_at=job.finished_at, last_seen_at=job.finished_at,
+        ended_at=job.finished_at,
+    )  # fmt: skip
     Vote.objects.create(generation=generation, owner=people[OWNER], model_a="tailor-tiny",
                         model_b=job.fine_tuned_model, winner="b")  # fmt: skip
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog

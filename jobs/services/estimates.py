@@ -12,6 +12,10 @@ device's throughput (`TAILOR_TRAIN_FLOPS`), and it says so.
 
 Memory is `memory_bytes` alone: the wizard's method cards, its estimate and
 the job page all read it, so they show one figure for one choice.
+
+Cost is the time at the price of a device-hour of the training workers'
+device (usage/services/prices.py: the dearest one reporting, else the
+default price); none when that price is 0.
 """
 
 import statistics
@@ -24,6 +28,7 @@ from jobs.human import human_bytes, human_duration
 from jobs.models import FineTuneJob, JobStatus
 from jobs.services.catalog import memory_estimate
 from jobs.vocabulary import ADAPTER_NAMES, Adapter
+from usage.services import prices
 
 _FLOPS_PER_TOKEN_AND_PARAMETER = {Adapter.FULL: 6.0, Adapter.LORA: 4.0, Adapter.QLORA: 4.0}
 # QLoRA dequantises every 4-bit weight on each use: measured 0.39 vs 0.37 s
@@ -106,8 +111,10 @@ def memory_bytes(model, method: str, training: TrainingConfig) -> int:
 
 def estimate(model, config: JobConfig, plan: Plan) -> dict:
     """What a job stores as its estimate (and the API returns): tokens, steps,
-    seconds and memory_bytes, and `runs`, the measured runs the time comes
-    from (0: a guess)."""
+    seconds and memory_bytes, `runs`, the measured runs the time comes from
+    (0: a guess), and the cost of those seconds: `device` ("" when no
+    training worker reports), `price_per_device_hour`, `cost` (None when
+    that price is 0) and `currency`."""
     method = config.model.method
     speed = measured_speed(model, method) or guessed_speed(model, method)
     seconds = plan.total_tokens / speed.tokens_per_second + speed.setup_seconds
@@ -117,6 +124,7 @@ def estimate(model, config: JobConfig, plan: Plan) -> dict:
         "seconds": round(seconds),
         "memory_bytes": memory_bytes(model, method, config.training),
         "runs": speed.runs,
+        **prices.priced_estimate(round(seconds)),
     }
 
 
@@ -132,22 +140,36 @@ def basis(estimate: dict, method: str) -> str:
     return f"from {runs:,} run{'s' if runs != 1 else ''} of this model {with_method} here"
 
 
+def cost_basis(estimate: dict) -> str:
+    """What a cost estimate is priced at, in words ("" when it has no cost)."""
+    if estimate.get("cost") is None:
+        return ""
+    price = prices.hourly(estimate["price_per_device_hour"], estimate.get("currency"))
+    device = estimate.get("device")
+    return f"at {price}" + (f" ({device})" if device else "")
+
+
 def in_words(estimate: dict, method: str) -> dict:
-    """An estimate as pages show it: duration, memory and how sure the time is."""
+    """An estimate as pages show it: duration, memory, how sure the time is,
+    and the cost ("" when none is shown) with what it is priced at."""
     memory = estimate.get("memory_bytes")
+    cost = estimate.get("cost")
     return {
         "duration": human_duration(estimate.get("seconds")),
         "memory": human_bytes(memory) if memory else "—",
         "basis": basis(estimate, method),
+        "cost": "" if cost is None else prices.money(cost, estimate.get("currency")),
+        "cost_basis": cost_basis(estimate),
     }
 
 
 def job_page_figures(job: FineTuneJob) -> dict:
     """The job page's estimate, worded as the wizard worded it before Start:
-    `estimate_duration`, `estimate_memory` and `estimate_basis`."""
+    `estimate_duration`, `estimate_memory`, `estimate_basis` and `estimate_cost`."""
     words = in_words(job.estimate or {}, job.method)
     return {
         "estimate_duration": words["duration"],
         "estimate_memory": words["memory"],
         "estimate_basis": words["basis"],
+        "estimate_cost": words["cost"],
     }

@@ -28,6 +28,7 @@ from jobs.services.lifecycle import (
 )
 from jobs.signals import job_succeeded
 from studio.services import leases
+from usage.services import device_time
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,10 @@ def _owned(job_id, attempt: int):
     return leases.owned(leases.kind("training"), job_id, attempt)
 
 
-def claim(job_id, worker: str) -> FineTuneJob | None:
+def claim(job_id, worker: str, *, device: str = "") -> FineTuneJob | None:
     """Take the job for this run: queued (or running with an expired lease) →
-    running, attempt + 1. None when someone else holds it or it is over."""
+    running, attempt + 1, and open the attempt's device time on `device`
+    (usage/). None when someone else holds it or it is over."""
     with transaction.atomic():
         previous = FineTuneJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
         attempt = leases.claim(
@@ -55,6 +57,7 @@ def claim(job_id, worker: str) -> FineTuneJob | None:
         if attempt is None:
             return None
         job = FineTuneJob.objects.select_related("base_model").get(pk=job_id)
+        device_time.begin(job, worker=worker, device=device)
         resumed = " (resuming)" if job.attempt > 1 else ""
         record_event(
             job,
@@ -210,6 +213,7 @@ def finish_succeeded(job_id, attempt: int, *, metrics: dict, adapter_path: str,
                      adapter_bytes: int, trained_tokens: int, final_step: int) -> bool:  # fmt: skip
     job = FineTuneJob(pk=job_id)
     with transaction.atomic():
+        device_time.close(job_id, attempt)  # ends with the run, in its transaction
         done = do_transition(
             job, JobStatus.SUCCEEDED, expected=RUNNING_STATES, attempt=attempt,
             reason="Training finished; the adapter is ready to download.",
@@ -232,6 +236,7 @@ def finish_cancelled(job_id, attempt: int, *, step: int) -> bool:
     kept = Checkpoint.objects.filter(job_id=job_id).order_by("-step").first()
     where = f"; checkpoint of step {kept.step:,} kept" if kept else ""
     with transaction.atomic():
+        device_time.close(job_id, attempt)  # ends with the run, in its transaction
         done = do_transition(
             job, JobStatus.CANCELLED, expected=RUNNING_STATES, attempt=attempt,
             reason=f"Cancelled at step {step:,}{where}.", current_step=step,
@@ -243,6 +248,7 @@ def finish_cancelled(job_id, attempt: int, *, step: int) -> bool:
 def finish_failed(job_id, attempt: int, *, code: str, message: str, traceback: str) -> bool:
     job = FineTuneJob(pk=job_id)
     with transaction.atomic():
+        device_time.close(job_id, attempt)  # ends with the run, in its transaction
         done = do_transition(
             job, JobStatus.FAILED, expected=RUNNING_STATES, attempt=attempt, level="error",
             reason=message, error_code=code, error_message=message, error_traceback=traceback,
@@ -270,6 +276,7 @@ def training_lost(job: FineTuneJob, why: str) -> bool:
     ("cancel_timeout"): cancelled if a cancel was asked, queued again to resume
     from the newest checkpoint while attempts remain, else failed in plain
     words. The row is locked by the caller."""
+    device_time.close_lost(job.pk, job.attempt)
     if job.status == JobStatus.CANCELLING:
         ending = {
             "cancel_timeout": (

@@ -12,6 +12,7 @@ from quotas.services.fair_share import (
 from quotas.services.limits import (
     Limits,
     QuotaExceeded,
+    check_generation,
     check_new_job,
     check_queue,
     check_storage,
@@ -19,7 +20,7 @@ from quotas.services.limits import (
 )
 
 __all__ = [
-    "Limits", "QueueStanding", "QuotaExceeded", "Standings", "check_new_job", "check_queue",
-    "check_storage", "limits_for", "release", "release_after_commit", "standing",
+    "Limits", "QueueStanding", "QuotaExceeded", "Standings", "check_generation", "check_new_job",
+    "check_queue", "check_storage", "limits_for", "release", "release_after_commit", "standing",
     "waiting_line",
 ]  # fmt: skip

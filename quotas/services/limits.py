@@ -1,7 +1,8 @@
 """Per-user limits: which one applies, what a user uses, and the hard checks.
 
 Which limit applies to a user, limit by limit (each of running jobs, queued
-jobs, storage, steps per job, device-hours per month on its own):
+jobs, storage, steps per job, device-hours per month, tokens per day on its
+own):
 
 1. the user's own override (`QuotaOverride` with `user`), when that field is
    set there;
@@ -14,9 +15,10 @@ below a strict default, or one group's.
 
 Soft and hard limits. The running-jobs limit is soft: a job over it waits
 `queued` and the fair share (fair_share.py) releases it later. The others
-are hard: `check_new_job` and `check_storage` refuse with `QuotaExceeded`,
-whose message names the limit and the current use; each door answers it in
-its own shape (403 on the native API and /v1/, a message in the browser).
+are hard: `check_new_job`, `check_storage` and `check_generation` refuse
+with `QuotaExceeded`, whose message names the limit and the current use;
+each door answers it in its own shape (403 on the native API and /v1/, a
+message in the browser).
 
 What is counted, from the database only (no walk of the disk):
 - running jobs: running or cancelling, plus queued jobs already released to
@@ -24,25 +26,30 @@ What is counted, from the database only (no walk of the disk):
 - queued jobs: every job waiting `queued`;
 - storage: the uploaded files of the user's datasets (not deleted) and the
   adapters of their jobs; checkpoints, kept a few days, are not counted;
-- device-hours: for each attempt of each job, from the event that says it
-  started running to the next change of status (now, for a run still going),
-  the part of it inside the current calendar month (UTC).
+- device-hours: each training attempt's device time as its worker recorded
+  it (usage/services/device_time.py: from its claim to its end, or to its
+  last lease renewal for a run whose worker died), the part of it inside the
+  current calendar month (UTC); a deleted job's attempts still count;
+- tokens per day: the prompt and completion tokens of the user's generations
+  (playground, native API, /v1/) that finished since midnight UTC. Checked
+  before a generation is recorded, not reserved: requests sent at once may
+  each pass, so the day can end a few answers past the limit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from jobs.human import limit_bytes
+from jobs.human import human_duration, limit_bytes
 from quotas.models import QuotaOverride
 
 LIMITS = ("running_jobs", "queued_jobs", "storage_bytes", "steps_per_job",
-          "device_hours_per_month")  # fmt: skip
+          "device_hours_per_month", "tokens_per_day")  # fmt: skip
 
 DEFAULT_SETTINGS = {
     "running_jobs": "TAILOR_QUOTA_RUNNING_JOBS",
@@ -50,6 +57,7 @@ DEFAULT_SETTINGS = {
     "storage_bytes": "TAILOR_QUOTA_STORAGE_BYTES",
     "steps_per_job": "TAILOR_QUOTA_STEPS_PER_JOB",
     "device_hours_per_month": "TAILOR_QUOTA_DEVICE_HOURS_PER_MONTH",
+    "tokens_per_day": "TAILOR_QUOTA_TOKENS_PER_DAY",
 }
 
 
@@ -72,6 +80,7 @@ class Limits:
     storage_bytes: int | None = None
     steps_per_job: int | None = None
     device_hours_per_month: float | None = None
+    tokens_per_day: int | None = None
 
 
 def _as_limit(value):
@@ -151,14 +160,26 @@ def queued_jobs(user) -> int:
 
 
 def storage_bytes(user) -> int:
+    owner_id = getattr(user, "pk", user)
+    return storage_bytes_by_owner([owner_id]).get(owner_id, 0)
+
+
+def storage_bytes_by_owner(owner_ids=None) -> dict[int, int]:
+    """{owner id: stored bytes} of these users (everyone's: None), in two queries."""
     from datasets_app.models import Dataset
     from jobs.models import FineTuneJob
 
-    datasets = Dataset.objects.filter(owner=user, deleted_at__isnull=True).aggregate(
-        total=Sum("size_bytes")
-    )["total"]
-    adapters = FineTuneJob.objects.filter(owner=user).aggregate(total=Sum("adapter_bytes"))["total"]
-    return (datasets or 0) + (adapters or 0)
+    datasets = Dataset.objects.filter(deleted_at__isnull=True)
+    jobs = FineTuneJob.objects.all()
+    if owner_ids is not None:
+        datasets = datasets.filter(owner_id__in=owner_ids)
+        jobs = jobs.filter(owner_id__in=owner_ids)
+    found: dict[int, int] = {}
+    for rows, column in ((datasets, "size_bytes"), (jobs, "adapter_bytes")):
+        totals = rows.order_by().values("owner_id").annotate(total=Sum(column))
+        for row in totals.values_list("owner_id", "total"):
+            found[row[0]] = found.get(row[0], 0) + (row[1] or 0)
+    return found
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -167,34 +188,49 @@ def month_start(now: datetime | None = None) -> datetime:
 
 
 def device_seconds_this_month(user, now: datetime | None = None) -> float:
-    """Seconds of training device time the user's runs took this month (UTC),
-    attempt by attempt, measured from the jobs' status events."""
-    from jobs.models import EventKind, FineTuneJob, JobEvent, JobStatus
+    """Seconds of training device time the user's attempts held this month
+    (UTC) up to `now`, as the training workers recorded them (usage/)."""
+    from usage.services.device_time import device_seconds
 
     now = now or timezone.now()
-    since = month_start(now)
-    jobs = FineTuneJob.objects.filter(owner=user, started_at__isnull=False).filter(
-        Q(finished_at__isnull=True) | Q(finished_at__gte=since)
-    )
-    events = (
-        JobEvent.objects.filter(job__in=jobs, kind=EventKind.STATUS)
-        .order_by("job_id", "id")
-        .values_list("job_id", "to_status", "created_at")
-    )
-    total = 0.0
-    started: dict = {}
-    for job_id, to_status, at in events:
-        if to_status == JobStatus.RUNNING:
-            started.setdefault(job_id, at)
-        elif to_status != JobStatus.CANCELLING and job_id in started:
-            total += _inside(started.pop(job_id), at, since)
-    for at in started.values():  # runs still going
-        total += _inside(at, now, since)
-    return total
+    return device_seconds(user, month_start(now), now)
 
 
-def _inside(start: datetime, end: datetime, since: datetime) -> float:
-    return max(0.0, (end - max(start, since)).total_seconds())
+def day_start(now: datetime | None = None) -> datetime:
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def tokens_served(user, since: datetime, until: datetime | None = None) -> tuple[int, int]:
+    """(prompt, completion) tokens of the user's generations finished in [since, until)."""
+    owner_id = getattr(user, "pk", user)
+    return tokens_served_by_owner(since, until, [owner_id]).get(owner_id, (0, 0))
+
+
+def tokens_served_by_owner(
+    since: datetime, until: datetime | None = None, owner_ids=None
+) -> dict[int, tuple[int, int]]:
+    """{owner id: (prompt, completion) tokens} of generations finished in
+    [since, until), of these users (everyone's: None); one query."""
+    from serving.models import Generation
+
+    found = Generation.objects.filter(finished_at__gte=since)
+    if until is not None:
+        found = found.filter(finished_at__lt=until)
+    if owner_ids is not None:
+        found = found.filter(owner_id__in=owner_ids)
+    sums = (
+        found.order_by()
+        .values("owner_id")
+        .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+        .values_list("owner_id", "prompt", "completion")
+    )
+    return {owner: (prompt or 0, completion or 0) for owner, prompt, completion in sums}
+
+
+def tokens_served_today(user, now: datetime | None = None) -> int:
+    """Prompt plus completion tokens served to the user since midnight UTC."""
+    return sum(tokens_served(user, day_start(now)))
 
 
 # --- the hard checks ------------------------------------------------------------------------
@@ -258,3 +294,20 @@ def check_queue(user, limits: Limits | None = None, *, now: datetime | None = No
                 f"month, your limit is {limits.device_hours_per_month:,g}. It starts again on "
                 "the 1st.",
             )
+
+
+def check_generation(user, *, now: datetime | None = None) -> None:
+    """QuotaExceeded when the user was served their day's tokens already (UTC)."""
+    limit = limits_for(user).tokens_per_day
+    if limit is None:
+        return
+    now = now or timezone.now()
+    served = tokens_served_today(user, now)
+    if served >= limit:
+        resets = day_start(now) + timedelta(days=1)
+        raise QuotaExceeded(
+            "tokens_per_day",
+            f"Daily token limit reached: you were served {_plural(served, 'token')} today, "
+            f"your limit is {limit:,} a day. It resets at midnight UTC, in "
+            f"{human_duration((resets - now).total_seconds())}.",
+        )

@@ -19,7 +19,12 @@ from django.http import JsonResponse, StreamingHttpResponse
 from jobs.models import ModelTask
 from serving.errors import sentence
 from serving.models import Generation, GenerationSource
-from serving.openai.http import OpenAIError, openai_endpoint, read_json_body
+from serving.openai.http import (
+    OpenAIError,
+    answered_in_openai_shape,
+    openai_endpoint,
+    read_json_body,
+)
 from serving.services import generations, names, streams
 from serving.services.generations import GenerationRequest, InvalidRequest
 from serving.services.names import ServedModel, UnknownModel
@@ -144,14 +149,16 @@ def read_completion_request(data: dict) -> Ask:
 
 
 def start_generation(user, ask: Ask) -> Generation:
-    """Check the request for `user` and record it; OpenAIError (404, 400)."""
+    """Check the request for `user` and record it; OpenAIError (404, 400, and
+    403 `insufficient_quota` past the day's tokens)."""
     try:
         checked = generations.check_request(user, ask.request)
     except UnknownModel as exc:
         raise _model_not_found(exc) from None
     except InvalidRequest as exc:
         raise _invalid(exc, ask.fields) from None
-    return generations.create_generation(user, checked, source=GenerationSource.API)
+    with answered_in_openai_shape():
+        return generations.create_generation(user, checked, source=GenerationSource.API)
 
 
 # --- writing answers -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from audit.services import record
 from jobs.models import ModelTask
 from jobs.numbers import NumberError, read_number
 from jobs.services.lifecycle import flags_client
+from quotas.services import check_generation
 from serving.errors import sentence
 from serving.models import Generation, GenerationSource, GenerationStatus, Vote, VoteChoice
 from serving.services.names import ServedModel, resolve_model
@@ -242,7 +243,9 @@ def check_request(user, request: GenerationRequest) -> CheckedRequest:
 
 def create_generation(user, checked: CheckedRequest, *, source: str) -> Generation:
     """Record the request (status queued). The caller joins the generation's
-    group and then calls `dispatch`, so no streamed token can be missed."""
+    group and then calls `dispatch`, so no streamed token can be missed.
+    QuotaExceeded (quotas/) when the user was served their day's tokens."""
+    check_generation(user)
     with transaction.atomic():
         generation = _store_generation(user, checked, source=source)
         names = " vs ".join(pane["model"] for pane in generation.panes)

@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from jobs.human import limit_bytes
-from jobs.models import EventKind, FineTuneJob, JobEvent, JobStatus
+from jobs.models import FineTuneJob, JobStatus
+from jobs.services.lifecycle import delete_job
 from quotas.models import QuotaOverride
 from quotas.services import limits
 from quotas.services.limits import QuotaExceeded, check_new_job, check_queue, limits_for
 from tests.builders import make_job, ready_sample
+from usage.models import DeviceUse
 
 pytestmark = pytest.mark.django_db
 
@@ -96,30 +99,43 @@ def test_storage_counts_datasets_and_adapters_and_refuses_past_the_limit(alice, 
     )
 
 
-def _status_event(job, to_status, at, attempt=0):
-    event = JobEvent.objects.create(job=job, kind=EventKind.STATUS, message=to_status,
-                                    to_status=to_status, attempt=attempt)  # fmt: skip
-    JobEvent.objects.filter(pk=event.pk).update(created_at=at)
+def _device_use(job, attempt, started, last_seen, ended=None):
+    """An attempt's device time as the training worker leaves it (usage/)."""
+    return DeviceUse.objects.create(
+        owner=job.owner, job=job, job_name=job.name, attempt=attempt, worker="train@here",
+        device="cpu", started_at=started, last_seen_at=last_seen, ended_at=ended,
+        seconds=((ended or last_seen) - started).total_seconds(),
+    )  # fmt: skip
 
 
 def test_device_time_is_measured_attempt_by_attempt_inside_the_month(alice, demo_models):
     now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     dataset = ready_sample(alice)
     done, going = make_job(alice, dataset), make_job(alice, dataset)
-    FineTuneJob.objects.filter(pk=done.pk).update(
-        status=JobStatus.SUCCEEDED, started_at=now - timedelta(days=10), finished_at=now
-    )
-    FineTuneJob.objects.filter(pk=going.pk).update(status=JobStatus.RUNNING, started_at=now)
-    # Attempt 1 began in February: only its March part counts (1 h); it was
-    # lost, waited 5 h queued (not counted), and attempt 2 ran 2 h.
-    _status_event(done, "running", datetime(2026, 2, 28, 23, 0, tzinfo=UTC), 1)
-    _status_event(done, "queued", datetime(2026, 3, 1, 1, 0, tzinfo=UTC), 1)
-    _status_event(done, "running", datetime(2026, 3, 1, 6, 0, tzinfo=UTC), 2)
-    _status_event(done, "cancelling", datetime(2026, 3, 1, 7, 0, tzinfo=UTC), 0)
-    _status_event(done, "cancelled", datetime(2026, 3, 1, 8, 0, tzinfo=UTC), 2)
-    # Still running: up to now (30 min).
-    _status_event(going, "running", now - timedelta(minutes=30), 1)
+    # Attempt 1 began in February: only its March part counts (1 h); its
+    # worker died, its last renewal at 01:00; it waited 5 h queued (not
+    # counted), and attempt 2 ran 2 h.
+    _device_use(done, 1, datetime(2026, 2, 28, 23, 0, tzinfo=UTC),
+                datetime(2026, 3, 1, 1, 0, tzinfo=UTC))  # fmt: skip
+    _device_use(done, 2, datetime(2026, 3, 1, 6, 0, tzinfo=UTC),
+                datetime(2026, 3, 1, 8, 0, tzinfo=UTC), datetime(2026, 3, 1, 8, 0, tzinfo=UTC))  # fmt: skip
+    # Still running: up to its last renewal (30 min), and nothing after `now`.
+    _device_use(going, 1, now - timedelta(minutes=30), now)
+    # A job of last month's counts for nothing in March.
+    _device_use(make_job(alice, dataset), 1, datetime(2026, 2, 1, 6, 0, tzinfo=UTC),
+                datetime(2026, 2, 1, 8, 0, tzinfo=UTC), datetime(2026, 2, 1, 8, 0, tzinfo=UTC))  # fmt: skip
     assert limits.device_seconds_this_month(alice, now) == (1 + 2 + 0.5) * 3600
+
+
+def test_a_deleted_jobs_device_time_still_counts_for_its_owner(alice, demo_models):
+    now = timezone.now()
+    job = make_job(alice, ready_sample(alice))
+    FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    _device_use(job, 1, now - timedelta(minutes=20), now - timedelta(minutes=5),
+                now - timedelta(minutes=5))  # fmt: skip
+    delete_job(FineTuneJob.objects.get(pk=job.pk))
+    assert not FineTuneJob.objects.filter(pk=job.pk).exists()
+    assert limits.device_seconds_this_month(alice, now) == 15 * 60
 
 
 def test_queuing_once_the_monthly_hours_are_used_is_refused(alice, demo_models):
@@ -127,7 +143,7 @@ def test_queuing_once_the_monthly_hours_are_used_is_refused(alice, demo_models):
     job = make_job(alice, ready_sample(alice))
     now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     FineTuneJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=now)
-    _status_event(job, "running", now - timedelta(hours=1), 1)
+    _device_use(job, 1, now - timedelta(hours=1), now)
     with pytest.raises(QuotaExceeded) as refused:
         check_queue(alice, now=now)
     assert refused.value.message == (
