@@ -178,6 +178,8 @@ class FineTuneJob(models.Model):
             # The fair-share line and /ops/'s queues read waiting jobs in order.
             models.Index(fields=("status", "created_at")),
             models.Index(fields=("status", "queued_at")),
+            # Exports waiting or running, for the reaper, /ops/ and /metrics.
+            models.Index(fields=("export_status",)),
         )
 
     def __str__(self) -> str:

@@ -192,10 +192,7 @@ def _panel_context(request, job: FineTuneJob) -> dict:
 def _queue_sentence(request, job: FineTuneJob) -> str:
     """Where a queued job stands: "Queued: 2nd in line; you have 1 running job, your limit."."""
     standing = Standings(request.user).of(job)
-    if standing is None:
-        return ""
-    # A released job has no place in line: its reason says where it is.
-    return f"Queued: {standing.message if standing.position else standing.reason}."
+    return "" if standing is None else standing.sentence
 
 
 @login_required
