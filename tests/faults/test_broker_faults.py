@@ -134,7 +134,10 @@ def test_a_broker_flush_loses_no_work(alice, demo_models, tmp_path, record_prope
         try:
             for worker in workers:
                 worker.start()
-            grace = int(WORKER_ENV["TAILOR_DISPATCH_GRACE_SECONDS"])
+            # Each wait is bounded (60 s, twelve dispatch graces): work the
+            # flush lost for good fails it. The laps are recorded, not
+            # asserted: the export waits behind the job on the one worker,
+            # so its lap is the machine's speed, not the dispatcher's.
             wait_for(lambda: Dataset.objects.get(pk=uploaded.pk).status != "uploaded", 60,
                      "the dataset to leave uploaded")  # fmt: skip
             clock.lap("dataset left uploaded")
@@ -145,8 +148,7 @@ def test_a_broker_flush_loses_no_work(alice, demo_models, tmp_path, record_prope
             clock.lap("evaluation left queued")
             wait_for(lambda: current(trained).export_status not in ("queued",), 60,
                      "the export to leave queued")  # fmt: skip
-            recovered = clock.lap("export left queued")
-            assert recovered < grace + 45
+            clock.lap("export left queued")
             assert job_when_finished(job).status == "succeeded"
         finally:
             for worker in workers:
