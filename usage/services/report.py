@@ -102,8 +102,28 @@ class JobMonth:
         return prices.money(self.spent.cost)
 
 
+class _SpentWords:
+    """The figures a month's row shares with the whole month, in words: its
+    `spent` device time and cost and its `storage_bytes`."""
+
+    spent: device_time.Spent
+    storage_bytes: int
+
+    @property
+    def hours_words(self) -> str:
+        return hours(self.spent.seconds)
+
+    @property
+    def cost_words(self) -> str:
+        return prices.money(self.spent.cost)
+
+    @property
+    def storage_words(self) -> str:
+        return human_bytes(self.storage_bytes)
+
+
 @dataclass
-class UserMonth:
+class UserMonth(_SpentWords):
     user: object
     month: Month
     spent: device_time.Spent
@@ -151,18 +171,6 @@ class UserMonth:
     @property
     def time_words(self) -> str:
         return human_duration(self.spent.seconds) if self.spent.seconds else "none"
-
-    @property
-    def hours_words(self) -> str:
-        return hours(self.spent.seconds)
-
-    @property
-    def cost_words(self) -> str:
-        return prices.money(self.spent.cost)
-
-    @property
-    def storage_words(self) -> str:
-        return human_bytes(self.storage_bytes)
 
     @property
     def hours_limit_words(self) -> str:
@@ -241,7 +249,7 @@ DEFAULT_SORT = "cost"
 
 
 @dataclass
-class UserRow:
+class UserRow(_SpentWords):
     user_id: int
     username: str
     spent: device_time.Spent
@@ -256,18 +264,6 @@ class UserRow:
     @property
     def time_words(self) -> str:
         return human_duration(self.spent.seconds) if self.spent.seconds else "—"
-
-    @property
-    def hours_words(self) -> str:
-        return hours(self.spent.seconds)
-
-    @property
-    def cost_words(self) -> str:
-        return prices.money(self.spent.cost)
-
-    @property
-    def storage_words(self) -> str:
-        return human_bytes(self.storage_bytes)
 
 
 @dataclass
