@@ -19,6 +19,7 @@ from jobs import config as cfg
 from jobs.models import CatalogModel, ExportStatus, FineTuneJob, JobStatus, MetricKind
 from jobs.services import artifacts, catalog
 from quotas.services import Standings
+from usage.serializers import JobUsageSerializer
 from usage.services import job_usage
 
 # --- the model catalog ---------------------------------------------------------------
@@ -109,16 +110,6 @@ class JobQueueSerializer(serializers.Serializer):
     running_limit = serializers.IntegerField(
         allow_null=True, help_text="The owner's running-jobs limit; null: unlimited."
     )
-
-
-class JobUsageSerializer(serializers.Serializer):
-    device_seconds = serializers.FloatField(
-        help_text="Training device time of every attempt (a running one: to its last beat)."
-    )
-    cost = serializers.FloatField(
-        help_text="At the price of a device-hour when each attempt started; 0 when free."
-    )
-    currency = serializers.CharField(help_text="ISO 4217 code, e.g. USD.")
 
 
 _TIME = serializers.DateTimeField()  # how the API writes a time

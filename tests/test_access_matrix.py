@@ -584,10 +584,12 @@ class World:
 def succeeded_job(owner, dataset) -> FineTuneJob:
     """A job as the ledger leaves one that succeeded and was exported: its adapter
     and both archives where the runner writes them, in the job's own folder."""
+    # Never queued (start=False): a session worker started by an earlier
+    # test would otherwise claim it before it is marked succeeded.
     job = create_job(owner, check_start_job(owner, {
         "name": "Routing", "data": {"dataset": str(dataset.pk)},
         "model": {"base_model": "tailor-tiny", "method": "lora"},
-    }))  # fmt: skip
+    }), start=False)  # fmt: skip
     adapter = job.folder / "attempt-1" / "adapter"
     adapter.mkdir(parents=True)
     (adapter.parent / ADAPTER_ZIP).write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip

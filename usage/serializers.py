@@ -1,4 +1,5 @@
-"""The shape of GET /api/v1/usage/ (report.UserMonth.as_dict builds it)."""
+"""The shape of GET /api/v1/usage/ (report.UserMonth.as_dict builds it) and of
+a job's `usage` in the jobs API (job_usage.JobUsage.as_dict)."""
 
 from rest_framework import serializers
 
@@ -39,3 +40,13 @@ class UsageSerializer(serializers.Serializer):
     storage_bytes = serializers.IntegerField(help_text="Stored now, whatever the month.")
     limits = UsageLimitsSerializer()
     jobs = JobMonthSerializer(many=True)
+
+
+class JobUsageSerializer(serializers.Serializer):
+    device_seconds = serializers.FloatField(
+        help_text="Training device time of every attempt (a running one: to its last beat)."
+    )
+    cost = serializers.FloatField(
+        help_text="At the price of a device-hour when each attempt started; 0 when free."
+    )
+    currency = serializers.CharField(help_text="ISO 4217 code, e.g. USD.")
