@@ -27,12 +27,22 @@ def focused(page) -> dict:
 
 def press_and_wait_for_the_preview(page, key: str, replaced: str) -> None:
     """Press `key`; wait until the preview has replaced the element `replaced`
-    (a selector), which the answer to this change always draws again."""
-    page.evaluate(f"() => {{ window.before = document.querySelector({replaced!r}); }}")
+    (a selector), which the answer to this change always draws again, and
+    htmx has settled what it swapped in. A key pressed between the swap and
+    the settle would reach a form whose triggers htmx has not attached yet,
+    a few milliseconds no person's hands can hit but a script's can."""
+    page.evaluate(
+        f"""() => {{
+            window.before = document.querySelector({replaced!r});
+            window.settled = false;
+            document.addEventListener("htmx:afterSettle", () => {{ window.settled = true; }},
+                                      {{once: true}});
+        }}"""
+    )
     page.keyboard.press(key)
     page.wait_for_function(
         f"() => document.querySelector({replaced!r}) && "
-        f"document.querySelector({replaced!r}) !== window.before"
+        f"document.querySelector({replaced!r}) !== window.before && window.settled"
     )
 
 
