@@ -30,6 +30,36 @@
     (form.dataset.sent || "").split(" ").forEach(function (name) { changed.delete(name); });
   });
 
+  // Input made before htmx attached the form's triggers (a slow page, or a
+  // hand quicker than the scripts) would ask for no preview and leave the
+  // wizard drawn for the old values. Once, when htmx has set the page up:
+  // controls whose values differ from those they were drawn with ask now.
+  function movedSinceDrawn(element) {
+    if (!element.name || element.type === "hidden") return false;
+    if (element.tagName === "SELECT") {
+      const drawn = Array.from(element.options).findIndex(function (option) {
+        return option.defaultSelected;
+      });
+      return element.selectedIndex !== (drawn === -1 ? 0 : drawn);
+    }
+    if (element.type === "radio" || element.type === "checkbox") {
+      return element.checked !== element.defaultChecked;
+    }
+    return "defaultValue" in element && element.value !== element.defaultValue;
+  }
+
+  let pageSetUp = false;
+  htmx.onLoad(function () {
+    if (pageSetUp) return;
+    pageSetUp = true;
+    const form = document.getElementById("wizard");
+    if (!form) return;
+    const moved = Array.from(form.elements).filter(movedSinceDrawn);
+    if (!moved.length) return;
+    moved.forEach(function (element) { changed.add(element.name); });
+    htmx.trigger(form, "change");
+  });
+
   // Inputs the preview kept: whether each is invalid follows its new message.
   document.addEventListener("htmx:afterSettle", function () {
     document.querySelectorAll("#wizard .field-message[data-input]").forEach(function (slot) {
