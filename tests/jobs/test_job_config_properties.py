@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs import config as cfg
-from jobs.serializers import FLAT_FIELDS, job_document
+from jobs.create_body import FLAT_FIELDS, job_document
 from jobs.services.lifecycle import check_start_job
 from studio.models import ApiToken
 from tests.api_errors import field_errors
