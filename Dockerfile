@@ -64,4 +64,4 @@ EXPOSE 8000
 # The web service's healthcheck (GET /healthz) lives in docker-compose.yml.
 # uvicorn believes X-Forwarded-Proto/-For only from TAILOR_FORWARDED_ALLOW_IPS
 # (the TLS proxy's address; loopback by default), as `make run` does.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py make_demo_models && exec uvicorn studio.asgi:application --host 0.0.0.0 --port 8000 --forwarded-allow-ips \"${TAILOR_FORWARDED_ALLOW_IPS:-127.0.0.1,::1}\""]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py make_demo_models && exec env TAILOR_DB_POOL=1 uvicorn studio.asgi:application --host 0.0.0.0 --port 8000 --forwarded-allow-ips \"${TAILOR_FORWARDED_ALLOW_IPS:-127.0.0.1,::1}\""]

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -49,6 +49,8 @@ class Role:
     argv: list[str]
     # The studio cannot go on without it: when it exits, everything stops.
     essential: bool = False
+    # Set for this part alone, over the launcher's environment.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def web_workers() -> int:
@@ -76,6 +78,8 @@ def roles(host: str, port: int) -> list[Role]:
                 "--timeout-graceful-shutdown", "5",
             ],
             essential=True,
+            # PostgreSQL connections from a pool (settings.py); web only.
+            env={"TAILOR_DB_POOL": "1"},
         ),
         Role("default", [*celery, "-Q", "default", "-c", "2", "-n", "default@%h"]),
         # One job at a time, and a fresh child process per job so that all
@@ -122,7 +126,7 @@ def spawn(role: Role, env: dict) -> subprocess.Popen:
     (Ctrl-C then reaches the launcher alone, which stops every part.)"""
     child = subprocess.Popen(
         role.argv,
-        env=env,
+        env={**env, **role.env},
         cwd=BASE_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -184,6 +184,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a worker or live server started by the
     # tests sees the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-tailor.sqlite3")}
+elif env_bool("TAILOR_DB_POOL", False):
+    # The web server borrows PostgreSQL connections from a pool per process
+    # instead of opening one per request (5 ms and a server process each;
+    # bench/load.py). Web only (its launchers set TAILOR_DB_POOL): a pool's
+    # threads and sockets do not survive the fork of Celery's prefork workers.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 2,
+            "max_size": env_int("TAILOR_DB_POOL_SIZE", 8, minimum=2),
+            "timeout": 10,
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -200,8 +200,8 @@ def launched_web_server(name: str) -> tuple[ChildProcess, str]:
     """The web server exactly as `make run` starts it (its command line read
     from this process's environment), with SSL redirect on."""
     port = free_port()
-    argv = next(role.argv for role in roles("127.0.0.1", port) if role.name == "web")
-    server = ChildProcess(name, argv, child_env(SECURE_SSL_REDIRECT="1"))
+    web = next(role for role in roles("127.0.0.1", port) if role.name == "web")
+    server = ChildProcess(name, web.argv, child_env(SECURE_SSL_REDIRECT="1", **web.env))
     host = f"127.0.0.1:{port}"
 
     def answers():
@@ -340,3 +340,36 @@ def test_the_readme_documents_every_setting_the_studio_reads_from_the_environmen
     assert len(read) > 20
     table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1]
     assert sorted(name for name in read if f"`{name}`" not in table) == []
+
+
+def server_backends() -> set[int]:
+    """The PostgreSQL server processes connected to the test database, but ours."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+@pytest.mark.integration
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_web_server_reuses_its_postgresql_connections(monkeypatch):
+    """Opening a connection per request cost 5 ms and a server process each
+    (bench/load.py); the web server as `make run` starts it keeps a pool."""
+    monkeypatch.setenv("TAILOR_WEB_WORKERS", "1")
+    server, host = launched_web_server("uvicorn-pool")
+    try:
+        for _ in range(5):
+            assert get(host, "/healthz")[0] in (200, 503)
+        kept = server_backends()
+        assert kept, "the server closed its connections after answering"
+        for _ in range(20):
+            assert get(host, "/healthz")[0] in (200, 503)
+        # Twenty more requests, served over the connections already open.
+        assert server_backends() <= kept
+    finally:
+        server.stop()
