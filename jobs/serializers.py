@@ -206,14 +206,17 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(JobQueueSerializer(allow_null=True))
     def get_queue(self, job: FineTuneJob) -> dict | None:
-        """Where a queued job stands (null for any other status); the line is
-        read once for a whole page of jobs."""
+        """Where a queued job stands (null for any other status); looked up
+        once for a whole page of jobs."""
         if job.status != JobStatus.QUEUED:
             return None
-        request = self.context.get("request")
-        standings = self.context.setdefault(
-            "job_standings", Standings(getattr(request, "user", None))
-        )
+        standings = self.context.get("job_standings")
+        if standings is None:
+            request = self.context.get("request")
+            page = getattr(self.parent, "instance", None) if self.parent is not None else None
+            jobs = page if isinstance(page, list | tuple) else [job]
+            standings = Standings(getattr(request, "user", None), jobs)
+            self.context["job_standings"] = standings
         standing = standings.of(job)
         return None if standing is None else standing.as_dict()
 

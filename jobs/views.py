@@ -45,7 +45,7 @@ def job_list(request):
     else:
         status = ""
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    standings = Standings(request.user)
+    standings = Standings(request.user, page)
     for job in page:
         job.queue = standings.of(job)
     context = {
@@ -63,7 +63,7 @@ def job_list(request):
 def job_row(request, job_id):
     """One row of the list, for a job the list's socket has just heard of."""
     job = lifecycle.access_job(request.user, job_id)
-    job.queue = Standings(request.user).of(job)
+    job.queue = Standings(request.user, [job]).of(job)
     return render(request, "jobs/job_list.html#job-row", {"job": job})
 
 
@@ -191,7 +191,7 @@ def _panel_context(request, job: FineTuneJob) -> dict:
 
 def _queue_sentence(request, job: FineTuneJob) -> str:
     """Where a queued job stands: "Queued: 2nd in line; you have 1 running job, your limit."."""
-    standing = Standings(request.user).of(job)
+    standing = Standings(request.user, [job]).of(job)
     return "" if standing is None else standing.sentence
 
 

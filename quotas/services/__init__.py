@@ -1,14 +1,7 @@
 """Quotas and fair share: limits.py (which limit applies, use, hard checks),
 fair_share.py (the waiting line, release, where a queued job stands)."""
 
-from quotas.services.fair_share import (
-    QueueStanding,
-    Standings,
-    release,
-    release_after_commit,
-    standing,
-    waiting_line,
-)
+from quotas.services.fair_share import release, release_after_commit, waiting_line
 from quotas.services.limits import (
     Limits,
     QuotaExceeded,
@@ -18,6 +11,7 @@ from quotas.services.limits import (
     check_storage,
     limits_for,
 )
+from quotas.services.standings import QueueStanding, Standings, standing
 
 __all__ = [
     "Limits", "QueueStanding", "QuotaExceeded", "Standings", "check_generation", "check_new_job",

@@ -43,10 +43,10 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Window
+from django.db.models import Count, F, OuterRef, Subquery, Window
 from django.db.models.functions import RowNumber
 
-from quotas.services.limits import holding_a_slot, limits_for_users, running_jobs
+from quotas.services.limits import holding_a_slot, limits_for_users
 
 logger = logging.getLogger(__name__)
 
@@ -155,19 +155,26 @@ def waiting_line(limit: int | None = None) -> list[Place]:
 
 def _last_turns(owners) -> dict[int, tuple]:
     """When each owner's job last went to a worker, as a sortable key: never
-    first, then the longest ago."""
+    first, then the longest ago. Two index lookups per owner (jobs'
+    owner/started_at and owner/dispatched_at), however many jobs they ran."""
+    from django.contrib.auth import get_user_model
+
     from jobs.models import FineTuneJob
+
+    def newest(field: str) -> Subquery:
+        jobs = FineTuneJob.objects.filter(owner=OuterRef("pk"), **{f"{field}__isnull": False})
+        return Subquery(jobs.order_by(f"-{field}").values(field)[:1])
 
     turns = {owner: (0, 0.0) for owner in owners}
     rows = (
-        FineTuneJob.objects.filter(owner_id__in=turns)
-        .values("owner_id")
-        .annotate(started=Max("started_at"), sent=Max("dispatched_at"))
+        get_user_model()
+        .objects.filter(pk__in=turns)
+        .annotate(started=newest("started_at"), sent=newest("dispatched_at"))
+        .values_list("pk", "started", "sent")
     )
-    for row in rows:
-        times = [t for t in (row["started"], row["sent"]) if t is not None]
-        if times:
-            turns[row["owner_id"]] = (1, max(times).timestamp())
+    for owner, started, sent in rows:
+        if times := [t for t in (started, sent) if t is not None]:
+            turns[owner] = (1, max(times).timestamp())
     return turns
 
 
@@ -236,33 +243,7 @@ def release_after_commit() -> None:
     transaction.on_commit(release)
 
 
-# --- where a queued job stands ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueStanding:
-    """What the pages and the API say of a queued job."""
-
-    position: int | None  # None once released
-    released: bool
-    reason: str
-    message: str
-    running_jobs: int
-    running_limit: int | None
-
-    @property
-    def sentence(self) -> str:
-        return sentence(self.message if self.position else None)
-
-    def as_dict(self) -> dict:
-        return {
-            "position": self.position,
-            "released": self.released,
-            "reason": self.reason,
-            "message": self.message,
-            "running_jobs": self.running_jobs,
-            "running_limit": self.running_limit,
-        }
+# --- the words for a queued job (standings.py says where one stands) -------------------------
 
 
 RELEASED = "sent to a training worker; it starts when the worker takes it"
@@ -274,47 +255,3 @@ def sentence(message: str | None) -> str:
     message (None: released): "Queued: 2nd in line; you have 1 running job,
     your limit."."""
     return f"Queued: {RELEASED if message is None else message}."
-
-
-class Standings:
-    """Where each queued job stands, the line read once (a page of jobs
-    asks for many)."""
-
-    def __init__(self, viewer=None):
-        self.viewer = viewer
-        self._line: dict[str, Place] | None = None
-
-    def _places(self) -> dict[str, Place]:
-        if self._line is None:
-            self._line = {place.job_id: place for place in waiting_line()}
-        return self._line
-
-    def of(self, job) -> QueueStanding | None:
-        from jobs.models import JobStatus
-
-        if job.status != JobStatus.QUEUED:
-            return None
-        owner_name = None
-        if self.viewer is not None and self.viewer.pk != job.owner_id:
-            owner_name = job.owner.username
-        place = self._places().get(str(job.pk))
-        if place is None:  # released (or released since the line was read)
-            limits = limits_for_users([job.owner_id])[job.owner_id]
-            running = running_jobs(job.owner_id)
-            return QueueStanding(
-                position=None,
-                released=True,
-                reason=RELEASED,
-                message=RELEASED_MESSAGE,
-                running_jobs=running,
-                running_limit=limits.running_jobs,
-            )
-        return QueueStanding(
-            position=place.position, released=False, reason=place.reason(owner_name),
-            message=place.message(owner_name), running_jobs=place.running,
-            running_limit=place.limit,
-        )  # fmt: skip
-
-
-def standing(job, viewer=None) -> QueueStanding | None:
-    return Standings(viewer).of(job)

@@ -162,6 +162,21 @@ def for_reader(message: dict, reader_id: int, only: set[str]) -> list[ShownPlace
     return answer
 
 
+def stored_places(job_ids: list[str]) -> dict[str, fair_share.Place]:
+    """The places of those jobs in the line last published (a job not in it
+    is left out: released, or queued since). Raises RedisError."""
+    if not job_ids:
+        return {}
+    forms = _client().hmget(STORE_KEY, job_ids)
+    answer = {}
+    for job_id, form in zip(job_ids, forms, strict=True):
+        if form is not None:
+            fields = json.loads(form)
+            del fields["owner_name"]
+            answer[job_id] = fair_share.Place(job_id=job_id, **fields)
+    return answer
+
+
 def stored(job_ids: list[str], reader_id: int) -> tuple[int, list[ShownPlace]]:
     """Where those of the queued jobs `job_ids` that were held stand in the
     last line published, and its version (0: none published yet). A job not
