@@ -174,12 +174,22 @@ class FineTuneJob(models.Model):
         ordering = ("-created_at",)
         indexes = (
             models.Index(fields=("owner", "-created_at")),
+            # Each owner's last turn in the fair-share line (fair_share._last_turns).
+            models.Index(fields=("owner", "started_at")),
+            models.Index(fields=("owner", "dispatched_at")),
             models.Index(fields=("status", "lease_expires_at")),
             # The fair-share line and /ops/'s queues read waiting jobs in order.
             models.Index(fields=("status", "created_at")),
             models.Index(fields=("status", "queued_at")),
             # Exports waiting or running, for the reaper, /ops/ and /metrics.
             models.Index(fields=("export_status",)),
+            # Estimates read the newest succeeded runs of a model and method
+            # (estimates.measured_speed): a few rows, however many jobs ran.
+            models.Index(
+                fields=("base_model", "method", "-finished_at"),
+                condition=models.Q(status=JobStatus.SUCCEEDED),
+                name="jobs_succeeded_runs",
+            ),
         )
 
     def __str__(self) -> str:

@@ -81,12 +81,21 @@ def _measured_run(job: FineTuneJob) -> tuple[float, float | None] | None:
     return planned / training_seconds, setup
 
 
+# What _measured_run reads, and not the configuration or estimate documents.
+_MEASURED_FIELDS = (
+    "final_metrics", "tokens_per_second", "plan", "trained_tokens", "attempt", "started_at",
+    "finished_at",
+)  # fmt: skip
+
+
 def measured_speed(model, method: str) -> Speed | None:
     """The median speed of this studio's recent succeeded runs of `model`
     with `method`; None before the first."""
-    jobs = FineTuneJob.objects.filter(
-        base_model=model, method=method, status=JobStatus.SUCCEEDED
-    ).order_by("-finished_at")[:RECENT_RUNS]
+    jobs = (
+        FineTuneJob.objects.filter(base_model=model, method=method, status=JobStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .only(*_MEASURED_FIELDS)[:RECENT_RUNS]
+    )
     runs = [run for job in jobs if (run := _measured_run(job)) is not None]
     if not runs:
         return None
