@@ -10,7 +10,8 @@ processes, or --web-workers) serves it with its own embedded Redis. Then, for
 `--seconds`:
 
 - `--clients` API clients, each its own user with its own token, run a
-  script's loop: list their jobs (`GET /api/v1/jobs/`, the first page), fetch
+  script's loop: list their jobs (`GET /api/v1/jobs/`, the first page of
+  20), fetch
   one (`GET /api/v1/jobs/<id>/`), list their datasets, and now and then
   create a job (`POST /api/v1/jobs/`, a real one, queued to the broker);
   between requests each waits an exponentially distributed think time
@@ -19,6 +20,10 @@ processes, or --web-workers) serves it with its own embedded Redis. Then, for
   answers' speed, so latency is measured, not hidden by back-pressure.
 - as many job pages' websockets (`/ws/jobs/<id>/`, session-authenticated)
   stay open throughout; their connect time and any drop count.
+
+The sockets open first; the clients then run `--warmup` seconds unmeasured
+(each web process's first requests set up what later ones reuse) before the
+measured `--seconds`.
 
 Printed: per size and endpoint, requests, p50 and p99 latency, errors, and the
 list p99's ratio between the largest and the smallest size. Targets: p99 <=
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -51,6 +57,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TARGET_P99_MS = 100.0
 TARGET_FLAT_RATIO = 1.5
+# Jobs per list page: OpenAI's default, and fewer than a client's jobs at
+# every size (20 at 1k), so that each size lists as many jobs and only the
+# database's size differs.
+PAGE = 20
 ENDPOINTS = ("list jobs", "retrieve job", "list datasets", "create job")
 WEIGHTS = (0.4, 0.4, 0.15, 0.05)
 
@@ -116,6 +126,12 @@ while made < jobs_total:
 if batch:
     with transaction.atomic():
         FineTuneJob.objects.bulk_create(batch)
+from django.db import connection
+if connection.vendor == "postgresql":
+    # What autovacuum does within a minute of a bulk load: the planner's
+    # statistics and the visibility map that index-only counts need.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
 print(json.dumps({"clients": seeded, "jobs": FineTuneJob.objects.count()}))
 """
 
@@ -198,6 +214,7 @@ class Run:
     base: str
     stop_at: float
     think: float
+    measure_from: float = 0.0  # requests that start earlier are the warm-up, not counted
     samples: dict = field(default_factory=lambda: {name: [] for name in ENDPOINTS})
     errors: dict = field(default_factory=lambda: {name: [] for name in ENDPOINTS})
     opened: list = field(default_factory=list)
@@ -210,14 +227,19 @@ async def client_loop(seeded: dict, run: Run, rng: random.Random) -> None:
     headers = {"Authorization": f"Bearer {seeded['token']}"}
     body = {"data": {"dataset": seeded["dataset"]}, "model": {"base_model": "tailor-tiny"}}
     think = run.think
-    async with httpx.AsyncClient(base_url=run.base, headers=headers, timeout=30) as http:
+    # An idle connection is dropped before uvicorn's keep-alive timeout (5 s)
+    # closes it: a request sent as the server closes it fails, as in any client.
+    limits = httpx.Limits(keepalive_expiry=4)
+    async with httpx.AsyncClient(
+        base_url=run.base, headers=headers, timeout=30, limits=limits
+    ) as http:
         await asyncio.sleep(rng.uniform(0, think))  # clients do not start in step
         while time.monotonic() < run.stop_at:
             endpoint = rng.choices(ENDPOINTS, WEIGHTS)[0]
             began = time.perf_counter()
             try:
                 if endpoint == "list jobs":
-                    answer = await http.get("/api/v1/jobs/")
+                    answer = await http.get("/api/v1/jobs/", params={"per_page": PAGE})
                 elif endpoint == "retrieve job":
                     answer = await http.get(f"/api/v1/jobs/{rng.choice(seeded['jobs'])}/")
                 elif endpoint == "list datasets":
@@ -229,13 +251,14 @@ async def client_loop(seeded: dict, run: Run, rng: random.Random) -> None:
             except httpx.HTTPError as exc:
                 ok, detail = False, repr(exc)
             elapsed = (time.perf_counter() - began) * 1000
-            run.samples[endpoint].append(elapsed)
+            if began >= run.measure_from or not ok:  # an error counts, warm or not
+                run.samples[endpoint].append(elapsed)
             if not ok:
                 run.errors[endpoint].append(detail)
             await asyncio.sleep(rng.expovariate(1 / think))
 
 
-async def socket_holder(seeded: dict, port: int, run: Run) -> None:
+async def socket_holder(seeded: dict, port: int, run: Run, opened: asyncio.Event) -> None:
     import websockets
 
     url = f"ws://127.0.0.1:{port}/ws/jobs/{seeded['jobs'][0]}/"
@@ -244,21 +267,35 @@ async def socket_holder(seeded: dict, port: int, run: Run) -> None:
     try:
         async with websockets.connect(url, additional_headers=headers, open_timeout=30) as ws:
             run.opened.append((time.perf_counter() - began) * 1000)
+            opened.set()
             while (left := run.stop_at - time.monotonic()) > 0:
-                try:
-                    await asyncio.wait_for(ws.recv(), timeout=left)
-                except TimeoutError:
-                    break
+                # The end is not known until every socket is open: look again each second.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ws.recv(), timeout=min(left, 1.0))
     except Exception as exc:  # counted and shown, whatever ended the socket
         run.dropped.append(repr(exc)[:160])
+        opened.set()
 
 
-async def drive(clients: list[dict], port: int, seconds: float, think: float) -> dict:
-    run = Run(base=f"http://127.0.0.1:{port}", stop_at=time.monotonic() + seconds, think=think)
+async def drive(
+    clients: list[dict], port: int, seconds: float, think: float, warmup: float
+) -> dict:
+    """The sockets open first (their connect time is measured on its own);
+    then the clients run `warmup` seconds unmeasured (each web process's
+    first requests set up what later ones reuse), then `seconds` measured."""
+    run = Run(base=f"http://127.0.0.1:{port}", stop_at=float("inf"), think=think)
     rngs = [random.Random(number) for number in range(len(clients))]  # noqa: S311 (timing, not secrets)
+    events = [asyncio.Event() for _ in clients]
+    sockets = [
+        asyncio.create_task(socket_holder(seeded, port, run, event))
+        for seeded, event in zip(clients, events, strict=True)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in events)), timeout=60)
+    run.measure_from = time.perf_counter() + warmup
+    run.stop_at = time.monotonic() + warmup + seconds
     await asyncio.gather(
         *(client_loop(seeded, run, rng) for seeded, rng in zip(clients, rngs, strict=True)),
-        *(socket_holder(seeded, port, run) for seeded in clients),
+        *sockets,
     )
     return {"samples": run.samples, "errors": run.errors, "opened": run.opened,
             "dropped": run.dropped}  # fmt: skip
@@ -292,9 +329,11 @@ def measure(size: int, args, kind: str) -> dict:
 
         env["TAILOR_WEB_WORKERS"] = str(args.web_workers)
         web = next(role for role in roles("127.0.0.1", port) if role.name == "web")
-        server = subprocess.Popen([*web.argv, "--log-level", "warning"], env=env, cwd=ROOT)
+        server = subprocess.Popen(
+            [*web.argv, "--log-level", "warning"], env={**env, **web.env}, cwd=ROOT
+        )
         wait_until_serving(port, server)
-        result = asyncio.run(drive(seeded["clients"], port, args.seconds, args.think))
+        result = asyncio.run(drive(seeded["clients"], port, args.seconds, args.think, args.warmup))
         result["size"] = size
         return result
     finally:
@@ -350,6 +389,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--think", type=float, default=0.5, help="mean seconds between requests")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds run before measuring")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default=None)
     parser.add_argument(
