@@ -87,11 +87,14 @@ def pytest_collection_modifyitems(config, items):
     """Which pass runs what. The SQLite pass runs everything but the tests
     marked `postgresql` (they restart PostgreSQL itself). The PostgreSQL pass
     (`TAILOR_TESTS_DATABASE_ONLY=1`) keeps the tests that touch the database,
-    less the fault tests not marked `postgresql` and the browser tests: the
-    rest (file parsing, the training engine, settings), the process faults
-    and the pages as a browser drives them ran in the SQLite pass, and what
-    they test does not depend on the database (the same views and queries
-    run under the API and page tests of both passes)."""
+    less the fault tests not marked `postgresql`, the browser tests and the
+    real training runs: the rest (file parsing, the training engine,
+    settings), the process faults, the pages as a browser drives them and
+    what a trained model's files and figures are ran in the SQLite pass,
+    and what they test does not depend on the database (the same views and
+    queries run under the API and page tests of both passes; the ledger's
+    calls a run makes are tested on PostgreSQL without training, and fault
+    7 trains through a PostgreSQL restart)."""
     from django.conf import settings
 
     on_postgresql = "postgresql" in settings.DATABASES["default"]["ENGINE"]
@@ -111,6 +114,7 @@ def pytest_collection_modifyitems(config, items):
             uses_database(item)
             and item.get_closest_marker("faults") is None
             and item.get_closest_marker("browser") is None
+            and item.get_closest_marker("training") is None
         )
 
     for item in items:

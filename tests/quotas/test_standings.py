@@ -68,8 +68,9 @@ def test_with_redis_unable_to_answer_the_places_come_from_the_line(alice, monkey
     held = held_behind_a_running_job(alice, 3)
 
     nobody = redis.Redis(port=free_port(), socket_connect_timeout=1)  # a port nothing listens on
-    monkeypatch.setattr(places, "_client", lambda: nobody)
-    assert positions(alice, held) == [1, 2, 3]
+    with monkeypatch.context() as patch:  # Redis answers again for the clean-up
+        patch.setattr(places, "_client", lambda: nobody)
+        assert positions(alice, held) == [1, 2, 3]
 
 
 def test_a_job_sent_to_a_worker_since_the_publication_reads_released(alice):
