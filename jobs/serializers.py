@@ -204,6 +204,11 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
             error["traceback"] = job.error_traceback
         return error
 
+    def _page_of(self, job: FineTuneJob) -> list[FineTuneJob]:
+        """The page `job` is serialized with (a list's), else the job alone."""
+        page = getattr(self.parent, "instance", None) if self.parent is not None else None
+        return page if isinstance(page, list | tuple) else [job]
+
     @extend_schema_field(JobQueueSerializer(allow_null=True))
     def get_queue(self, job: FineTuneJob) -> dict | None:
         """Where a queued job stands (null for any other status); looked up
@@ -213,9 +218,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         standings = self.context.get("job_standings")
         if standings is None:
             request = self.context.get("request")
-            page = getattr(self.parent, "instance", None) if self.parent is not None else None
-            jobs = page if isinstance(page, list | tuple) else [job]
-            standings = Standings(getattr(request, "user", None), jobs)
+            standings = Standings(getattr(request, "user", None), self._page_of(job))
             self.context["job_standings"] = standings
         standing = standings.of(job)
         return None if standing is None else standing.as_dict()
@@ -226,8 +229,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         for a whole page of jobs."""
         known = self.context.get("job_usage")
         if known is None or job.pk not in known["asked"]:
-            page = getattr(self.parent, "instance", None) if self.parent is not None else None
-            ids = [j.pk for j in page] if isinstance(page, list | tuple) else [job.pk]
+            ids = [j.pk for j in self._page_of(job)]
             known = {"asked": {*ids, job.pk}, "found": job_usage.usage_of_jobs({*ids, job.pk})}
             self.context["job_usage"] = known
         usage = known["found"].get(job.pk)

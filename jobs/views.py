@@ -25,7 +25,7 @@ from jobs.wizard import (
     human_duration,
     human_parameters,
 )
-from quotas.services import QuotaExceeded, Standings
+from quotas.services import QuotaExceeded, Standings, standing
 from usage.services import job_usage
 
 LOG_TAIL = 50
@@ -63,7 +63,7 @@ def job_list(request):
 def job_row(request, job_id):
     """One row of the list, for a job the list's socket has just heard of."""
     job = lifecycle.access_job(request.user, job_id)
-    job.queue = Standings(request.user, [job]).of(job)
+    job.queue = standing(job, request.user)
     return render(request, "jobs/job_list.html#job-row", {"job": job})
 
 
@@ -191,8 +191,8 @@ def _panel_context(request, job: FineTuneJob) -> dict:
 
 def _queue_sentence(request, job: FineTuneJob) -> str:
     """Where a queued job stands: "Queued: 2nd in line; you have 1 running job, your limit."."""
-    standing = Standings(request.user, [job]).of(job)
-    return "" if standing is None else standing.sentence
+    place = standing(job, request.user)
+    return "" if place is None else place.sentence
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Quotas and fair share: limits.py (which limit applies, use, hard checks),
-fair_share.py (the waiting line, release, where a queued job stands)."""
+fair_share.py (the waiting line, release), standings.py (where a queued job
+stands), places.py (the line as last published, live)."""
 
 from quotas.services.fair_share import release, release_after_commit, waiting_line
 from quotas.services.limits import (

@@ -146,9 +146,7 @@ def shown(job_id: str, fields: dict | None, reader_id: int) -> ShownPlace:
         message = fair_share.RELEASED_MESSAGE
         return {"id": job_id, "position": None, "message": message,
                 "sentence": fair_share.sentence(None)}  # fmt: skip
-    fields = dict(fields)
-    owner_name = fields.pop("owner_name")
-    place = fair_share.Place(job_id=job_id, **fields)
+    place, owner_name = _place(job_id, fields)
     message = place.message(None if reader_id == place.owner_id else owner_name)
     return {"id": job_id, "position": place.position, "message": message,
             "sentence": fair_share.sentence(message)}  # fmt: skip
@@ -162,19 +160,33 @@ def for_reader(message: dict, reader_id: int, only: set[str]) -> list[ShownPlace
     return answer
 
 
+def _place(job_id: str, fields: dict) -> tuple[fair_share.Place, str]:
+    """A place as stored, and its owner's name."""
+    fields = dict(fields)
+    owner_name = fields.pop("owner_name")
+    return fair_share.Place(job_id=job_id, **fields), owner_name
+
+
+def _read(job_ids: list[str]) -> tuple[int, dict[str, dict]]:
+    """The last line published's version (0: none yet) and the stored fields
+    of those of `job_ids` it holds. Raises RedisError."""
+    if not job_ids:
+        return 0, {}
+    version, *forms = _client().hmget(STORE_KEY, [VERSION_FIELD, *job_ids])
+    if version is None:
+        return 0, {}
+    found = {
+        job_id: json.loads(form)
+        for job_id, form in zip(job_ids, forms, strict=True)
+        if form is not None
+    }
+    return int(version), found
+
+
 def stored_places(job_ids: list[str]) -> dict[str, fair_share.Place]:
     """The places of those jobs in the line last published (a job not in it
     is left out: released, or queued since). Raises RedisError."""
-    if not job_ids:
-        return {}
-    forms = _client().hmget(STORE_KEY, job_ids)
-    answer = {}
-    for job_id, form in zip(job_ids, forms, strict=True):
-        if form is not None:
-            fields = json.loads(form)
-            del fields["owner_name"]
-            answer[job_id] = fair_share.Place(job_id=job_id, **fields)
-    return answer
+    return {job_id: _place(job_id, fields)[0] for job_id, fields in _read(job_ids)[1].items()}
 
 
 def stored(job_ids: list[str], reader_id: int) -> tuple[int, list[ShownPlace]]:
@@ -183,14 +195,5 @@ def stored(job_ids: list[str], reader_id: int) -> tuple[int, list[ShownPlace]]:
     in that line is left out: released (its summary follows as it starts) or
     queued since (the publication that places it follows). The caller checks
     that the reader may see them. Raises RedisError."""
-    if not job_ids:
-        return 0, []
-    version, *forms = _client().hmget(STORE_KEY, [VERSION_FIELD, *job_ids])
-    if version is None:
-        return 0, []
-    answer = [
-        shown(job_id, json.loads(form), reader_id)
-        for job_id, form in zip(job_ids, forms, strict=True)
-        if form is not None
-    ]
-    return int(version), answer
+    version, found = _read(job_ids)
+    return version, [shown(job_id, fields, reader_id) for job_id, fields in found.items()]
