@@ -64,3 +64,26 @@ def test_the_web_process_never_imports_torch_or_transformers(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "none"
+
+
+def test_the_web_entry_point_keeps_its_startup_objects_out_of_full_collections(tmp_path):
+    """studio.asgi loads every view, then freezes what it made: a full garbage
+    collection in a serving process scans only what requests made (a 70-100 ms
+    pause otherwise, bench/load.py's p99)."""
+    probe = (
+        "import gc, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'studio.settings'; "
+        "import studio.asgi; print(gc.get_freeze_count(), 'jobs.api' in sys.modules)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    frozen, views_loaded = result.stdout.split()
+    assert int(frozen) > 50_000
+    assert views_loaded == "True"
