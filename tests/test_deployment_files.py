@@ -29,8 +29,12 @@ WORKERS = {
     "worker-maintenance": "maintenance",
 }
 APP_SERVICES = {"web", *WORKERS, "beat"}
-SERVICES = {*APP_SERVICES, "redis", "postgres"}
-VOLUMES = {"tailor-data", "hf-cache", "redis-data", "postgres-data"}
+# A GPU machine's workers (profile gpu-worker) and object storage (profile s3):
+# tests/test_deployment_scale_out.py.
+REMOTE_WORKERS = {"gpu-worker-train": "train", "gpu-worker-infer": "infer"}
+OBJECT_STORE = {"minio", "minio-bucket"}
+SERVICES = {*APP_SERVICES, *REMOTE_WORKERS, *OBJECT_STORE, "redis", "postgres"}
+VOLUMES = {"tailor-data", "hf-cache", "redis-data", "postgres-data", "minio-data"}
 TEST_POSTGRES_PASSWORD = "dummy-postgres-password"
 
 
@@ -212,7 +216,7 @@ def test_compose_file_declares_the_named_volumes():
 def test_every_service_built_from_the_project_image_mounts_the_tailor_data_volume():
     services = _compose()["services"]
     app_services = {name for name, s in services.items() if "build" in s}
-    assert app_services == APP_SERVICES
+    assert app_services == APP_SERVICES | set(REMOTE_WORKERS)
     images = {services[name].get("image") for name in app_services}
     assert len(images) == 1, f"the app services should share one image, got {images}"
     for name in app_services:
@@ -366,7 +370,7 @@ def test_redis_and_postgres_report_their_health(backing):
 
 def test_redis_never_evicts_broker_keys_and_persists_them():
     redis = _compose()["services"]["redis"]
-    tokens = _command_tokens(redis)
+    tokens = shlex.split(_command_tokens(redis)[-1])  # sh -c "exec redis-server ..."
     assert _option(tokens, "--maxmemory-policy") == "noeviction"
     assert _option(tokens, "--appendonly") == "yes"
     assert "redis-data" in _volume_sources(redis)
@@ -374,6 +378,9 @@ def test_redis_never_evicts_broker_keys_and_persists_them():
 
 def test_every_service_restarts_by_itself():
     for name, service in _compose()["services"].items():
+        if name == "minio-bucket":  # creates the bucket once, then exits
+            assert service["restart"] == "no"
+            continue
         assert service.get("restart") in {"always", "unless-stopped", "on-failure"}, name
 
 
