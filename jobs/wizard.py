@@ -62,6 +62,7 @@ ADVANCED_FIELDS = [
     AdvancedField("training.seed", "int", "Schedule"),
     AdvancedField("training.batch_size", "int", "Batches"),
     AdvancedField("training.gradient_accumulation", "int", "Batches"),
+    AdvancedField("training.devices", "int", "Batches"),
     AdvancedField("training.max_seq_length", "int", "Batches"),
     AdvancedField("training.packing", "bool", "Batches"),
     AdvancedField("training.loss_on", "choice", "Batches", cfg.LOSS_ON),

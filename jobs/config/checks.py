@@ -31,6 +31,7 @@ FIELD_RULES: dict[str, Range | tuple[str, ...]] = {
     "training.warmup_ratio": Range(0, 0.5),
     "training.batch_size": Range(1, 1024),
     "training.gradient_accumulation": Range(1, 1024),
+    "training.devices": Range(1, 8),
     "training.max_seq_length": Range(16, 32768),
     "training.weight_decay": Range(0, 1),
     "training.seed": Range(0, 2**32 - 1),

@@ -31,6 +31,7 @@ FIELD_LABELS: dict[str, str] = {
     "training.warmup_ratio": "Warm-up ratio",
     "training.batch_size": "Batch size",
     "training.gradient_accumulation": "Gradient accumulation",
+    "training.devices": "Devices",
     "training.max_seq_length": "Max sequence length",
     "training.packing": "Pack rows into full sequences",
     "training.weight_decay": "Weight decay",

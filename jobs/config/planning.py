@@ -116,7 +116,8 @@ def plan(config: JobConfig, dataset: DatasetFacts, model: ModelFacts) -> Plan:
         sequences = max(1, math.ceil(tokens_per_epoch / t.max_seq_length))
     else:
         sequences = dataset.rows
-    rows_per_step = t.batch_size * t.gradient_accumulation
+    # Each device takes its own batch: an optimizer step sees all of them.
+    rows_per_step = t.batch_size * t.gradient_accumulation * t.devices
     steps_per_epoch = max(1, math.ceil(sequences / rows_per_step))
     total = t.max_steps or max(1, math.ceil(steps_per_epoch * t.epochs))
     return Plan(

@@ -79,6 +79,15 @@ class TrainingConfig:
     gradient_accumulation: int = field(
         default=1, metadata={"help": "Device steps per optimizer step."}
     )
+    # One device by default: a LoRA job of a few thousand rows rarely gains
+    # from more, and a multi-device job needs a worker that has them.
+    devices: int = field(
+        default=1,
+        metadata={
+            "help": "GPUs of one machine that train at once, each on its share of every "
+            "batch (1-8)."
+        },
+    )
     max_seq_length: int = field(default=512, metadata={"help": "Tokens per row (longer: cut)."})
     # Off by default: packing gives fewer, fuller steps, which on small sets
     # means too few updates (FINDINGS.md: 3.76 loss vs learning the task).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -40,6 +41,14 @@ def run_training(
     """
     import torch
 
+    if config.training.devices > 1 and "WORLD_SIZE" not in os.environ:
+        # Several devices: this process becomes rank 0 of a group (distributed.py).
+        from .distributed import run_on_devices
+
+        return run_on_devices(
+            config.training.devices, config, paths, task=task, on_event=on_event,
+            should_stop=should_stop, resume_from=resume_from, may_write=may_write,
+        )  # fmt: skip
     objective = objectives.for_task(task)
     if resume_from is not None and not checkpoint_is_complete(resume_from):
         raise TrainingFailure(
@@ -104,7 +113,8 @@ def planned_steps(trainer, config) -> int:
     t = config.training
     if t.max_steps > 0:
         return t.max_steps
-    batches = math.ceil(len(trainer.train_dataset) / t.batch_size)
+    # Each device of a multi-device run takes its own batch of the data.
+    batches = math.ceil(len(trainer.train_dataset) / (t.batch_size * trainer.args.world_size))
     per_epoch = max(1, math.ceil(batches / t.gradient_accumulation))
     return math.ceil(per_epoch * t.epochs)
 
@@ -151,6 +161,12 @@ def _train(built, objective, config, paths: RunPaths, *, on_event, resume_from, 
         # The run lost its lease while it trained: the adapter is not its to write.
         return TrainingResult(
             stopped=True, final_step=state.global_step, total_steps=state.max_steps,
+            trained_tokens=state.num_input_tokens_seen, metrics=metrics, adapter_dir=None,
+        )  # fmt: skip
+    if not trainer.is_world_process_zero():
+        # Another rank of a multi-device run (distributed.py): rank 0 writes the adapter.
+        return TrainingResult(
+            stopped=False, final_step=state.global_step, total_steps=state.max_steps,
             trained_tokens=state.num_input_tokens_seen, metrics=metrics, adapter_dir=None,
         )  # fmt: skip
     adapter_dir = _save_adapter(built, config, paths, metrics)

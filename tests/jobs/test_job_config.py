@@ -41,6 +41,22 @@ def test_packing_sizes_steps_by_tokens_not_rows():
     assert cfg.plan(config, ROUTING, TINY).total_steps < 75
 
 
+def test_each_device_takes_its_own_batch_so_an_epoch_has_fewer_steps():
+    overlay = cfg.preset_overlay("quick", ROUTING, TINY, "qlora")
+    overlay["training"]["devices"] = 3
+    plan = cfg.plan(cfg.read_document(overlay), ROUTING, TINY)
+    assert plan.rows_per_step == 16 * 3
+    assert plan.total_steps == 25  # 75 on one device
+
+
+@pytest.mark.parametrize("devices", [0, 9])
+def test_devices_are_one_to_eight(devices):
+    config = cfg.read_document({"training": {"devices": devices}})
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.check_config(config, full_finetune_limit=0, model=None)
+    assert list(error.value.as_dict()) == ["training.devices"]
+
+
 def test_reading_names_every_bad_field():
     with pytest.raises(cfg.ConfigError) as error:
         cfg.read_document({"training": {"epochs": "two", "dropout": 0.1}, "extra": {}})
