@@ -7,7 +7,7 @@ from django.db import transaction
 
 from jobs.models import ExportStatus, FineTuneJob, JobStatus
 from jobs.services import ledger
-from studio.services import leases
+from studio.services import capacity, leases
 
 EXPORT_COLUMNS = leases.Columns(
     status="export_status",
@@ -58,6 +58,10 @@ TRAINING = leases.WorkKind(
     running=(JobStatus.RUNNING, JobStatus.CANCELLING),
     on_lost=ledger.training_lost,
     release=release_training,
+    # By the job's memory class (studio/services/capacity.py): plain `train`
+    # for the smallest, which every training worker takes.
+    route=capacity.training_queue,
+    routes=capacity.training_queues,
 )
 
 EXPORT = leases.WorkKind(
@@ -69,6 +73,9 @@ EXPORT = leases.WorkKind(
     running=(ExportStatus.RUNNING,),
     on_lost=export_lost,
     columns=EXPORT_COLUMNS,
+    # Merging needs less memory than training: a worker of the job's class holds it.
+    route=capacity.training_queue,
+    routes=capacity.training_queues,
 )
 
 

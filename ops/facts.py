@@ -10,6 +10,7 @@ the GPUs from `nvidia-smi` (NVML, no CUDA context), in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import importlib.util
@@ -105,6 +106,33 @@ def host_memory_total() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         return 0
+
+
+def cached_models() -> list[str]:
+    """The base models on this machine's disk, by the names the catalog
+    uses: Hugging Face ids in the hub's cache (its `models--org--name`
+    folders) and the demo models present. A directory listing, no import of
+    the hub's client: cheap enough for every beat."""
+    from django.conf import settings
+
+    from jobs import demo_models
+
+    found = []
+    hub = Path(
+        os.environ.get("HF_HUB_CACHE")
+        or Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+    )
+    with contextlib.suppress(OSError):  # no cache yet
+        found += [
+            entry.name.removeprefix("models--").replace("--", "/")
+            for entry in hub.iterdir()
+            if entry.name.startswith("models--") and entry.is_dir()
+        ]
+    if (Path(settings.MODELS_ROOT) / demo_models.TINY_NAME / "config.json").exists():
+        found.append(demo_models.TINY_NAME)
+    if demo_models.minilm_path() is not None:
+        found.append(demo_models.MINILM_NAME)
+    return sorted(found)
 
 
 def static_facts() -> dict:

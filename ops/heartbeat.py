@@ -2,6 +2,12 @@
 every TAILOR_WORKER_HEARTBEAT_SECONDS from a daemon thread (ops/workers.py
 says where and for how long).
 
+Before that, on `celeryd_after_setup`, a worker adds the queues its
+capability earns it (studio/services/capacity.py): a training worker the
+memory classes its memory reaches, a serving worker a queue of its own. The
+record says what routing reads: the device, the memory it counts, the
+classes it takes, and the models on its disk and in its pool.
+
 Started on `worker_ready`, in the parent (it outlives the pool children a
 training worker recycles after every job), stopped on `worker_shutdown`.
 The pool child of a serving worker leaves a snapshot of the models it holds
@@ -19,9 +25,10 @@ import time
 from datetime import UTC, datetime
 
 import redis
-from celery.signals import task_postrun, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, task_postrun, worker_ready, worker_shutdown
 
 from ops import facts, workers
+from studio.services import capacity
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +45,7 @@ class Heartbeat(threading.Thread):
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.done = threading.Event()
-        self.facts = facts.static_facts()
+        self.facts = {**facts.static_facts(), **capacity.this_worker()}
 
     def record(self) -> dict:
         return {
@@ -51,6 +58,8 @@ class Heartbeat(threading.Thread):
             **self.facts,
             "gpus": facts.gpus(),
             "memory_used": facts.process_tree_rss(os.getpid()),
+            "memory_classes": capacity.worker_classes({"queues": self.queues}),
+            "cached_models": facts.cached_models(),
             "loaded": self.loaded(),
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -100,6 +109,17 @@ def _alive(pid) -> bool:
     except PermissionError:  # alive, someone else's
         return True
     return True
+
+
+@celeryd_after_setup.connect
+def consume_capability_queues(sender, instance, **kwargs) -> None:
+    """`sender` is the worker's name; its queues are chosen (`-Q`) but not
+    yet consumed: add the classes its memory reaches, or its own queue."""
+    queues = instance.app.amqp.queues
+    consumed = set(queues.consume_from)
+    memory_gib = capacity.this_worker()["memory_gib"]
+    for name in capacity.worker_queues(consumed, sender, memory_gib):
+        queues.select_add(name)
 
 
 # This process's heartbeat (one per worker parent), in a dict: no `global`.

@@ -21,7 +21,7 @@ from django.utils import timezone
 from jobs.models import FineTuneJob, JobStatus
 from ops import storage, workers
 from quotas.services import fair_share
-from studio.services import leases
+from studio.services import capacity, leases
 
 LIST_LIMIT = 50
 RECENT_FAILURES = 10
@@ -35,14 +35,20 @@ def _age(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else max(0.0, (now - moment).total_seconds())
 
 
+def queue_names() -> tuple[str, ...]:
+    """The studio's queues, then the larger memory classes' (capacity.py)."""
+    return tuple(dict.fromkeys((*settings.TAILOR_QUEUES, *capacity.training_queues())))
+
+
 def _broker_depths() -> dict[str, int]:
     """Messages waiting in each Celery queue (one LLEN each, one round trip)."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
     try:
         pipe = client.pipeline(transaction=False)
-        for name in settings.TAILOR_QUEUES:
+        names = queue_names()
+        for name in names:
             pipe.llen(name)
-        return dict(zip(settings.TAILOR_QUEUES, pipe.execute(), strict=True))
+        return dict(zip(names, pipe.execute(), strict=True))
     finally:
         client.close()
 
@@ -103,7 +109,7 @@ def queues() -> dict:
     except redis.RedisError as exc:
         depths, error = {}, f"{type(exc).__name__}: {exc}"
     rows = []
-    for name in settings.TAILOR_QUEUES:
+    for name in queue_names():
         kinds = {k: w for k, w in waiting.items() if w["queue"] == name}
         oldest = min((w["oldest"] for w in kinds.values() if w["oldest"]), default=None)
         rows.append({
@@ -144,6 +150,9 @@ def fleet() -> dict:
     running = current_work() if found else {}
     for worker in found:
         worker["running"] = running.get(worker["name"], [])
+        # Records from before capabilities were reported lack these.
+        worker.setdefault("memory_classes", capacity.worker_classes(worker))
+        worker.setdefault("cached_models", [])
     return {"workers": found, "error": error, "interval_seconds": workers.interval()}
 
 

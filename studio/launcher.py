@@ -84,12 +84,14 @@ def roles(host: str, port: int) -> list[Role]:
         Role("default", [*celery, "-Q", "default", "-c", "2", "-n", "default@%h"]),
         # One job at a time, and a fresh child process per job so that all
         # the memory a training run took is returned (docs/architecture.md).
+        # It also takes the memory classes its memory reaches (capacity.py).
         Role(
             "train",
             [*celery, "-Q", "train", "-c", "1", "--prefetch-multiplier", "1",
              "--max-tasks-per-child", "1", "-n", "train@%h"],
         ),
-        # Keeps models loaded between requests: one long-lived child.
+        # Keeps models loaded between requests: one long-lived child. It also
+        # takes `infer.<its name>`, for requests whose base it has loaded.
         Role("infer", [*celery, "-Q", "infer", "-c", "1", "--prefetch-multiplier", "1",
                        "-n", "infer@%h"]),
         # Evaluations get a worker of their own, so they never hold up `infer`.

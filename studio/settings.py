@@ -69,11 +69,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-# uvicorn already takes the scheme (and the client's address) from
-# X-Forwarded-Proto/-For, but only from the peers in TAILOR_FORWARDED_ALLOW_IPS
-# (studio/launcher.py). This switch makes Django believe the header from
-# anyone: only for a server where nothing but the proxy, which overwrites the
-# header, can reach the studio.
+# uvicorn takes the scheme and client address from X-Forwarded-Proto/-For, but only from
+# TAILOR_FORWARDED_ALLOW_IPS (studio/launcher.py). This switch believes the header from
+# anyone: only where nothing but the proxy, which overwrites it, can reach the studio.
 if env_bool("TAILOR_TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # htmx sends the token from the page (hx-headers on <body>), and no script of
@@ -269,6 +267,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MODELS_ROOT = env_path("MODELS_ROOT", VAR_DIR / "models")
+
+# Where files live across machines, which worker holds which job: studio/machine_settings.py.
+from studio.machine_settings import *  # noqa: E402, F403
 
 # Uploads: a dataset file may be this large. It streams to disk as it
 # arrives (never whole into memory) and is refused as soon as it passes this.

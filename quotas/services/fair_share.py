@@ -21,6 +21,12 @@ ahead of the user who was first in line. Positions on the pages and in the
 API are places in this same line (a place can still move as jobs end and
 arrive).
 
+Memory: while training workers report (their heartbeats), a job that none
+of them can hold (its memory class, studio/services/capacity.py) stays held
+in its place, which says what it waits for, and the jobs after it go; it is
+released by the first release after a worker that can hold it reports. The
+queue a released job is sent to is its class's (`leases.send` routes it).
+
 `release()` runs after a job is queued (`leases.send_after_commit` hands the
 training kind's rows here), after a job ends (`do_transition` to a final
 status), and on every maintenance round (`dispatch`). One releaser at a time
@@ -47,6 +53,7 @@ from django.db.models import Count, F, OuterRef, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from quotas.services.limits import holding_a_slot, limits_for_users
+from studio.services import capacity
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,9 @@ class Place:
     ahead_of_own: int  # the owner's own waiting jobs before this one
     slots_busy: int
     slots: int  # 0: no cap
+    # Why no training worker reporting now can hold it ("" when one can):
+    # such a job is not released (studio/services/capacity.py).
+    waiting_for: str = ""
 
     @property
     def over_limit(self) -> bool:
@@ -72,6 +82,8 @@ class Place:
 
     def reason(self, owner_name: str | None = None) -> str:
         """Why it waits, to its owner ("you have…"), or to an operator (`owner_name`)."""
+        if self.waiting_for:  # first: no worker may take it, whatever the limits say
+            return self.waiting_for
         has = f"{owner_name} has" if owner_name else "you have"
         their = f"{owner_name}'s" if owner_name else "your"
         if self.limit is not None and self.running >= self.limit:
@@ -100,10 +112,14 @@ def slots() -> int:
     return settings.TAILOR_TRAINING_SLOTS
 
 
-def waiting_line(limit: int | None = None) -> list[Place]:
+def waiting_line(
+    limit: int | None = None, fleet: list[capacity.TrainingWorker] | None = None
+) -> list[Place]:
     """Every held training job in the order `release` would send them, one
     turn at a time (see the module's docstring); only the first `limit` when
-    a page shows no more (the order of those does not depend on the rest)."""
+    a page shows no more (the order of those does not depend on the rest).
+    Each says whether a training worker of `fleet` (default: those reporting
+    now) can hold it."""
     from jobs.models import FineTuneJob, JobStatus
 
     held = FineTuneJob.objects.filter(status=JobStatus.QUEUED, dispatched_at__isnull=True)
@@ -114,14 +130,18 @@ def waiting_line(limit: int | None = None) -> list[Place]:
         held = held.annotate(
             turn=Window(RowNumber(), partition_by=F("owner_id"), order_by=oldest_first)
         ).filter(turn__lte=limit)
-    held = list(held.order_by("created_at", "id").values_list("id", "owner_id"))
+    held = list(
+        held.order_by("created_at", "id").values_list("id", "owner_id", "estimate__memory_bytes")
+    )
     if not held:
         return []
+    fleet = capacity.training_fleet() if fleet is None else fleet
+    memory = {job_id: int(estimated or 0) for job_id, _, estimated in held}
     holding = FineTuneJob.objects.filter(holding_a_slot()).order_by()
     busy = Counter(dict(holding.values_list("owner_id").annotate(jobs=Count("pk"))))
     slots_busy, cap = sum(busy.values()), slots()
     queues: dict[int, list] = defaultdict(list)  # each owner's held jobs, oldest first
-    for index, (job_id, owner) in enumerate(held):
+    for index, (job_id, owner, _) in enumerate(held):
         queues[owner].append((index, job_id))
     limits = limits_for_users(queues)
     turns = _last_turns(queues)
@@ -145,6 +165,7 @@ def waiting_line(limit: int | None = None) -> list[Place]:
                 ahead_of_own=ahead,
                 slots_busy=slots_busy,
                 slots=cap,
+                waiting_for=capacity.shortfall(memory[queues[owner][ahead][1]], fleet),
             )
         )
         if ahead + 1 < len(queues[owner]):
@@ -219,6 +240,8 @@ def _release_now() -> tuple[int, list[Place]]:
     for place in line:
         if place.over_limit:
             break  # the line puts these last: nobody after can go either
+        if place.waiting_for:
+            continue  # no worker reporting can hold it; those after may go
         if place.slots and place.slots_busy + sent >= place.slots:
             break
         if not leases.send(training, place.job_id):

@@ -53,7 +53,9 @@ def workers_by_queue(timeout: float = 1.0) -> dict[str, list[str]]:
     by_queue: dict[str, list[str]] = {name: [] for name in settings.TAILOR_QUEUES}
     for worker, queues in replies.items():
         for queue in queues:
-            by_queue.setdefault(queue["name"], []).append(worker)
+            # Only the studio's queues: a serving worker's own one names it.
+            if queue["name"] in by_queue:
+                by_queue[queue["name"]].append(worker)
     return by_queue
 
 

@@ -87,9 +87,21 @@ class WorkKind:
     # row after commit, and by `dispatch` for rows never sent. Returns how
     # many it sent.
     release: Callable[[], int] | None = None
+    # The queue of one row, where it depends on the row (training: its memory
+    # class; a generation: the worker that has its base loaded); None: `queue`.
+    route: Callable[[models.Model], str] | None = None
+    # Every queue `route` may choose, where the dispatcher looks for a row's
+    # message; those of one worker are left out (their kind is not resent).
+    routes: Callable[[], tuple[str, ...]] = tuple
 
     def rows(self):
         return self.model.objects.filter(self.scope)
+
+    def queue_for(self, row) -> str:
+        return self.queue if self.route is None else self.route(row)
+
+    def queues(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.queue, *self.routes())))
 
 
 KINDS: dict[str, WorkKind] = {}
@@ -257,7 +269,7 @@ def send(kind: WorkKind, pk) -> bool:
         result = app.send_task(
             kind.task,
             args=kind.task_args(row),
-            queue=kind.queue,
+            queue=kind.queue_for(row),
             retry=False,
             ignore_result=True,
             **kind.send_options(),

@@ -53,7 +53,7 @@ def _pending_messages() -> str:
     """Every message waiting in a queue of a registered kind, as one text."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
     try:
-        queues = {kind.queue for kind in KINDS.values()}
+        queues = {queue for kind in KINDS.values() for queue in kind.queues()}
         return "\n".join(
             item.decode("utf-8", "replace") for q in queues for item in client.lrange(q, 0, -1)
         )

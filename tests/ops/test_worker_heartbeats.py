@@ -19,7 +19,12 @@ def test_every_session_worker_reports_its_facts(celery_worker):
     for name, worker in names.items():
         found = wait_for(lambda n=name: record(n), 30, f"{name}'s heartbeat")
         assert found["reporting"] is True
-        assert found["queues"] == sorted(worker.queues.split(","))
+        started_on = worker.queues.split(",")
+        # A serving worker also takes a queue of its own (studio/services/capacity.py).
+        own = [f"infer.{name}"] if "infer" in started_on else []
+        assert found["queues"] == sorted(started_on + own)
+        assert (found["device"], found["memory_from"]) == ("cpu", "host")
+        assert found["memory_gib"] == round(found["memory_total"] / 2**30)
         assert found["concurrency"] == 1
         assert found["torch"] == "2.13.0"
         assert found["cuda"] == ""  # the CPU build: no CUDA
