@@ -8,7 +8,6 @@ revision it started with is still current.
 """
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from datasets_app.samples import get_sample
 from jobs.models import FineTuneJob
 from jobs.numbers import NumberError, read_number
 from quotas.services.limits import check_storage
-from studio.services import leases
+from studio.services import leases, object_store
 from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
@@ -207,7 +206,9 @@ def create_dataset(
     upload handler). `skip_invalid_rows` leaves rows with problems of their
     own out (see engine.validate). Raises DatasetInputError for a bad request
     (a name over MAX_NAME_CHARACTERS included), QuotaExceeded past the
-    owner's storage limit (quotas/); nothing is stored then.
+    owner's storage limit (quotas/), StorageError when the object store fails
+    (TAILOR_STORAGE=s3); nothing is stored then. The files are pushed to the
+    store before the row is saved.
 
     The name (by default the file's) gets a number when the owner already has
     a dataset of that name: "Sales (2)". The returned dataset's
@@ -249,9 +250,11 @@ def create_dataset(
             dataset.validation_source.save(
                 dataset.validation_filename, validation_upload, save=False
             )
+        # With object storage the validating worker may be another machine.
+        object_store.push(dataset.folder)
         dataset.save()
     except BaseException:
-        shutil.rmtree(dataset.folder, ignore_errors=True)
+        _free_files(dataset)
         raise
     record(Action.CREATE, dataset)
     _enqueue_validation(dataset)
@@ -376,19 +379,33 @@ def delete_dataset(dataset: Dataset) -> None:
             deleted_at=timezone.now(), revision=F("revision") + 1
         )
         record(Action.DELETE, dataset)
-    transaction.on_commit(lambda: shutil.rmtree(dataset.folder, ignore_errors=True))
+    transaction.on_commit(lambda: _free_files(dataset))
+
+
+def _free_files(dataset: Dataset) -> None:
+    """Delete the dataset's files here and in the object store; a store that
+    fails leaves its objects there (logged), never fails the request."""
+    try:
+        object_store.remove(dataset.folder)
+    except object_store.StorageError as exc:
+        logger.warning("Dataset %s: files left in the object store: %s", dataset.pk, exc)
 
 
 # --- reading -------------------------------------------------------------------------
 
 
-def preview_page(dataset: Dataset, page: int, per_page: int = 20) -> dict:
-    """One page of the normalised rows of a ready dataset (1-based pages)."""
+def preview_page(dataset: Dataset, page: int, per_page: int = 20, *, read: bool = True) -> dict:
+    """One page of the normalised rows of a ready dataset (1-based pages);
+    `read=False`: its numbers without its rows. Raises StorageError when the
+    object store fails."""
     total = dataset.num_rows
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     rows = []
-    if dataset.status == DatasetStatus.READY and total:
+    if read and dataset.status == DatasetStatus.READY and total:
+        # Validated on a worker: with object storage, fetched here first (once).
+        object_store.fetch(dataset.records_path)
+        object_store.fetch(engine.index_path(dataset.records_path))
         rows = engine.read_page(dataset.records_path, offset=(page - 1) * per_page, limit=per_page)
     return {
         "rows": rows,

@@ -19,7 +19,7 @@ from jobs import config as job_config
 from jobs.services import catalog
 from jobs.vocabulary import Adapter
 from studio.events import publish
-from studio.services import leases
+from studio.services import leases, object_store
 from studio.services.db_retry import retry_database
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def _run_claimed(run: _Run) -> str:
     outcome["lease_expires_at"] = None
     written = retry_database(lambda: run.owned().update(**outcome))
     if not written or outcome["status"] != DatasetStatus.READY:
-        shutil.rmtree(out, ignore_errors=True)
+        _remove_quietly(out)
     if not written:
         return "superseded"
     _remove_other_revisions(dataset, revision)
@@ -131,6 +131,13 @@ def _run_claimed(run: _Run) -> str:
 
 
 def _internal_error(exc: Exception) -> dict:
+    if isinstance(exc, object_store.StorageError):
+        return {
+            "line": None,
+            "field": None,
+            "code": "storage_unavailable",
+            "message": f"{exc} Nothing was imported; validate again once the store answers.",
+        }
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return {
             "line": None,
@@ -213,7 +220,8 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     records = out / "records.jsonl"
     report = engine.validate(
-        Path(dataset.source.path),
+        # With object storage the upload was stored from another machine.
+        object_store.fetch(Path(dataset.source.path)),
         filename=dataset.original_filename,
         out_path=records,
         format=dataset.requested_format or None,
@@ -248,7 +256,7 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
 
     if dataset.split_mode == SplitMode.FILE:
         held_out = engine.validate(
-            Path(dataset.validation_source.path),
+            object_store.fetch(Path(dataset.validation_source.path)),
             filename=dataset.validation_filename,
             out_path=out / "validation.jsonl",
             # The validation file must be read exactly like the training file.
@@ -298,11 +306,32 @@ def _validate_into(dataset: Dataset, out: Path, run: _Run) -> dict:
             validation_out=out / "validation.jsonl",
         )
         outcome["num_train_rows"], outcome["num_validation_rows"] = n_train, n_validation
+    # Stored before the row says ready: the web and the training workers read them elsewhere.
+    object_store.push(out)
     outcome["status"] = DatasetStatus.READY
     return outcome
 
 
 def _remove_other_revisions(dataset: Dataset, keep: int) -> None:
-    for folder in dataset.folder.glob("r*"):
-        if folder.is_dir() and folder.name != f"r{keep}":
-            shutil.rmtree(folder, ignore_errors=True)
+    here = {folder.name for folder in dataset.folder.glob("r*") if folder.is_dir()}
+    for name in here | set(_stored_revisions(dataset)):
+        if name != f"r{keep}":
+            _remove_quietly(dataset.folder / name)
+
+
+def _stored_revisions(dataset: Dataset) -> list[str]:
+    try:
+        stored = object_store.entries(dataset.folder, folders_only=True)
+        return [name for name in stored if name.startswith("r")]
+    except object_store.StorageError as exc:
+        logger.warning("Dataset %s: old revisions left in the store: %s", dataset.pk, exc)
+        return []
+
+
+def _remove_quietly(folder: Path) -> None:
+    """Files a run no longer needs, here and in the store; a store that
+    fails leaves them there (logged), never fails the run."""
+    try:
+        object_store.remove(folder)
+    except object_store.StorageError as exc:
+        logger.warning("%s left in the object store: %s", folder, exc)

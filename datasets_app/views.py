@@ -18,7 +18,7 @@ from datasets_app.samples import SAMPLES
 from datasets_app.uploads import too_large_message
 from quotas.services.limits import QuotaExceeded
 from studio.api_errors import error_body
-from studio.services import disk
+from studio.services import disk, object_store
 
 # The delete confirmation names this many of the jobs that use a dataset.
 JOBS_NAMED = 5
@@ -81,6 +81,8 @@ def _store_upload(request):
             form.add_error(error.field if error.field in form.fields else "file", error.message)
         except QuotaExceeded as error:
             form.add_error("file", error.message)
+        except object_store.StorageError as error:
+            form.add_error("file", str(error))
         else:
             _say_if_renamed(request, dataset)
             detail = reverse("dataset-detail", args=[dataset.pk])
@@ -115,6 +117,9 @@ def dataset_from_sample(request, slug):
     except (services.DatasetInputError, QuotaExceeded) as error:
         messages.error(request, error.message)
         return redirect("datasets")
+    except object_store.StorageError as error:
+        messages.error(request, str(error))
+        return redirect("datasets")
     _say_if_renamed(request, dataset)
     return redirect("dataset-detail", dataset_id=dataset.pk)
 
@@ -141,8 +146,18 @@ def _detail_context(request, dataset) -> dict:
         "jobs_using": {"count": count, "some": some, "more": count - len(some)},
         "rename_form": RenameForm(initial={"name": dataset.name}),
         "settings_form": _settings_form(dataset),
-        "preview": services.preview_page(dataset, 1),
+        "preview": _preview(request, dataset, 1),
     }
+
+
+def _preview(request, dataset, page: int) -> dict:
+    """A page of the preview; when the object store fails, an empty one
+    and the store's sentence as a message."""
+    try:
+        return services.preview_page(dataset, page)
+    except object_store.StorageError as error:
+        messages.error(request, str(error))
+        return services.preview_page(dataset, page, read=False)
 
 
 @login_required
@@ -160,7 +175,7 @@ def dataset_preview(request, dataset_id):
         page = int(request.GET.get("page", 1))
     except ValueError:
         page = 1
-    context = {"dataset": dataset, "preview": services.preview_page(dataset, page)}
+    context = {"dataset": dataset, "preview": _preview(request, dataset, page)}
     return render(request, "datasets_app/dataset_detail.html#preview", context)
 
 

@@ -9,7 +9,7 @@ and a message.
 import uuid
 
 from django.db.models import Q
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -362,12 +362,8 @@ class JobViewSet(viewsets.GenericViewSet):
                 f"The job is {job.get_status_display().lower()}; "
                 "its adapter can be downloaded once it has succeeded."
             )
-        return FileResponse(
-            path.open("rb"),
-            as_attachment=True,
-            filename=artifacts.download_name(job, "adapter"),
-            content_type="application/zip",
-        )
+        # The zip, or with object storage a redirect to a presigned URL.
+        return artifacts.download_response(job, path, "adapter")
 
     @extend_schema(
         responses={(200, "text/yaml"): OpenApiTypes.STR},
@@ -394,12 +390,7 @@ class JobViewSet(viewsets.GenericViewSet):
         job = lifecycle.access_job(request.user, job_id)
         path = artifacts.merged_archive(job)
         if path is not None:
-            return FileResponse(
-                path.open("rb"),
-                as_attachment=True,
-                filename=artifacts.download_name(job, "merged"),
-                content_type="application/zip",
-            )
+            return artifacts.download_response(job, path, "merged")
         if job.export_status in EXPORTING:
             return Response(_export(job), status=status.HTTP_202_ACCEPTED)
         if job.export_status == ExportStatus.FAILED:

@@ -4,7 +4,7 @@ downloads, and the model catalog. Every job lookup goes through `access_job`."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,6 +26,7 @@ from jobs.wizard import (
     human_parameters,
 )
 from quotas.services import QuotaExceeded, Standings, standing
+from studio.services import object_store
 from usage.services import job_usage
 
 LOG_TAIL = 50
@@ -172,8 +173,8 @@ def _panel_context(request, job: FineTuneJob) -> dict:
         and (job.status != JobStatus.FAILED or failures.next_step(job.error_code).retry_helps),
         "has_points": MetricPoint.objects.filter(job=job).exists(),
         "checkpoints": Checkpoint.objects.filter(job=job),
-        "adapter_ready": artifacts.adapter_archive(job) is not None,
-        "merged_ready": artifacts.merged_archive(job) is not None,
+        "adapter_ready": _ready(artifacts.adapter_archive, job),
+        "merged_ready": _ready(artifacts.merged_archive, job),
         "can_export": artifacts.can_export(job),
         "can_resume": lifecycle.can_resume(job),
         "can_delete": lifecycle.can_delete(job),
@@ -305,12 +306,26 @@ def job_config(request, job_id):
     return response
 
 
-def _archive_response(job, path, what: str, missing: str) -> FileResponse:
-    if path is None:
-        raise Http404(missing)
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=artifacts.download_name(job, what)
-    )
+def _ready(find, job) -> bool:
+    """Whether the archive `find(job)` locates is there to download; not
+    while the object store fails (the page then offers no download, and
+    the download's own address answers 503 with the store's sentence)."""
+    try:
+        return find(job) is not None
+    except object_store.StorageError:
+        return False
+
+
+def _archive_response(job, find, what: str, missing: str):
+    """The download of the archive `find(job)` locates, or a 404 saying
+    `missing`; a 503 with its sentence when the object store fails."""
+    try:
+        path = find(job)
+        if path is None:
+            raise Http404(missing)
+        return artifacts.download_response(job, path, what)
+    except object_store.StorageError as error:
+        return HttpResponse(str(error), status=503, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -318,7 +333,7 @@ def _archive_response(job, path, what: str, missing: str) -> FileResponse:
 def job_adapter(request, job_id):
     job = lifecycle.access_job(request.user, job_id)
     return _archive_response(
-        job, artifacts.adapter_archive(job), "adapter", "This job has no adapter to download."
+        job, artifacts.adapter_archive, "adapter", "This job has no adapter to download."
     )
 
 
@@ -327,7 +342,7 @@ def job_adapter(request, job_id):
 def job_merged(request, job_id):
     job = lifecycle.access_job(request.user, job_id)
     return _archive_response(
-        job, artifacts.merged_archive(job), "merged",
+        job, artifacts.merged_archive, "merged",
         "This job has no merged model to download yet.",
     )  # fmt: skip
 

@@ -25,6 +25,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from quotas.services.limits import QuotaExceeded
 from studio.services import disk
+from studio.services.object_store import StorageError
 
 # Codes for DRF's exceptions whose default code is vaguer than it could be.
 CODES = {
@@ -68,6 +69,14 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The object's state does not allow this."
     default_code = "conflict"
+
+
+class StorageUnavailable(exceptions.APIException):
+    """The object store failed (studio/services/object_store.py): nothing of
+    the request was kept; asking again once it answers may succeed."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "storage_unavailable"
 
 
 class QuotaRefused(exceptions.APIException):
@@ -136,6 +145,8 @@ def exception_handler(exc, context):
         exc = PayloadTooLarge("The request body is larger than the server accepts.")
     if isinstance(exc, QuotaExceeded):
         exc = QuotaRefused(exc.message, field=exc.field)
+    if isinstance(exc, StorageError):
+        exc = StorageUnavailable(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django answers 500 (and logs it)

@@ -1,4 +1,9 @@
-"""A job's downloadable files: the adapter zip and the merged full model."""
+"""A job's downloadable files: the adapter zip and the merged full model.
+
+With object storage (TAILOR_STORAGE=s3) the worker that made them pushed
+them before recording them; whether one is there is asked of the store,
+and `download_response` answers with it (studio/services/object_store.py).
+"""
 
 import os
 import zipfile
@@ -10,9 +15,10 @@ from django.utils.text import slugify
 from audit.models import Action
 from audit.services import record
 from jobs.models import EXPORTING, ExportStatus, FineTuneJob, JobStatus
+from jobs.services import worker_files
 from jobs.services.lifecycle import JobStateError
 from jobs.vocabulary import Adapter
-from studio.services import leases
+from studio.services import leases, object_store
 from studio.services.paths import inside
 
 ADAPTER_ZIP = "adapter.zip"
@@ -58,20 +64,29 @@ def zip_folder(folder: Path, dest: Path, *, progressed=None) -> Path:
 
 def adapter_archive(job: FineTuneJob) -> Path | None:
     """The zip beside the adapter the succeeding attempt recorded; None when
-    there is none, or when the recorded path leads outside the job's folder."""
+    there is none, or when the recorded path leads outside the job's folder.
+    Raises StorageError when the object store fails."""
     if job.status != JobStatus.SUCCEEDED or not job.adapter_path:
         return None
-    path = Path(job.adapter_path).parent / ADAPTER_ZIP
-    return path if inside(job.folder, path) and path.is_file() else None
+    path = worker_files.here(job, job.adapter_path).parent / ADAPTER_ZIP
+    return path if inside(job.folder, path) and object_store.exists(path) else None
 
 
 def merged_archive(job: FineTuneJob) -> Path | None:
     """The exported full model's zip; None until it is ready, or when the
-    recorded path leads outside the job's folder."""
+    recorded path leads outside the job's folder. Raises StorageError when
+    the object store fails."""
     if job.export_status != ExportStatus.READY or not job.export_path:
         return None
-    path = Path(job.export_path)
-    return path if inside(job.folder, path) and path.is_file() else None
+    path = worker_files.here(job, job.export_path)
+    return path if inside(job.folder, path) and object_store.exists(path) else None
+
+
+def download_response(job: FineTuneJob, path: Path, what: str):
+    """The answer of a download of `path`, one of `job`'s archives (`what`:
+    a key of DOWNLOAD_ENDINGS): the file, or a redirect to the object store.
+    Raises StorageError."""
+    return object_store.download_response(path, download_name(job, what))
 
 
 def can_export(job: FineTuneJob) -> bool:

@@ -26,6 +26,11 @@ once, or never (then nothing is lost, only space).
   are the web machine's: on a worker of another machine that sweep finds
   nothing.
 
+With object storage (TAILOR_STORAGE=s3) a removal removes the objects too,
+retention reads what the attempts wrote from the store as well as from
+this machine, and the paths rows recorded on another machine are read here
+(`worker_files.here`). The sweep looks at this machine's folders only.
+
 Trade-off: the age test is what keeps the sweep off a write in progress that
 the database cannot see (an upload being copied before its row is saved, a
 job folder created just before its row); so the sweep is an hour late by
@@ -38,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import tempfile
 import time
 import uuid
@@ -51,7 +55,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import EXPORTING, FINISHED_STATUSES, FineTuneJob, JobStatus
-from studio.services import paths
+from jobs.services.worker_files import here
+from studio.services import object_store, paths
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +67,12 @@ RUNNING_EXPORT = EXPORTING
 
 
 def remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    """Remove a file or folder here and, with object storage, in the store;
+    a store that fails keeps its objects (logged), never fails the caller."""
+    try:
+        object_store.remove(path)  # here first, then in the store
+    except object_store.StorageError as exc:
+        logger.warning("%s left in the object store: %s", path, exc)
 
 
 def partial_files(folder: Path) -> list[Path]:
@@ -109,16 +116,27 @@ def _inside(path: Path, folder: Path) -> bool:
     return paths.inside(folder, path)
 
 
+def _entries(folder: Path) -> list[str]:
+    """The names directly in `folder`, here and (object storage) in the store."""
+    names = {entry.name for entry in folder.iterdir()} if folder.is_dir() else set()
+    if object_store.enabled():
+        names |= set(object_store.entries(folder))
+    return sorted(names)
+
+
 def _attempt_pieces(job: FineTuneJob) -> list[Path]:
     """What the job's attempts wrote, as removable pieces: each checkpoint,
     and each other entry of an attempt's folder."""
     pieces: list[Path] = []
-    for attempt in sorted(job.folder.glob("attempt-*")):
-        for entry in sorted(attempt.iterdir()):
-            if entry.name == "checkpoints" and entry.is_dir():
-                pieces += sorted(entry.iterdir())
+    for name in _entries(job.folder):
+        if not name.startswith("attempt-"):
+            continue
+        attempt = job.folder / name
+        for entry in _entries(attempt):
+            if entry == "checkpoints":
+                pieces += [attempt / entry / c for c in _entries(attempt / entry)]
             else:
-                pieces.append(entry)
+                pieces.append(attempt / entry)
     return pieces
 
 
@@ -134,8 +152,8 @@ def retention_plan(job: FineTuneJob, *, now=None) -> Plan:
     # A row finished before finished_at was recorded counts from its last change.
     window_over = (job.finished_at or job.updated_at) <= now - keep_for
     checkpoints = list(job.checkpoints.all())
-    named = [Path(c.path) for c in checkpoints] + (
-        [Path(job.adapter_path)] if job.adapter_path else []
+    named = [here(job, c.path) for c in checkpoints] + (
+        [here(job, job.adapter_path)] if job.adapter_path else []
     )
     if not all(_inside(path, job.folder) for path in named):
         logger.warning(
@@ -146,15 +164,15 @@ def retention_plan(job: FineTuneJob, *, now=None) -> Plan:
     if job.status == JobStatus.SUCCEEDED:
         if not window_over or not job.adapter_path:
             return Plan()
-        adapter = Path(job.adapter_path)
+        adapter = here(job, job.adapter_path)
         keep |= {adapter, adapter.parent / ADAPTER_ZIP}
     elif not window_over:
         newest = ledger.resume_checkpoint(job)
         if newest is not None:
-            keep.add(Path(newest.path))
+            keep.add(here(job, newest.path))
     return Plan(
         paths=[path for path in _attempt_pieces(job) if path not in keep],
-        checkpoint_ids=[c.pk for c in checkpoints if Path(c.path) not in keep],
+        checkpoint_ids=[c.pk for c in checkpoints if here(job, c.path) not in keep],
     )
 
 
@@ -179,12 +197,20 @@ def trim_job(job_id, *, now=None) -> int:
         )
         if job is None:
             return 0
-        plan = retention_plan(job, now=now)
+        plan = _planned(job, now)
         job.checkpoints.filter(pk__in=plan.checkpoint_ids).delete()
         for path in plan.paths:
             remove(path)
         _remove_empty_attempt_folders(job)
     return len(plan.paths)
+
+
+def _planned(job: FineTuneJob, now) -> Plan:
+    try:
+        return retention_plan(job, now=now)
+    except object_store.StorageError as exc:  # the store's files wait for the next round
+        logger.warning("Job %s: retention skipped: %s", job.pk, exc)
+        return Plan()
 
 
 def apply_retention(*, now=None) -> int:
@@ -194,7 +220,7 @@ def apply_retention(*, now=None) -> int:
     )
     # Planned without a lock first (most jobs have nothing left to trim), and
     # trimmed once the read is over.
-    due = [job.pk for job in finished.iterator(chunk_size=200) if retention_plan(job, now=now)]
+    due = [job.pk for job in finished.iterator(chunk_size=200) if _planned(job, now)]
     return sum(trim_job(pk, now=now) for pk in due)
 
 

@@ -27,7 +27,7 @@ from serving.openai.http import (
     openai_endpoint,
 )
 from serving.openai.objects import PURPOSE
-from studio.services import disk
+from studio.services import disk, object_store
 
 
 def check_purpose(purpose) -> None:
@@ -72,6 +72,8 @@ def _upload(request, user) -> JsonResponse:
         dataset = datasets.create_dataset(user, upload=upload)
     except datasets.DatasetInputError as exc:
         raise OpenAIError(400, f"{exc.field}: {exc.message}", param=exc.field) from None
+    except object_store.StorageError as exc:
+        raise _storage_unavailable(exc) from None
     except OSError as exc:
         # The upload's temporary file, or the dataset's folder, is on a full disk.
         if not disk.is_disk_full(exc):
@@ -106,8 +108,15 @@ def file_detail(request, user, file_id: str):
 def file_content(request, user, file_id: str):
     with answered_in_openai_shape():
         dataset = objects.user_file(user, file_id)
+    try:
+        # Streamed from the object store with TAILOR_STORAGE=s3 (never read whole).
+        body = object_store.open_for_download(dataset.source.path)
+    except object_store.StorageError as exc:
+        raise _storage_unavailable(exc) from None
     return FileResponse(
-        dataset.source.open("rb"),
-        filename=dataset.original_filename,
-        content_type="application/octet-stream",
+        body, filename=dataset.original_filename, content_type="application/octet-stream"
     )
+
+
+def _storage_unavailable(exc: object_store.StorageError) -> OpenAIError:
+    return OpenAIError(503, str(exc), type="server_error", code="storage_unavailable")
