@@ -86,6 +86,14 @@ NEXT_STEPS = {
         "checkpoint. If it is lost again, tell an operator.",
         "resume", "Resume", retry_helps=True,
     ),
+    # jobs/worker.py: the object store (TAILOR_STORAGE=s3) failed, not the job.
+    "storage": NextStep(
+        "Its files could not be stored",
+        "The object store that holds the studio's files could not be reached or refused "
+        "a file. Resume the job once it is back: it continues from its newest stored "
+        "checkpoint. If it fails again, tell an operator.",
+        "resume", "Resume", retry_helps=True,
+    ),
     "stalled": NextStep(
         "It stopped making progress",
         "A step that hangs is usually a stuck device or data loader, not the job: "

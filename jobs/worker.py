@@ -18,8 +18,8 @@ from django.conf import settings
 
 from jobs import config as cfg
 from jobs.models import EventKind, ExportStatus, JobStatus
-from jobs.services import artifacts, catalog, housekeeping, ledger
-from studio.services import disk, leases
+from jobs.services import artifacts, catalog, housekeeping, ledger, worker_files
+from studio.services import disk, leases, object_store
 from studio.services.db_retry import retry_database
 from studio.services.paths import inside
 from usage.device import training_device
@@ -109,6 +109,7 @@ class EventSink:
 
     def __init__(self, control: RunControl):
         self.control = control
+        self.uploads = worker_files.CheckpointUploads()
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.writer = threading.Thread(
             target=self._write_all, name=f"events-{control.job_id}", daemon=True
@@ -118,8 +119,28 @@ class EventSink:
     def __call__(self, event: dict) -> None:
         # Loading a model or tokenising logs lines: progress too.
         self.control.keeper.progressed()
-        if not self.control.lost.is_set():
-            self.queue.put(event)
+        if self.control.lost.is_set():
+            return
+        if event["kind"] == "checkpoint" and not self._upload(event):
+            return
+        self.queue.put(event)
+
+    def _upload(self, event: dict) -> bool:
+        """Push a checkpoint the trainer has just completed, before its event
+        is queued to be recorded (the trainer's thread: no save runs meanwhile).
+        One the store refused is not recorded, and the run goes on: a resume
+        starts from the newest one that was stored."""
+        try:
+            self.uploads.push(Path(event["path"]))
+        except object_store.StorageError as exc:
+            logger.warning("Job %s: checkpoint not stored: %s", self.control.job_id, exc)
+            self.queue.put({"kind": "log", "message": (
+                f"The checkpoint of step {event['step']:,} could not be uploaded to the object "
+                "store, so it is not kept for a resume; training goes on."
+            )})  # fmt: skip
+            return False
+        self.control.keeper.progressed()  # an upload of a large checkpoint takes a while
+        return True
 
     def close(self) -> None:
         self.queue.put(None)
@@ -147,7 +168,12 @@ class EventSink:
                     resumed_from_step=event["resumed_from_step"],
                 )  # fmt: skip
             elif kind == "checkpoint":
-                write = lambda: ledger.record_checkpoint(job_id, attempt, event)  # noqa: E731
+
+                def write():
+                    ledger.record_checkpoint(job_id, attempt, event)
+                    # Recorded: the store may now drop what the trainer rotated out.
+                    self.uploads.forget_rotated()
+
             elif kind == "log":
                 write = lambda: ledger.record_log(job_id, attempt, event["message"])  # noqa: E731
             else:
@@ -177,6 +203,7 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
     sink = EventSink(control)
     control.keeper.start()
     try:
+        worker_files.fetch_data(job)
         validation = job.validation_file if job.validation_file.exists() else None
         paths = training.RunPaths(
             model_source=catalog.model_source(job.base_model),
@@ -184,8 +211,8 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
             validation_file=validation,
             output_dir=job.attempt_folder(job.attempt),
         )
-        checkpoint = ledger.resume_checkpoint(job) if job.attempt > 1 else None
-        resume = Path(checkpoint.path) if checkpoint is not None else None
+        found = worker_files.resume_from(job) if job.attempt > 1 else None
+        resume = found[1] if found is not None else None
         if resume is not None:
             sink({"kind": "log", "message": f"Resuming from {resume.name}."})
         result = training.run_training(
@@ -195,6 +222,8 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
         )  # fmt: skip
     except training.TrainingFailure as exc:
         failure = (exc.code, exc.message, traceback.format_exc())
+    except object_store.StorageError as exc:
+        failure = _storage_failure(exc)
     except OSError as exc:
         failure = _disk_failure(exc) or _unexpected(job, exc)
     except Exception as exc:
@@ -237,6 +266,19 @@ def _disk_failure(exc: BaseException) -> tuple[str, str, str] | None:
     return ("disk_full", DISK_FULL_MESSAGE, traceback.format_exc())
 
 
+def _storage_failure(exc: object_store.StorageError) -> tuple[str, str, str]:
+    """The object store could not be reached or refused a file, in plain words
+    (the store's own sentence names its address: it goes to the traceback,
+    which only operators see)."""
+    logger.error("Object store: %s", exc)
+    return (
+        "storage",
+        "The worker could not read or store the job's files in the object store. Resume the "
+        "job once the store is reachable; an operator can see the error on this job's page.",
+        traceback.format_exc(),
+    )
+
+
 def _recognise_disk_full(job, failure: tuple[str, str, str]) -> tuple[str, str, str]:
     """A failed write the error did not name as a full disk, recognised:
     safetensors names errno 28 only in its message, and torch.save (the
@@ -269,6 +311,10 @@ def _finish(job, control: RunControl, *, result, failure) -> str:
                 result.adapter_dir, result.adapter_dir.parent / artifacts.ADAPTER_ZIP,
                 progressed=control.keeper.progressed,
             )  # fmt: skip
+            # Stored before the row says the job succeeded: the web serves them.
+            worker_files.push_final(result.adapter_dir, archive)
+        except object_store.StorageError as exc:
+            failure = _storage_failure(exc)
         except OSError as exc:
             failure = _disk_failure(exc) or (
                 "training",
@@ -314,10 +360,12 @@ def run_export(job_id: str, worker: str = "worker", *, hard_stop=None) -> str:
     keeper.start()
     folder = job.export_folder(attempt)
     try:
-        if not inside(job.folder, job.adapter_path):
+        adapter = worker_files.here(job, job.adapter_path)
+        if not inside(job.folder, adapter):
             raise ValueError("the adapter is recorded outside the job's folder")
+        worker_files.fetch_adapter(job)
         merged = training.export_merged(
-            Path(job.adapter_path), catalog.model_source(job.base_model),
+            adapter, catalog.model_source(job.base_model),
             folder / "merged", task=job.task,
         )  # fmt: skip
         keeper.progressed()
@@ -326,6 +374,7 @@ def run_export(job_id: str, worker: str = "worker", *, hard_stop=None) -> str:
         )
         # The merged folder was only the zip's source: the archive is what is served.
         shutil.rmtree(merged, ignore_errors=True)
+        worker_files.push_final(archive)  # stored before the row says it is ready
     except Exception as exc:
         logger.exception("Export of job %s failed", job_id)
         shutil.rmtree(folder, ignore_errors=True)
@@ -368,6 +417,11 @@ def _export_failure_message(exc: Exception) -> str:
 
     if isinstance(exc, TrainingFailure):
         return exc.message
+    if isinstance(exc, object_store.StorageError):
+        return (
+            "The merged model could not be read or stored in the object store. Try again once "
+            "the store is reachable; the worker's log has the error."
+        )
     return (
         "The merge stopped with an unexpected error in the worker. Try again; if it fails "
         "again, tell an operator: the worker's log has the error."

@@ -21,14 +21,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.models import FineTuneJob, ModelTask
-from jobs.services import catalog
+from jobs.services import catalog, worker_files
 from jobs.services.lifecycle import flags_client
 from jobs.vocabulary import Adapter
 from serving.errors import ServingFailure, detail_of, failure, sentence
 from serving.models import Evaluation, EvaluationStatus, Generation, GenerationStatus
 from serving.services import generations
 from studio.events import publish
-from studio.services import leases
+from studio.services import leases, object_store
 from studio.services.db_retry import retry_database
 from studio.services.paths import inside
 
@@ -53,7 +53,7 @@ def model_pool():
 
 
 def adapter_labels(job: FineTuneJob) -> tuple[str, ...]:
-    path = Path(job.adapter_path) / "tailor_labels.json"
+    path = worker_files.here(job, job.adapter_path) / "tailor_labels.json"
     if not inside(job.folder, path):
         return ()
     try:
@@ -71,17 +71,39 @@ def job_pane(job: FineTuneJob):
     """
     from serving.engine import AdapterSpec, ModelSpec, PaneSpec
 
-    if not inside(job.folder, job.adapter_path):
+    adapter = worker_files.here(job, job.adapter_path)
+    if not inside(job.folder, adapter):
         raise failure(
             "model_load", "adapter_outside", model=job.fine_tuned_model,
             detail=f"the adapter is recorded at {job.adapter_path}",
         )  # fmt: skip
+    fetch_adapter_once(job)
     labels = adapter_labels(job) if job.task == ModelTask.SEQUENCE_CLASSIFICATION else ()
     if job.method == Adapter.FULL:
-        return PaneSpec(ModelSpec(job.adapter_path, job.task, False, labels))
+        return PaneSpec(ModelSpec(str(adapter), job.task, False, labels))
     quantized = job.method == Adapter.QLORA and job.task == ModelTask.CAUSAL_LM
     base = ModelSpec(catalog.model_source(job.base_model), job.task, quantized, labels)
-    return PaneSpec(base, AdapterSpec(f"ft_{job.pk.hex}", job.adapter_path))
+    return PaneSpec(base, AdapterSpec(f"ft_{job.pk.hex}", str(adapter)))
+
+
+# Adapters this process has made present (object storage). A recorded
+# adapter's files never change (a new attempt writes a folder of its own), so
+# one fetch per process is enough: a generation does not ask the store again.
+_fetched_adapters: set[tuple[str, str]] = set()
+
+
+def fetch_adapter_once(job: FineTuneJob) -> None:
+    """The job's adapter folder, present on this worker before it is loaded."""
+    key = (str(job.pk), job.adapter_path)
+    if key in _fetched_adapters:
+        return
+    try:
+        worker_files.fetch_adapter(job)
+    except object_store.StorageError as exc:
+        raise failure(
+            "model_load", "adapter_missing", model=job.fine_tuned_model, detail=str(exc)
+        ) from exc
+    _fetched_adapters.add(key)
 
 
 def engine_panes(generation: Generation) -> list:
@@ -297,6 +319,9 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
     try:
         from serving.engine import evaluate_classification, evaluate_generation
 
+        # None stored: reading the file below fails as it always did.
+        with contextlib.suppress(object_store.MissingObject):
+            object_store.fetch(job.validation_file)  # the held-out rows, on this worker
         rows = _read_rows(job.validation_file)
         pane = job_pane(job)
         if pane.adapter is None:

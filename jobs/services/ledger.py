@@ -184,10 +184,14 @@ def record_checkpoint(job_id, attempt: int, event: dict) -> None:
                 "val_loss": event.get("val_loss"),
             },
         )
-        # The trainer keeps only the newest few on disk; the list follows it.
+        # The trainer keeps only the newest few of this attempt on disk; the
+        # list follows it. Older attempts' rows stay: with object storage they
+        # name files of another machine, kept in the store (housekeeping
+        # removes them with the rows).
         from pathlib import Path
 
-        for checkpoint in Checkpoint.objects.filter(job_id=job_id).exclude(step=event["step"]):
+        ours = Checkpoint.objects.filter(job_id=job_id, attempt=attempt)
+        for checkpoint in ours.exclude(step=event["step"]):
             if not Path(checkpoint.path).exists():
                 checkpoint.delete()
         record_event(
@@ -322,12 +326,18 @@ def training_lost(job: FineTuneJob, why: str) -> bool:
 
 def resume_checkpoint(job: FineTuneJob) -> Checkpoint | None:
     """The newest checkpoint a fenced write recorded whose files are complete
-    (a checkpoint cut short by a crash or a full disk is passed over)."""
+    (a checkpoint cut short by a crash or a full disk is passed over). With
+    object storage the files are on no machine in particular: a row is
+    recorded only once its checkpoint is whole in the store, so the newest
+    row is the one (a worker checks the files it fetches: worker_files)."""
+    from jobs.services.worker_files import here
     from jobs.training import checkpoint_is_complete
+    from studio.services import object_store
     from studio.services.paths import inside
 
     for checkpoint in Checkpoint.objects.filter(job=job).order_by("-step"):
+        path = here(job, checkpoint.path)
         # Only the job's own files: a row is text anyone with the database can change.
-        if inside(job.folder, checkpoint.path) and checkpoint_is_complete(checkpoint.path):
+        if inside(job.folder, path) and (object_store.enabled() or checkpoint_is_complete(path)):
             return checkpoint
     return None

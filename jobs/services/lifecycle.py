@@ -22,10 +22,10 @@ from audit.models import Action
 from audit.services import record
 from jobs import config as cfg
 from jobs.models import EXPORTING, EventKind, FineTuneJob, JobEvent, JobStatus
-from jobs.services import catalog, live
+from jobs.services import catalog, housekeeping, live
 from jobs.services.estimates import estimate
 from quotas import services as quotas
-from studio.services import leases
+from studio.services import leases, object_store
 from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ def _fine_tuned_name(owner, model_id: str, job_id: uuid.UUID, suffix: str = "") 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
     """Keep the job's own reference to a data file: a hard link (instant, no
-    extra space) where the file system allows it, else a copy."""
+    extra space) where the file system allows it, else a copy (fetched first
+    with object storage: the dataset was validated on another machine)."""
+    object_store.fetch(source)
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, dest)
@@ -77,17 +79,20 @@ def _link_or_copy(source: Path, dest: Path) -> None:
 
 def _snapshot_data(job: FineTuneJob, draft: JobDraft | None, source_job: FineTuneJob | None):
     """The job's training and validation files, kept in its own folder so that
-    deleting or re-validating the dataset never changes a job's data."""
-    if source_job is not None and source_job.train_file.exists():
+    deleting or re-validating the dataset never changes a job's data; pushed
+    before the row is saved (object storage: jobs/services/worker_files.py)."""
+    stored = object_store.exists  # the local file, with the filesystem layout
+    if source_job is not None and stored(source_job.train_file):
         _link_or_copy(source_job.train_file, job.train_file)
-        if source_job.validation_file.exists():
+        if stored(source_job.validation_file):
             _link_or_copy(source_job.validation_file, job.validation_file)
-        return
-    _link_or_copy(draft.dataset.train_path, job.train_file)
-    if draft.validation_dataset is not None:
-        _link_or_copy(draft.validation_dataset.records_path, job.validation_file)
-    elif draft.dataset.num_validation_rows and draft.dataset.validation_path.exists():
-        _link_or_copy(draft.dataset.validation_path, job.validation_file)
+    else:
+        _link_or_copy(draft.dataset.train_path, job.train_file)
+        if draft.validation_dataset is not None:
+            _link_or_copy(draft.validation_dataset.records_path, job.validation_file)
+        elif draft.dataset.num_validation_rows and stored(draft.dataset.validation_path):
+            _link_or_copy(draft.dataset.validation_path, job.validation_file)
+    object_store.push(job.data_folder)
 
 
 def unique_job_name(owner, name: str) -> str:
@@ -362,7 +367,7 @@ def draft_as_dict(draft: JobDraft) -> dict:
 
 # Failures that were not the job's own doing: its configuration and data are
 # sound, so the same job continues where its newest complete checkpoint left it.
-RESUMABLE_ERRORS = ("disk_full", "worker_lost", "stalled")
+RESUMABLE_ERRORS = ("disk_full", "worker_lost", "stalled", "storage")
 BUSY_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 
 
@@ -391,7 +396,8 @@ def delete_job(job: FineTuneJob) -> None:
         folder = locked.folder
         record(Action.DELETE, locked)
         locked.delete()
-        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+        # Here and, with object storage, in the store.
+        transaction.on_commit(lambda: housekeeping.remove(folder))
 
 
 def can_delete(job: FineTuneJob) -> bool:
@@ -424,9 +430,9 @@ def resume_job(job: FineTuneJob) -> FineTuneJob:
             )
         if not can_resume(locked):
             raise JobStateError(
-                f"The job failed with {locked.error_code or 'an error'}, which would happen "
-                "again: only a full disk or a lost worker can be resumed. Retry it as a new "
-                "job once its configuration or data is fixed."
+                f"The job failed with {locked.error_code or 'an error'}, which would happen again: "
+                "only a full disk, a lost worker or a storage outage can be resumed. Retry it "
+                "as a new job once its configuration or data is fixed."
             )
         checkpoint = resume_checkpoint(locked)
         where = (

@@ -7,6 +7,8 @@ the builders are imported inside the fixture.
 
 import pytest
 
+from tests.s3 import s3, s3_server  # noqa: F401  (tests of workers on other machines)
+
 
 @pytest.fixture
 def routing(alice, demo_models):

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.django_db
 
 # Every code a worker or the reaper records (jobs/training, jobs/worker.py,
 # jobs/services/ledger.py).
-RECORDED_CODES = (*FAILURE_CODES, "disk_full", "worker_lost", "stalled")
+RECORDED_CODES = (*FAILURE_CODES, "disk_full", "worker_lost", "stalled", "storage")
 
 
 def test_every_recorded_failure_has_a_next_step():
     assert {code: next_step(code) is not UNFORESEEN for code in RECORDED_CODES} == {
         "out_of_memory": True, "model_load": True, "dataset": True, "training": False,
-        "disk_full": True, "worker_lost": True, "stalled": True,
+        "disk_full": True, "worker_lost": True, "stalled": True, "storage": True,
     }  # fmt: skip
 
 
@@ -29,7 +29,7 @@ def test_a_retry_is_offered_only_where_it_can_help():
     helps = {code: next_step(code).retry_helps for code in RECORDED_CODES}
     assert helps == {
         "out_of_memory": False, "model_load": False, "dataset": False, "training": True,
-        "disk_full": True, "worker_lost": True, "stalled": True,
+        "disk_full": True, "worker_lost": True, "stalled": True, "storage": True,
     }  # fmt: skip
     assert next_step("").retry_helps and next_step("never-heard-of").retry_helps
 

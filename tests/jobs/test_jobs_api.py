@@ -719,9 +719,9 @@ def test_resume_queues_a_job_that_failed_on_a_full_disk_as_its_next_attempt(
     [
         (
             {"status": "failed", "error_code": "out_of_memory"},
-            "The job failed with out_of_memory, which would happen again: only a full disk or "
-            "a lost worker can be resumed. Retry it as a new job once its configuration or data "
-            "is fixed.",
+            "The job failed with out_of_memory, which would happen again: only a full disk, a "
+            "lost worker or a storage outage can be resumed. Retry it as a new job once its "
+            "configuration or data is fixed.",
         ),
         ({"status": "succeeded"}, "Only a failed job can be resumed; this one is succeeded."),
         ({"status": "running"}, "Only a failed job can be resumed; this one is running."),

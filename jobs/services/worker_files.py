@@ -1,0 +1,142 @@
+"""A job's files on a worker that may be another machine than the web's.
+
+With `TAILOR_STORAGE=s3` (studio/services/object_store.py) the object store
+holds every file and MEDIA_ROOT on each machine is only a cache. A training
+or inference worker therefore makes what it reads present first (`fetch`)
+and uploads what it writes as soon as it is complete and BEFORE the database
+says it exists (`push`): a row never names a file another machine cannot get,
+so a job resumes on any worker from its newest recorded checkpoint. With the
+filesystem layout (the default) every function here reads and writes the
+one MEDIA_ROOT exactly as before: `object_store` is a no-op there.
+
+Paths in rows (`Checkpoint.path`, `adapter_path`, `export_path`) are absolute
+on the machine that wrote them. `here` reads one on this machine: the part
+after the job's folder (`jobs/<id>/…`, the object key's own shape) is kept
+under this machine's job folder. The trade-off: rows stay as they are (no
+migration, the filesystem layout untouched), at the price of one rule every
+reader of such a path on another machine goes through.
+
+The fetch is content-keyed (a second job on the same data, or a second load
+of the same adapter, downloads nothing); base models are not here: a Hugging
+Face id is cached per machine by its own content-keyed cache, and the
+generated demo models are made under MODELS_ROOT on each machine.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from jobs.models import Checkpoint, FineTuneJob
+from studio.services import object_store
+from studio.services.paths import inside
+
+logger = logging.getLogger(__name__)
+
+
+def here(job: FineTuneJob, recorded: str | Path) -> Path:
+    """The path a row of `job` recorded, on this machine.
+
+    Filesystem layout: the recorded path itself (one MEDIA_ROOT everywhere).
+    Object storage: what follows the job's folder in the recorded path, under
+    this machine's job folder; a path that does not pass through the job's
+    folder, or climbs out of it, is returned unchanged so that `inside`
+    refuses it as it would today.
+    """
+    path = Path(recorded)
+    if not object_store.enabled() or not path.is_absolute():
+        return path
+    anchor = job.folder.parts[-2:]  # ("jobs", "<id>"): the job's key prefix
+    parts = path.parts
+    for start in range(len(parts) - len(anchor), 0, -1):
+        if parts[start : start + len(anchor)] == anchor:
+            rest = parts[start + len(anchor) :]
+            return path if ".." in rest else job.folder.joinpath(*rest)
+    return path
+
+
+# --- what a training run reads ---------------------------------------------------------
+
+
+def fetch_data(job: FineTuneJob) -> None:
+    """The job's own training and validation files, present under its data
+    folder (web/job creation pushes them; see jobs/services/lifecycle.py)."""
+    object_store.fetch(job.data_folder)
+
+
+def resume_from(job: FineTuneJob) -> tuple[Checkpoint, Path] | None:
+    """The newest checkpoint a fenced write recorded whose files are complete
+    here, fetched first when they live in the object store; with its local path.
+
+    Like `ledger.resume_checkpoint`, a row whose files are cut short (or,
+    with object storage, missing from the store) is passed over for the
+    next older one. A store that fails raises StorageError rather than
+    passing them all over: starting again from step 0 is not a resume.
+    """
+    from jobs.training import checkpoint_is_complete
+
+    for checkpoint in Checkpoint.objects.filter(job=job).order_by("-step"):
+        path = here(job, checkpoint.path)
+        # Only the job's own files: a row is text anyone with the database can change.
+        if not inside(job.folder, path):
+            continue
+        try:
+            object_store.fetch(path)
+        except object_store.MissingObject:
+            logger.warning("Job %s: the store holds no %s; passed over", job.pk, path.name)
+            continue
+        if checkpoint_is_complete(path):
+            return checkpoint, path
+    return None
+
+
+def fetch_adapter(job: FineTuneJob) -> Path:
+    """The job's recorded adapter folder, present on this machine (the caller
+    checks `inside(job.folder, …)` on the result before loading from it)."""
+    path = here(job, job.adapter_path)
+    if inside(job.folder, path):
+        object_store.fetch(path)
+    return path
+
+
+# --- what a training run writes --------------------------------------------------------
+
+
+class CheckpointUploads:
+    """Uploads each checkpoint of one run as it is complete, and removes from
+    the store those the trainer rotated out locally (`keep_checkpoints`).
+
+    `push` is called in the trainer's thread when its checkpoint event fires
+    (after the trainer wrote the checkpoint's completion marker and rotated
+    older ones), so the folder is whole and no other save runs meanwhile;
+    the event is recorded only after `push` returned. `forget_rotated` is
+    called after that record, so the store always still holds every
+    checkpoint a row names until a newer one is recorded.
+    """
+
+    def __init__(self):
+        self.pushed: list[Path] = []
+
+    def push(self, path: Path) -> None:
+        """Upload the checkpoint folder `path`. Raises StorageError."""
+        object_store.push(path)
+        self.pushed.append(path)
+
+    def forget_rotated(self) -> None:
+        if not object_store.enabled():
+            return
+        for path in [p for p in self.pushed if not p.exists()]:
+            try:
+                object_store.remove(path)
+            except object_store.StorageError:
+                logger.warning("Could not remove the rotated checkpoint %s from the store", path)
+                continue
+            self.pushed.remove(path)
+
+
+def push_final(*paths: Path) -> None:
+    """Upload what a finished run or export leaves for the web to serve (the
+    adapter folder and its zip, the merged model's zip) before the database
+    records it. Raises StorageError."""
+    for path in paths:
+        object_store.push(path)
