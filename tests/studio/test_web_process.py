@@ -47,23 +47,24 @@ print(",".join(m for m in HEAVY if m in sys.modules) or "none")
 """
 
 
-def test_the_web_process_never_imports_torch_or_transformers(tmp_path):
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "VAR_DIR": str(tmp_path),
-        "REDIS_URL": "redis://127.0.0.1:1",
-        "TAILOR_FAST_PASSWORD_HASHER": "1",
-    }
+def run_probe(code: str, tmp_path, **extra) -> str:
+    """`code` in a fresh interpreter with a bare environment (and `extra`); its output."""
+    bare = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1"}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         cwd=ROOT,
-        env=env,
+        env={**bare, **extra},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == "none"
+    return result.stdout
+
+
+def test_the_web_process_never_imports_torch_or_transformers(tmp_path):
+    output = run_probe(PROBE, tmp_path, TAILOR_FAST_PASSWORD_HASHER="1")
+    assert output.strip().splitlines()[-1] == "none"
 
 
 def test_the_web_entry_point_keeps_its_startup_objects_out_of_full_collections(tmp_path):
@@ -74,16 +75,6 @@ def test_the_web_entry_point_keeps_its_startup_objects_out_of_full_collections(t
         "import gc, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'studio.settings'; "
         "import studio.asgi; print(gc.get_freeze_count(), 'jobs.api' in sys.modules)"
     )
-    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    frozen, views_loaded = result.stdout.split()
+    frozen, views_loaded = run_probe(probe, tmp_path).split()
     assert int(frozen) > 50_000
     assert views_loaded == "True"
