@@ -110,6 +110,7 @@ class EventSink:
     def __init__(self, control: RunControl):
         self.control = control
         self.uploads = worker_files.CheckpointUploads()
+        self.trained_seconds = 0.0  # the run's wall time less its checkpoint uploads
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.writer = threading.Thread(
             target=self._write_all, name=f"events-{control.job_id}", daemon=True
@@ -175,7 +176,9 @@ class EventSink:
                     self.uploads.forget_rotated()
 
             elif kind == "log":
-                write = lambda: ledger.record_log(job_id, attempt, event["message"])  # noqa: E731
+                write = lambda: ledger.record_log(  # noqa: E731
+                    job_id, attempt, event["message"], data=event.get("data")
+                )
             else:
                 return
             retry_database(write)
@@ -203,7 +206,8 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
     sink = EventSink(control)
     control.keeper.start()
     try:
-        worker_files.fetch_data(job)
+        fetched = object_store.Transfer()
+        worker_files.fetch_data(job, fetched)
         validation = job.validation_file if job.validation_file.exists() else None
         paths = training.RunPaths(
             model_source=catalog.model_source(job.base_model),
@@ -211,15 +215,19 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
             validation_file=validation,
             output_dir=job.attempt_folder(job.attempt),
         )
-        found = worker_files.resume_from(job) if job.attempt > 1 else None
+        found = worker_files.resume_from(job, fetched) if job.attempt > 1 else None
         resume = found[1] if found is not None else None
+        if note := worker_files.fetched_note(fetched):
+            sink({"kind": "log", **note})
         if resume is not None:
             sink({"kind": "log", "message": f"Resuming from {resume.name}."})
+        started = time.monotonic()
         result = training.run_training(
             cfg.read_document(job.config), paths, task=job.task,
             on_event=sink, should_stop=control.should_stop, may_write=control.may_write,
             resume_from=resume,
         )  # fmt: skip
+        sink.trained_seconds = time.monotonic() - started - sink.uploads.transfer.seconds
     except training.TrainingFailure as exc:
         failure = (exc.code, exc.message, traceback.format_exc())
     except object_store.StorageError as exc:
@@ -234,13 +242,12 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
         sink.close()  # every event stored before the final status
     try:
         # The lease is held until the end: zipping a large model takes a while.
-        return _finish(job, control, result=None if failure else result, failure=failure)
+        return _finish(job, control, sink, result=None if failure else result, failure=failure)
     finally:
         control.keeper.stop()
 
 
-# What an analyst is told of an error Tailor did not foresee; the exception
-# itself is in the traceback, which only operators see.
+# What an analyst is told of an unforeseen error; the exception is in the traceback (operators).
 UNEXPECTED_MESSAGE = (
     "Training stopped with an unexpected error in the worker. Retry the job; if it "
     "fails again, tell an operator: they can see the error on this job's page."
@@ -299,7 +306,7 @@ def _remove_partial_files(job) -> None:
         housekeeping.remove(path)
 
 
-def _finish(job, control: RunControl, *, result, failure) -> str:
+def _finish(job, control: RunControl, sink: EventSink, *, result, failure) -> str:
     if control.lost.is_set():
         return "lost"
     if failure is None and result.stopped:
@@ -312,7 +319,11 @@ def _finish(job, control: RunControl, *, result, failure) -> str:
                 progressed=control.keeper.progressed,
             )  # fmt: skip
             # Stored before the row says the job succeeded: the web serves them.
-            worker_files.push_final(result.adapter_dir, archive)
+            worker_files.push_final(result.adapter_dir, archive, transfer=sink.uploads.transfer)
+            if note := worker_files.stored_note(sink.uploads.transfer, sink.trained_seconds):
+                retry_database(lambda: ledger.record_log(job.pk, job.attempt, **note))
+        except ledger.LostJob:
+            return "lost"
         except object_store.StorageError as exc:
             failure = _storage_failure(exc)
         except OSError as exc:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from jobs.human import human_bytes
 from jobs.models import Checkpoint, FineTuneJob
 from studio.services import object_store
 from studio.services.paths import inside
@@ -58,13 +59,15 @@ def here(job: FineTuneJob, recorded: str | Path) -> Path:
 # --- what a training run reads ---------------------------------------------------------
 
 
-def fetch_data(job: FineTuneJob) -> None:
+def fetch_data(job: FineTuneJob, transfer: object_store.Transfer | None = None) -> None:
     """The job's own training and validation files, present under its data
     folder (web/job creation pushes them; see jobs/services/lifecycle.py)."""
-    object_store.fetch(job.data_folder)
+    object_store.fetch(job.data_folder, transfer)
 
 
-def resume_from(job: FineTuneJob) -> tuple[Checkpoint, Path] | None:
+def resume_from(
+    job: FineTuneJob, transfer: object_store.Transfer | None = None
+) -> tuple[Checkpoint, Path] | None:
     """The newest checkpoint a fenced write recorded whose files are complete
     here, fetched first when they live in the object store; with its local path.
 
@@ -81,7 +84,7 @@ def resume_from(job: FineTuneJob) -> tuple[Checkpoint, Path] | None:
         if not inside(job.folder, path):
             continue
         try:
-            object_store.fetch(path)
+            object_store.fetch(path, transfer)
         except object_store.MissingObject:
             logger.warning("Job %s: the store holds no %s; passed over", job.pk, path.name)
             continue
@@ -116,10 +119,11 @@ class CheckpointUploads:
 
     def __init__(self):
         self.pushed: list[Path] = []
+        self.transfer = object_store.Transfer()  # and push_final's, for the run's note
 
     def push(self, path: Path) -> None:
         """Upload the checkpoint folder `path`. Raises StorageError."""
-        object_store.push(path)
+        object_store.push(path, self.transfer)
         self.pushed.append(path)
 
     def forget_rotated(self) -> None:
@@ -134,9 +138,53 @@ class CheckpointUploads:
             self.pushed.remove(path)
 
 
-def push_final(*paths: Path) -> None:
+def push_final(*paths: Path, transfer: object_store.Transfer | None = None) -> None:
     """Upload what a finished run or export leaves for the web to serve (the
     adapter folder and its zip, the merged model's zip) before the database
     records it. Raises StorageError."""
     for path in paths:
-        object_store.push(path)
+        object_store.push(path, transfer)
+
+
+# --- what the job's log says of it -----------------------------------------------------
+
+
+def _figures(transfer: object_store.Transfer, **more) -> dict:
+    moved = {"files": transfer.files, "bytes": transfer.bytes}
+    return {"storage": {**moved, "seconds": round(transfer.seconds, 3), **more}}
+
+
+def _files(transfer: object_store.Transfer) -> str:
+    count = transfer.files
+    return f"{count:,} file{'s' * (count != 1)}, {human_bytes(transfer.bytes)}"
+
+
+def fetched_note(transfer: object_store.Transfer) -> dict | None:
+    """The log line (`message`, its figures as `data`) of what a run fetched
+    before training; None with the filesystem layout, where nothing is."""
+    if not object_store.enabled():
+        return None
+    if transfer.files == 0:
+        message = (
+            "The job's files were already on this machine: nothing downloaded "
+            f"(checked with the object store in {transfer.seconds:.1f} s)."
+        )
+    else:
+        message = (
+            f"Fetched the job's files from the object store: {_files(transfer)} in "
+            f"{transfer.seconds:.1f} s."
+        )
+    return {"message": message, "data": _figures(transfer, direction="fetch")}
+
+
+def stored_note(transfer: object_store.Transfer, trained_seconds: float) -> dict | None:
+    """The log line (`message`, its figures as `data`) of what a finished run
+    uploaded, against its training time; None with the filesystem layout."""
+    if not object_store.enabled():
+        return None
+    message = (
+        f"Stored the checkpoints and the adapter in the object store: {_files(transfer)} "
+        f"in {transfer.seconds:.1f} s, against {trained_seconds:.1f} s of training."
+    )
+    figures = _figures(transfer, direction="store", training_seconds=round(trained_seconds, 3))
+    return {"message": message, "data": figures}

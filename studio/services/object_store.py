@@ -38,6 +38,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -60,6 +63,7 @@ from studio.services.s3_client import (
 __all__ = [
     "MissingObject",
     "StorageError",
+    "Transfer",
     "client",
     "download_response",
     "enabled",
@@ -78,6 +82,29 @@ CHUNK_BYTES = content_cache.CHUNK_BYTES
 
 def enabled() -> bool:
     return settings.TAILOR_STORAGE == "s3"
+
+
+@dataclass
+class Transfer:
+    """What the `fetch`es and `push`es given this moved between this machine
+    and the store: files and bytes (content already in place moves none) and
+    the calls' wall time, HEADs and listings included. For a job's log."""
+
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def moved(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+
+    @contextmanager
+    def timing(self):
+        started = time.monotonic()
+        try:
+            yield self
+        finally:
+            self.seconds += time.monotonic() - started
 
 
 def key(path: Path | str) -> str:
@@ -135,7 +162,7 @@ def entries(path: Path | str, *, folders_only: bool = False) -> list[str]:
 # --- writing -----------------------------------------------------------------------------
 
 
-def _push_file(path: Path) -> None:
+def _push_file(path: Path, transfer: Transfer) -> None:
     object_key = key(path)
     sha = content_cache.sha256_file(path)
     try:
@@ -150,24 +177,24 @@ def _push_file(path: Path) -> None:
             )
         except failures() as exc:
             raise error(exc, object_key) from exc
+        transfer.moved(path.stat().st_size)
     content_cache.adopt(path, sha)
 
 
-def push(path: Path | str) -> None:
+def push(path: Path | str, transfer: Transfer | None = None) -> None:
     """Upload the complete file `path`, or every file in the folder `path`,
     to its key(s). Call it before the database records the file. An object
     already holding the same content is not uploaded again. No-op with the
-    filesystem layout. Raises StorageError."""
+    filesystem layout. Counts what it moved in `transfer`. Raises StorageError."""
     if not enabled():
         return
     path = Path(path)
-    if path.is_dir():
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            _push_file(file)
-    elif path.is_file():
-        _push_file(path)
-    else:
+    if not path.exists():
         raise StorageError(f"{path} cannot be uploaded: there is no such file or folder.")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    with (transfer or Transfer()).timing() as tally:
+        for file in files:
+            _push_file(file, tally)
 
 
 def remove(path: Path | str) -> None:
@@ -192,7 +219,7 @@ def remove(path: Path | str) -> None:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _download(object_key: str, dest: Path, content_id: str) -> None:
+def _download(object_key: str, dest: Path, content_id: str, transfer: Transfer) -> None:
     """One streamed GET to a temporary name beside `dest`, checked against
     the content's sha256, then renamed into place."""
     import hashlib
@@ -222,11 +249,12 @@ def _download(object_key: str, dest: Path, content_id: str) -> None:
             )
         content_cache.adopt(temporary, content_id)
         os.replace(temporary, dest)
+        transfer.moved(dest.stat().st_size)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def _fetch_file(path: Path, object_key: str) -> None:
+def _fetch_file(path: Path, object_key: str, transfer: Transfer) -> None:
     head = call("head_object", object_key, Key=object_key)
     content_id = _content_id(head)
     if content_cache.holds(path, content_id):
@@ -241,22 +269,27 @@ def _fetch_file(path: Path, object_key: str) -> None:
         return
     if content_cache.place(content_id, path):
         return
-    _download(object_key, path, content_id)
+    _download(object_key, path, content_id, transfer)
 
 
-def fetch(path: Path | str) -> Path:
+def fetch(path: Path | str, transfer: Transfer | None = None) -> Path:
     """Make the file `path`, or every file under the folder `path`, present
     here as stored, and return `path`. Content this machine already holds is
-    not downloaded again. No-op with the filesystem layout. Raises
-    MissingObject when there is neither such a file nor such a folder in
-    the store, StorageError when the store fails."""
+    not downloaded again. No-op with the filesystem layout. Counts what it
+    moved in `transfer`. Raises MissingObject when there is neither such a
+    file nor such a folder in the store, StorageError when the store fails."""
     path = Path(path)
     if not enabled():
         return path
-    object_key = key(path)
+    with (transfer or Transfer()).timing() as tally:
+        _fetch(path, key(path), tally)
+    return path
+
+
+def _fetch(path: Path, object_key: str, transfer: Transfer) -> None:
     try:
-        _fetch_file(path, object_key)
-        return path
+        _fetch_file(path, object_key, transfer)
+        return
     except MissingObject as missing:
         keys = _files_under(object_key)
         if not keys:
@@ -265,8 +298,7 @@ def fetch(path: Path | str) -> Path:
             ) from missing
     root = Path(settings.MEDIA_ROOT)
     for file_key in keys:
-        _fetch_file(root / file_key, file_key)
-    return path
+        _fetch_file(root / file_key, file_key, transfer)
 
 
 def exists(path: Path | str) -> bool:

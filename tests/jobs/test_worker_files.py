@@ -90,6 +90,26 @@ def test_a_run_on_another_machine_stores_each_checkpoint_and_the_adapter_before_
     assert checkpoints == {"checkpoint-4", "checkpoint-6"}
     job.refresh_from_db()
     assert job.adapter_path == str(gpu / attempt / "adapter")
+    # The job's log says what the store cost against the training, in words and figures.
+    notes = {
+        event.data["storage"]["direction"]: (event.message, event.data["storage"])
+        for event in job.events.filter(data__has_key="storage")
+    }
+    fetch_words, fetched = notes["fetch"]
+    store_words, stored = notes["store"]
+    data_files = [p for p in (gpu / f"jobs/{job.pk}/data").iterdir() if p.is_file()]
+    assert (fetched["files"], fetched["bytes"]) == (
+        len(data_files),
+        sum(p.stat().st_size for p in data_files),
+    )
+    assert fetch_words.startswith(
+        f"Fetched the job's files from the object store: {len(data_files)} files"
+    )
+    local = [p for p in (gpu / attempt).rglob("*") if p.is_file()]
+    assert stored["bytes"] >= sum(p.stat().st_size for p in local) > 0
+    assert stored["files"] >= len(local)
+    assert stored["seconds"] > 0 and stored["training_seconds"] > 0
+    assert store_words.endswith(f"against {stored['training_seconds']:.1f} s of training.")
 
     # A third machine merges the adapter it fetches, and stores the zip before it is ready.
     export = on_machine(settings, tmp_path, "gpu-b")
@@ -168,15 +188,20 @@ def test_a_second_job_on_the_same_data_downloads_none_of_it_on_the_same_machine(
     second = queue_short_job(alice, routing, start=False)
     gpu = on_machine(settings, tmp_path, "gpu-a")
 
-    worker_files.fetch_data(first)
+    worker_files.fetch_data(first, fetched := object_store.Transfer())
     downloaded = dict(s3.requests)
     s3.requests.clear()
-    worker_files.fetch_data(second)
+    worker_files.fetch_data(second, again := object_store.Transfer())
 
     size = (gpu / f"jobs/{first.pk}/data/train.jsonl").stat().st_size
     assert downloaded["GetObject"] == 2  # training and validation rows
     assert downloaded["body_bytes"] >= size > 0
     assert (s3.requests["GetObject"], s3.requests["body_bytes"]) == (0, 0)
+    assert (fetched.files, fetched.bytes) == (2, downloaded["body_bytes"])
+    assert (again.files, again.bytes) == (0, 0)
+    assert worker_files.fetched_note(again)["message"].startswith(
+        "The job's files were already on this machine: nothing downloaded"
+    )
     train = f"jobs/{second.pk}/data/train.jsonl"
     assert (gpu / train).read_bytes() == (gpu / f"jobs/{first.pk}/data/train.jsonl").read_bytes()
 
