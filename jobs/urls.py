@@ -1,12 +1,13 @@
 from django.urls import path
 
-from jobs import views
+from jobs import compare_views, views
 
 urlpatterns = [
     path("jobs/", views.job_list, name="jobs"),
     path("jobs/new/", views.job_new, name="job-new"),
     path("jobs/new/preview/", views.job_preview, name="job-preview"),
     path("jobs/new/upload/", views.job_upload, name="job-upload"),
+    path("jobs/compare/", compare_views.job_compare, name="jobs-compare"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
     path("jobs/<uuid:job_id>/row/", views.job_row, name="job-row"),
     path("jobs/<uuid:job_id>/cancel/", views.job_cancel, name="job-cancel"),

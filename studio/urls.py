@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from datasets_app.api import DatasetViewSet
 from jobs.api import CatalogModelViewSet, JobViewSet
+from jobs.compare_api import JobCompareView
 from ops.api import OpsView
 from serving.api import EvaluationViewSet, GenerationViewSet
 from studio import accounts, api, views
@@ -24,6 +25,8 @@ api_v1 = [
     path("me/password/", api.PasswordView.as_view(), name="api-me-password"),
     path("ops/", OpsView.as_view(), name="api-ops"),
     path("usage/", UsageView.as_view(), name="api-usage"),
+    # Before the router, whose jobs/{job_id}/ would read "compare" as an id.
+    path("jobs/compare/", JobCompareView.as_view(), name="api-job-compare"),
     *router.urls,
 ]
 

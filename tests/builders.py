@@ -6,7 +6,8 @@
 - Jobs: `make_job` (created, not started); `finished_job` (as the ledger
   leaves a success, nothing trained); `run_to_success` (queued, and trained
   by the test worker); `queue_short_job` (a SHORT_RUN of LoRA on
-  tailor-tiny); `succeeded_lora_job` (really trained here, no worker).
+  tailor-tiny); `succeeded_lora_job` (really trained here, no worker);
+  `log_losses` (stored metric points, as a run logs them).
 - Clients: `api_client` (DRF's test client with a fresh API token).
 
 Import it from test modules only: it loads Django models, so the settings
@@ -24,7 +25,7 @@ from rest_framework.test import APIClient
 
 from datasets_app.models import Dataset
 from datasets_app.services import create_dataset, create_from_sample, run_validation
-from jobs.models import FineTuneJob, JobStatus
+from jobs.models import FineTuneJob, JobStatus, MetricKind, MetricPoint
 from jobs.services.lifecycle import check_start_job, create_job
 from studio.services.tokens import create_token
 from tests.processes import wait_for
@@ -126,10 +127,10 @@ def make_job(owner, dataset: Dataset, *, model: str = "tailor-tiny", start: bool
     return create_job(owner, check_start_job(owner, document), start=start)
 
 
-def finished_job(owner, dataset, *, model="tailor-tiny", name="routing") -> FineTuneJob:
+def finished_job(owner, dataset, *, model="tailor-tiny", name="routing", **doc) -> FineTuneJob:
     """A job as the ledger leaves it when training succeeded (the adapter's folder
-    is not read by these checks)."""
-    job = make_job(owner, dataset, model=model, name=name)
+    is not read by these checks); `doc` sections as make_job's."""
+    job = make_job(owner, dataset, model=model, name=name, **doc)
     FineTuneJob.objects.filter(pk=job.pk).update(
         status=JobStatus.SUCCEEDED,
         adapter_path=str(job.folder / "adapter"),
@@ -178,6 +179,21 @@ def succeeded_lora_job(owner):
     # This process trained it: the evaluation its success asked for is not under test.
     Evaluation.objects.filter(job=job).delete()
     return FineTuneJob.objects.get(pk=job.pk)
+
+
+def log_losses(job, train: dict[int, float], validation: dict[int, float] | None = None):
+    """Stored points of the job's first attempt: {step: training loss} and
+    {step: validation loss}, 100 tokens and a second a step."""
+    points = [
+        MetricPoint(job=job, attempt=1, step=step, kind=MetricKind.TRAIN, train_loss=loss,
+                    tokens=100 * step, elapsed=float(step))
+        for step, loss in train.items()
+    ] + [
+        MetricPoint(job=job, attempt=1, step=step, kind=MetricKind.EVAL, val_loss=loss,
+                    tokens=100 * step, elapsed=float(step))
+        for step, loss in (validation or {}).items()
+    ]  # fmt: skip
+    MetricPoint.objects.bulk_create(points)
 
 
 # --- clients --------------------------------------------------------------------------

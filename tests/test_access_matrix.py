@@ -113,7 +113,8 @@ class Call:
     method: str = "GET"
     expect: int | frozenset | SentTo | str = 200
     body: dict | Callable | None = None
-    query: str = ""
+    # A string, or a function of the World for a query that names ids.
+    query: str | Callable = ""
     others: dict = field(default_factory=dict)
     # The API error's field, for a 400 whose field says whose check refused it.
     error_field: str | None = None
@@ -160,6 +161,11 @@ def wizard_body(world) -> dict:
 def job_body(world) -> dict:
     return {"dataset": str(world.dataset.pk), "base_model": "tailor-tiny", "method": "lora",
             "start": False}  # fmt: skip
+
+
+def compared_jobs(world) -> str:
+    """The Compare query of the owner's two jobs."""
+    return f"?ids={world.job.pk},{world.sibling.pk}"
 
 
 def generation_body(world) -> dict:
@@ -258,6 +264,7 @@ ROUTES: dict[str, Row] = {
     ),
     "job-preview": row(Kind.SIGNED_IN, Call("POST", body=wizard_body)),
     "job-upload": row(Kind.SIGNED_IN, Call("POST", 422)),
+    "jobs-compare": row(Kind.OWNED, Call(query=compared_jobs)),
     "job-detail": row(Kind.OWNED),
     "job-row": row(Kind.OWNED),
     "job-cancel": row(Kind.OWNED, Call("POST", SentTo("/jobs/"))),
@@ -297,6 +304,7 @@ ROUTES: dict[str, Row] = {
     "api-model-detail": row(Kind.API),
     "api-job-list": row(Kind.API, GET, Call("POST", 201, body=job_body, others={OTHER: 400})),
     "api-job-estimate": row(Kind.API, Call("POST", body=job_body, others={OTHER: 400})),
+    "api-job-compare": row(Kind.OWNED_API, Call(query=compared_jobs)),
     "api-job-detail": row(Kind.OWNED_API, GET, Call("DELETE", 204)),
     "api-job-adapter": row(Kind.OWNED_API),
     "api-job-cancel": row(Kind.OWNED_API, Call("POST", 409)),
@@ -492,6 +500,7 @@ class World:
     secrets: dict
     dataset: Dataset
     job: FineTuneJob
+    sibling: FineTuneJob  # a second job of the owner's, to compare with the first
     evaluation: Evaluation
     generation: Generation
     spare_token: ApiToken
@@ -536,15 +545,16 @@ class World:
             pk=gone, fine_tuned_model=self.model_name.replace(self.job.pk.hex[:8], gone.hex[:8])
         )
         return dataclasses.replace(
-            self, dataset=SimpleNamespace(pk=gone), job=job, generation=SimpleNamespace(pk=gone),
+            self, dataset=SimpleNamespace(pk=gone), job=job, sibling=SimpleNamespace(pk=uuid.uuid4()),
+            generation=SimpleNamespace(pk=gone),
             evaluation=SimpleNamespace(pk=gone), spare_token=SimpleNamespace(pk=gone),
         )  # fmt: skip
 
     def identifiers(self) -> list[str]:
         """How an answer may name the owner's objects, longest first."""
         ids = [self.model_name, self.file_id, f"ftjob-{self.job.pk.hex}"]
-        for pk in (self.dataset.pk, self.job.pk, self.generation.pk, self.evaluation.pk,
-                   self.spare_token.pk):  # fmt: skip
+        for pk in (self.dataset.pk, self.job.pk, self.sibling.pk, self.generation.pk,
+                   self.evaluation.pk, self.spare_token.pk):  # fmt: skip
             ids += [str(pk), pk.hex]
         return sorted(ids, key=len, reverse=True)
 
@@ -619,6 +629,7 @@ def build_world() -> World:
     spare = create_token(people[OWNER], "spare").token
     dataset = ready_sample(people[OWNER])
     job = succeeded_job(people[OWNER], dataset)
+    sibling = succeeded_job(people[OWNER], dataset)
     checkpoint = Checkpoint.objects.create(
         job=job, attempt=1, step=75, path=str(job.folder / "attempt-1" / "checkpoint-75")
     )
@@ -663,7 +674,8 @@ def build_world() -> World:
         ).pk,
     }
     return World(
-        users=people, secrets=secrets, dataset=dataset, job=job, evaluation=evaluation,
+        users=people, secrets=secrets, dataset=dataset, job=job, sibling=sibling,
+        evaluation=evaluation,
         generation=generation, spare_token=spare, group=Group.objects.create(name="operators"),
         checkpoint=checkpoint, axes=axes,
     )  # fmt: skip
@@ -713,12 +725,13 @@ def client_for(kind: Kind, role: str, world: World, **options):
 
 def send(client, kind: Kind, call: Call, url: str, world: World):
     body = call.body(world) if callable(call.body) else call.body
+    query = call.query(world) if callable(call.query) else call.query
     method = getattr(client, call.method.lower())
     if body is None:
-        return method(url + call.query)
+        return method(url + query)
     if kind in TOKEN_APIS or kind in OPENAI_APIS:
-        return method(url + call.query, body, content_type="application/json")
-    return method(url + call.query, body)
+        return method(url + query, body, content_type="application/json")
+    return method(url + query, body)
 
 
 # --- the tests -------------------------------------------------------------------------------

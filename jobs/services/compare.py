@@ -1,0 +1,198 @@
+"""Runs side by side (issue 18): a few of a user's jobs, their loss curves,
+their figures, and the configuration fields in which they differ.
+
+Contract of `compare(user, ids)`:
+
+- `ids` is what a request sent: each value one id or a comma-separated list
+  of them (`?ids=a,b` and `?ids=a&ids=b` read alike); blanks are ignored.
+- 2 to 6 distinct job ids (UUIDs) are needed; otherwise `CompareError`,
+  whose `code` and `message` say what to change ("Choose at least 2 jobs to
+  compare; 1 was given."). Nothing is read from the database before then.
+- Jobs are read only through `FineTuneJob.objects.for_user(user)`: an id of
+  someone else's job raises the same Http404 ("No such job.") as an id that
+  names nothing, so nobody learns that the job exists.
+- The answer keeps the order of `ids`. It only reads: no side effects.
+
+The configuration diff walks each job's resolved `config` document to its
+leaves (dotted paths, `training.learning_rate`) and keeps the paths whose
+values are not all equal; a path one job lacks counts as None there. The
+dataset is compared as one more field, `data.dataset`, by name and id. A job
+keeps no record of which revision of its dataset it trained on (its data
+files are linked at creation), so the rows it planned on (`plan.rows`) stand
+beside the name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.http import Http404
+
+from jobs.models import FineTuneJob, MetricKind, MetricPoint
+
+FEWEST, MOST = 2, 6
+NOT_FOUND = "No such job."
+
+# The figures compared, and which way is better: lower for losses, higher
+# for rates and speed; counts and durations are told, not ranked.
+BETTER = {"loss": "lower", "score": "lower", "rate": "higher", "speed": "higher"}
+
+
+@dataclass(frozen=True)
+class CompareError(Exception):
+    """A request that names the jobs badly; `field` is always the parameter `ids`."""
+
+    code: str
+    message: str
+    field: str = "ids"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _refused(code: str, **facts) -> CompareError:
+    count = facts.get("count", 0)
+    sentences = {
+        "too_few": f"Choose at least {FEWEST} jobs to compare; "
+        f"{count} {'was' if count == 1 else 'were'} given.",
+        "too_many": f"Compare at most {MOST} jobs at once; {count} were given.",
+        "malformed": f"“{facts.get('value', '')}” is not a job id (a UUID).",
+        "duplicate": f"Job {facts.get('value', '')} is named twice; name each job once.",
+    }
+    return CompareError(code, sentences[code])
+
+
+@dataclass(frozen=True)
+class Point:
+    step: int
+    loss: float
+    tokens: int  # tokens seen by this step (0 where the run did not count them)
+    elapsed: float  # seconds since the attempt started
+
+
+@dataclass
+class Run:
+    job: FineTuneJob
+    train: list[Point] = field(default_factory=list)
+    validation: list[Point] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # name -> value (studio/figures.py names)
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str  # a dotted path into the config document, or data.dataset
+    values: list  # one per run, in the runs' order
+
+
+@dataclass
+class Comparison:
+    runs: list[Run]
+    differences: list[Difference]
+
+    @property
+    def any_active(self) -> bool:
+        return any(run.job.is_active for run in self.runs)
+
+
+def read_ids(values) -> list[uuid.UUID]:
+    """The distinct job ids `values` names, in order; CompareError otherwise."""
+    raw = [part.strip() for value in values for part in str(value).split(",")]
+    raw = [part for part in raw if part]
+    if len(raw) < FEWEST:
+        raise _refused("too_few", count=len(raw))
+    if len(raw) > MOST:
+        raise _refused("too_many", count=len(raw))
+    ids: list[uuid.UUID] = []
+    for part in raw:
+        try:
+            job_id = uuid.UUID(part)
+        except ValueError:
+            raise _refused("malformed", value=part[:40]) from None
+        if job_id in ids:
+            raise _refused("duplicate", value=job_id)
+        ids.append(job_id)
+    return ids
+
+
+def compare(user, ids) -> Comparison:
+    """The user's jobs named by `ids`, side by side (see the module's contract)."""
+    wanted = read_ids(ids)
+    jobs = FineTuneJob.objects.for_user(user).select_related("base_model", "dataset")
+    found = {job.pk: job for job in jobs.filter(pk__in=wanted)}
+    if len(found) != len(wanted):
+        raise Http404(NOT_FOUND)
+    runs = [Run(job=found[job_id]) for job_id in wanted]
+    _add_points(runs)
+    for run in runs:
+        run.figures = _figures(run.job)
+    return Comparison(runs=runs, differences=differences([run.job for run in runs]))
+
+
+def _add_points(runs: list[Run]) -> None:
+    """Every stored point of the runs, in one query. A resumed attempt has
+    already deleted its predecessors' points past its checkpoint, so the
+    stored points of a job are one curve by step."""
+    by_job = {run.job.pk: run for run in runs}
+    points = MetricPoint.objects.filter(job_id__in=by_job).order_by("job_id", "step", "id")
+    for job_id, kind, step, train_loss, val_loss, tokens, elapsed in points.values_list(
+        "job_id", "kind", "step", "train_loss", "val_loss", "tokens", "elapsed"
+    ):
+        run = by_job[job_id]
+        if kind == MetricKind.TRAIN and train_loss is not None:
+            run.train.append(Point(step, train_loss, tokens, elapsed))
+        elif kind == MetricKind.EVAL and val_loss is not None:
+            run.validation.append(Point(step, val_loss, tokens, elapsed))
+
+
+def runtime_seconds(job: FineTuneJob) -> float | None:
+    """A finished job's wall time, from its first claim to its end; None before."""
+    if not job.is_finished or job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, (job.finished_at - job.started_at).total_seconds())
+
+
+def _figures(job: FineTuneJob) -> dict:
+    """The run's figures: what training stored at its end (`final_metrics`),
+    over what the job row holds so far (a running or failed job has no final ones)."""
+    so_far = {
+        "train_loss": job.train_loss,
+        "val_loss": job.val_loss,
+        "best_val_loss": job.best_val_loss,
+        "runtime_seconds": runtime_seconds(job),
+        "trained_tokens": job.trained_tokens or None,
+        "tokens_per_second": job.tokens_per_second,
+    }
+    return {**so_far, **(job.final_metrics or {})}
+
+
+# --- the configuration diff ------------------------------------------------------------
+
+
+def leaves(document, prefix: str = "") -> dict:
+    """{dotted path: value} of a document's leaves; a list is one value."""
+    if not isinstance(document, dict) or (prefix and not document):
+        return {prefix: document}
+    found = {}
+    for key, value in document.items():
+        found.update(leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return found
+
+
+def differences(jobs: list[FineTuneJob]) -> list[Difference]:
+    """The config paths (and the dataset) whose values are not all equal, in path order."""
+    flat = [leaves(job.config or {}) for job in jobs]
+    for job, values in zip(jobs, flat, strict=True):
+        values["data.dataset"] = f"{job.dataset.name} ({job.dataset_id}, {_rows(job)})"
+    paths = sorted(set().union(*flat))
+    found = []
+    for path in paths:
+        values = [values_of.get(path) for values_of in flat]
+        if any(value != values[0] for value in values[1:]):
+            found.append(Difference(path, values))
+    return found
+
+
+def _rows(job: FineTuneJob) -> str:
+    rows = (job.plan or {}).get("rows")
+    return "rows unknown" if rows is None else f"{rows:,} rows"

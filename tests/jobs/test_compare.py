@@ -1,0 +1,210 @@
+"""Runs side by side (issue 18): the compare service, the Compare page, its API,
+and the jobs list's Compare form."""
+
+import uuid
+
+import pytest
+from django.http import Http404
+from django.urls import reverse
+
+from jobs.models import FineTuneJob
+from jobs.services.compare import CompareError, compare
+from tests.builders import finished_job, log_losses, make_job, ready_sample
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def slow(alice, routing):
+    job = finished_job(alice, routing, name="Slow", training={"learning_rate": 0.0002})
+    log_losses(job, {10: 2.0, 20: 1.5, 30: 1.2}, {30: 1.4})
+    FineTuneJob.objects.filter(pk=job.pk).update(final_metrics={"train_loss": 1.2, "val_loss": 1.4})
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def fast(alice, routing):
+    job = finished_job(alice, routing, name="Fast", training={"learning_rate": 0.002})
+    log_losses(job, {10: 1.8, 20: 1.1, 30: 0.9}, {30: 1.0})
+    FineTuneJob.objects.filter(pk=job.pk).update(final_metrics={"train_loss": 0.9, "val_loss": 1.0})
+    job.refresh_from_db()
+    return job
+
+
+def refusal(user, ids) -> CompareError:
+    with pytest.raises(CompareError) as refused:
+        compare(user, ids)
+    return refused.value
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+def test_it_keeps_only_the_fields_that_differ(alice, slow, fast):
+    comparison = compare(alice, [f"{slow.pk},{fast.pk}"])
+    assert [run.job for run in comparison.runs] == [slow, fast]
+    differing = {d.field: d.values for d in comparison.differences}
+    # The names differ too; the dataset, the model and every other setting do not.
+    assert differing == {"name": ["Slow", "Fast"], "training.learning_rate": [0.0002, 0.002]}
+
+
+def test_it_returns_each_runs_curves_by_step(alice, slow, fast):
+    comparison = compare(alice, [str(slow.pk), str(fast.pk)])
+    first = comparison.runs[0]
+    assert [(p.step, p.loss, p.tokens, p.elapsed) for p in first.train] == [
+        (10, 2.0, 1000, 10.0), (20, 1.5, 2000, 20.0), (30, 1.2, 3000, 30.0),
+    ]  # fmt: skip
+    assert [(p.step, p.loss) for p in first.validation] == [(30, 1.4)]
+    assert first.figures["val_loss"] == 1.4
+
+
+def test_the_dataset_is_a_compared_field(alice, routing, slow):
+    other = ready_sample(alice)
+    job = finished_job(alice, other, name="Slow", training={"learning_rate": 0.0002})
+    found = {d.field: d for d in compare(alice, [slow.pk, job.pk]).differences}
+    # A second job named "Slow" is renamed when created: the name differs too.
+    assert found.keys() == {"data.dataset", "name"}
+    difference = found["data.dataset"]
+    assert difference.values[0] == f"{routing.name} ({routing.pk}, {slow.plan['rows']:,} rows)"
+    assert difference.values[1].startswith(f"{other.name} ({other.pk}, ")
+
+
+def test_a_foreign_id_is_refused_like_a_missing_one(alice, bob, routing, slow):
+    bobs = make_job(bob, ready_sample(bob))
+    with pytest.raises(Http404) as foreign:
+        compare(alice, [f"{slow.pk},{bobs.pk}"])
+    with pytest.raises(Http404) as missing:
+        compare(alice, [f"{slow.pk},{uuid.uuid4()}"])
+    assert str(foreign.value) == str(missing.value) == "No such job."
+
+
+def test_staff_compare_anyones_jobs(olga, slow, fast):
+    assert len(compare(olga, [slow.pk, fast.pk]).runs) == 2
+
+
+def test_one_id_is_refused_with_the_sentence(alice, slow):
+    refused = refusal(alice, [str(slow.pk)])
+    assert (refused.code, refused.message) == (
+        "too_few", "Choose at least 2 jobs to compare; 1 was given."
+    )  # fmt: skip
+
+
+def test_seven_ids_are_refused_with_the_sentence(alice):
+    refused = refusal(alice, [",".join(str(uuid.uuid4()) for _ in range(7))])
+    assert (refused.code, refused.message) == (
+        "too_many", "Compare at most 6 jobs at once; 7 were given."
+    )  # fmt: skip
+
+
+def test_a_malformed_id_is_refused_with_the_sentence(alice, slow):
+    refused = refusal(alice, [str(slow.pk), "not-a-job"])
+    assert (refused.code, refused.message) == (
+        "malformed", "“not-a-job” is not a job id (a UUID)."
+    )  # fmt: skip
+
+
+def test_a_job_named_twice_is_refused_with_the_sentence(alice, slow):
+    refused = refusal(alice, [str(slow.pk), slow.pk.hex])
+    assert (refused.code, refused.message) == (
+        "duplicate", f"Job {slow.pk} is named twice; name each job once."
+    )  # fmt: skip
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def test_the_page_overlays_both_curves_and_highlights_the_learning_rate(alice_client, slow, fast):
+    response = alice_client.get(reverse("jobs-compare"), {"ids": f"{slow.pk},{fast.pk}"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('data-testid="legend-entry"') == 2
+    assert 'data-series="0-train"' in html and 'data-series="1-validation"' in html
+    assert '<tr class="differs" data-field="training.learning_rate">' in html
+    row = html.split('data-field="training.learning_rate">')[1].split("</tr>")[0]
+    assert "<td>0.0002</td>" in row and "<td>0.002</td>" in row
+    # Fast's losses are lower: marked the best of their rows.
+    figures = html.split('data-figure="val_loss">')[1].split("</tr>")[0]
+    assert '<td class="figure">1.4000</td>' in figures
+    assert '<td class="figure best">1.0000 <span class="best-mark"' in figures
+    assert f'href="/playground/?job={fast.pk}"' in html
+    assert f'href="/jobs/new/?from={slow.pk}"' in html
+
+
+def test_the_page_reads_repeated_ids_as_the_list_form_sends_them(alice_client, slow, fast):
+    response = alice_client.get(reverse("jobs-compare"), {"ids": [slow.pk, fast.pk]})
+    assert response.status_code == 200
+
+
+def test_the_page_refuses_one_job_with_the_sentence(alice_client, slow):
+    response = alice_client.get(reverse("jobs-compare"), {"ids": slow.pk})
+    assert response.status_code == 400
+    assert "Choose at least 2 jobs to compare; 1 was given." in response.content.decode()
+
+
+def test_another_users_job_is_a_404_on_the_page(bob_client, slow, fast):
+    response = bob_client.get(reverse("jobs-compare"), {"ids": f"{slow.pk},{fast.pk}"})
+    assert response.status_code == 404
+
+
+def test_the_page_refreshes_while_a_job_runs_and_not_after(alice_client, alice, routing, slow):
+    running = make_job(alice, routing, name="Running")
+    FineTuneJob.objects.filter(pk=running.pk).update(status="running")
+    url = reverse("jobs-compare")
+    ids = {"ids": f"{slow.pk},{running.pk}"}
+    assert 'hx-trigger="every 10s"' in alice_client.get(url, ids).content.decode()
+    fragment = alice_client.get(url, ids, HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="compare-live"') and "<h1>" not in fragment
+    FineTuneJob.objects.filter(pk=running.pk).update(status="succeeded")
+    assert "hx-trigger" not in alice_client.get(url, ids, HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_the_jobs_list_has_a_compare_form_and_a_box_per_job(alice_client, slow, fast):
+    html = alice_client.get(reverse("jobs")).content.decode()
+    assert (
+        '<form class="compare-form" id="compare-form" method="get" action="/jobs/compare/">' in html
+    )
+    for job in (slow, fast):
+        assert f'name="ids" value="{job.pk}" form="compare-form"' in html
+
+
+# --- the API -------------------------------------------------------------------------------
+
+
+def test_the_api_answers_the_same_comparison(alice_api, slow, fast):
+    response = alice_api.get("/api/v1/jobs/compare/", {"ids": f"{slow.pk},{fast.pk}"})
+    assert response.status_code == 200
+    body = response.json()
+    assert [run["name"] for run in body["runs"]] == ["Slow", "Fast"]
+    assert body["runs"][1]["train"][0] == {"step": 10, "loss": 1.8, "tokens": 1000, "elapsed": 10.0}
+    assert body["runs"][1]["validation"] == [
+        {"step": 30, "loss": 1.0, "tokens": 3000, "elapsed": 30.0}
+    ]
+    assert body["runs"][0]["dataset"]["id"] == str(slow.dataset_id)
+    assert body["differences"] == [
+        {"field": "name", "values": ["Slow", "Fast"]},
+        {"field": "training.learning_rate", "values": [0.0002, 0.002]},
+    ]
+
+
+def test_the_api_refuses_bad_ids_in_its_error_shape(alice_api, slow):
+    response = alice_api.get("/api/v1/jobs/compare/", {"ids": f"{slow.pk},{slow.pk}"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "duplicate",
+            "message": f"ids: Job {slow.pk} is named twice; name each job once.",
+            "field": "ids",
+        }
+    }
+
+
+def test_the_api_answers_another_users_jobs_like_missing_ones(bob_api, slow, fast):
+    foreign = bob_api.get("/api/v1/jobs/compare/", {"ids": f"{slow.pk},{fast.pk}"})
+    missing = bob_api.get("/api/v1/jobs/compare/", {"ids": f"{uuid.uuid4()},{uuid.uuid4()}"})
+    assert foreign.status_code == missing.status_code == 404
+    assert (
+        foreign.json()
+        == missing.json()
+        == {"error": {"code": "not_found", "message": "No such job."}}
+    )
