@@ -233,6 +233,13 @@ class FineTuneJob(models.Model):
         return self.status in FINISHED_STATUSES
 
     @property
+    def took_seconds(self) -> float | None:
+        """A finished job's wall time, from its first claim to its end (None if it never ran)."""
+        if not self.is_finished or self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+    @property
     def progress_percent(self) -> int:
         if self.status == JobStatus.SUCCEEDED:
             return 100

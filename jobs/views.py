@@ -153,13 +153,6 @@ def job_upload(request):
 # --- one job ------------------------------------------------------------------------
 
 
-def _took_seconds(job: FineTuneJob) -> float | None:
-    """A finished job's wall time, from its first claim to its end (None if it never ran)."""
-    if not job.is_finished or job.started_at is None or job.finished_at is None:
-        return None
-    return max(0.0, (job.finished_at - job.started_at).total_seconds())
-
-
 def _panel_context(request, job: FineTuneJob) -> dict:
     """What the parts of the page that follow the job's status show; the
     page's script fetches them again (`job_detail` for htmx) when it ends."""
@@ -186,7 +179,7 @@ def _panel_context(request, job: FineTuneJob) -> dict:
         **job_usage.job_page_figures(job),
         "eta": human_duration(summary["time_left_seconds"]),
         "elapsed": human_duration(summary["elapsed_seconds"]),
-        "took": human_duration(_took_seconds(job)),
+        "took": human_duration(job.took_seconds),
     }
 
 

@@ -145,13 +145,6 @@ def _add_points(runs: list[Run]) -> None:
             run.validation.append(Point(step, val_loss, tokens, elapsed))
 
 
-def runtime_seconds(job: FineTuneJob) -> float | None:
-    """A finished job's wall time, from its first claim to its end; None before."""
-    if not job.is_finished or job.started_at is None or job.finished_at is None:
-        return None
-    return max(0.0, (job.finished_at - job.started_at).total_seconds())
-
-
 def _figures(job: FineTuneJob) -> dict:
     """The run's figures: what training stored at its end (`final_metrics`),
     over what the job row holds so far (a running or failed job has no final ones)."""
@@ -159,7 +152,7 @@ def _figures(job: FineTuneJob) -> dict:
         "train_loss": job.train_loss,
         "val_loss": job.val_loss,
         "best_val_loss": job.best_val_loss,
-        "runtime_seconds": runtime_seconds(job),
+        "runtime_seconds": job.took_seconds,
         "trained_tokens": job.trained_tokens or None,
         "tokens_per_second": job.tokens_per_second,
     }

@@ -14,22 +14,24 @@ from tests.builders import finished_job, log_losses, make_job, ready_sample
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def slow(alice, routing):
-    job = finished_job(alice, routing, name="Slow", training={"learning_rate": 0.0002})
-    log_losses(job, {10: 2.0, 20: 1.5, 30: 1.2}, {30: 1.4})
-    FineTuneJob.objects.filter(pk=job.pk).update(final_metrics={"train_loss": 1.2, "val_loss": 1.4})
+def logged_run(owner, dataset, name: str, learning_rate: float, train: dict, val: dict):
+    """A finished job with these losses logged and the last ones as its final metrics."""
+    job = finished_job(owner, dataset, name=name, training={"learning_rate": learning_rate})
+    log_losses(job, train, val)
+    final = {"train_loss": train[max(train)], "val_loss": val[max(val)]}
+    FineTuneJob.objects.filter(pk=job.pk).update(final_metrics=final)
     job.refresh_from_db()
     return job
+
+
+@pytest.fixture
+def slow(alice, routing):
+    return logged_run(alice, routing, "Slow", 0.0002, {10: 2.0, 20: 1.5, 30: 1.2}, {30: 1.4})
 
 
 @pytest.fixture
 def fast(alice, routing):
-    job = finished_job(alice, routing, name="Fast", training={"learning_rate": 0.002})
-    log_losses(job, {10: 1.8, 20: 1.1, 30: 0.9}, {30: 1.0})
-    FineTuneJob.objects.filter(pk=job.pk).update(final_metrics={"train_loss": 0.9, "val_loss": 1.0})
-    job.refresh_from_db()
-    return job
+    return logged_run(alice, routing, "Fast", 0.002, {10: 1.8, 20: 1.1, 30: 0.9}, {30: 1.0})
 
 
 def refusal(user, ids) -> CompareError:
