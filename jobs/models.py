@@ -6,6 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from taggit.managers import TaggableManager
+from taggit.models import TaggedItemBase
 
 from jobs import vocabulary
 
@@ -95,6 +97,13 @@ class FineTuneJobQuerySet(models.QuerySet):
         return self if user.is_staff else self.filter(owner=user)
 
 
+class TaggedJob(TaggedItemBase):
+    """A tag on a job: a plain foreign key (jobs' keys are UUIDs, which
+    taggit's generic integer-keyed table cannot hold)."""
+
+    content_object = models.ForeignKey("FineTuneJob", on_delete=models.CASCADE)
+
+
 class FineTuneJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -123,6 +132,14 @@ class FineTuneJob(models.Model):
     fine_tuned_model = models.CharField(max_length=300, unique=True)
     # Up to 16 short key-value pairs a script attaches (OpenAI's `metadata`).
     metadata = models.JSONField(default=dict, blank=True)
+    # The revision of `dataset` whose rows were linked in at creation (None: before it was kept).
+    dataset_revision = models.IntegerField(null=True, blank=True)
+    # The owner's own organisation of their runs: free tags, a note, a star.
+    tags = TaggableManager(
+        blank=True, through="TaggedJob", help_text="Short labels to find and group runs by."
+    )
+    note = models.TextField(blank=True, max_length=2000)
+    starred = models.BooleanField(default=False)
 
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.CREATED)
     # Fencing token: bumped by every claim; a run's writes carry its attempt.

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us: no CDN
     "axes",  # failed logins, and the lockout that follows them
     "csp",  # Content-Security-Policy: its checks of the settings
+    "taggit",  # jobs' tags
     "studio",
     "datasets_app",
     "jobs",

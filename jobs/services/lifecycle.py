@@ -30,7 +30,6 @@ from studio.services.access import one_or_404
 
 logger = logging.getLogger(__name__)
 
-
 # Checking a configuration lives in drafts.py; its names stay importable here.
 from jobs.services.drafts import (  # noqa: E402, F401
     MAX_CONFIG_BYTES,
@@ -132,6 +131,7 @@ def create_job(
         owner=owner,
         name=document["name"],
         dataset=draft.dataset,
+        dataset_revision=retry_of.dataset_revision if retry_of else draft.dataset.revision,
         validation_dataset=draft.validation_dataset,
         base_model=draft.model,
         method=draft.config.model.method,
