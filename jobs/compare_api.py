@@ -28,6 +28,9 @@ class ComparedDatasetSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     rows = serializers.IntegerField(allow_null=True, help_text="Rows the job planned on.")
+    revision = serializers.IntegerField(
+        allow_null=True, help_text="The revision whose rows the job trained on (null: not kept)."
+    )
 
 
 class ComparedRunSerializer(serializers.Serializer):
@@ -40,7 +43,14 @@ class ComparedRunSerializer(serializers.Serializer):
     figures = serializers.DictField(
         child=serializers.JSONField(allow_null=True),
         help_text="Final figures once it finished (train_loss, val_loss, best_val_loss, "
-        "runtime_seconds, trained_tokens, tokens_per_second, …); so far, before.",
+        "runtime_seconds, trained_tokens, tokens_per_second, …); so far, before. "
+        "device_seconds from the usage ledger; cost where a price is set.",
+    )
+    evaluation = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        allow_null=True,
+        help_text="The fine-tune's figures in its newest succeeded evaluation (accuracy, "
+        "macro_f1, exact_match, rouge_l, val_loss, perplexity, rows); null if none.",
     )
     runtime_seconds = serializers.FloatField(allow_null=True)
     tokens_per_second = serializers.FloatField(allow_null=True)
@@ -55,9 +65,26 @@ class DifferenceSerializer(serializers.Serializer):
     )
 
 
+class SampleAnswerSerializer(serializers.Serializer):
+    answer = serializers.CharField()
+    exact = serializers.BooleanField(help_text="Whether it matched the reference.")
+
+
+class SampleSerializer(serializers.Serializer):
+    prompt = serializers.CharField()
+    reference = serializers.CharField()
+    answers = serializers.ListField(
+        child=SampleAnswerSerializer(allow_null=True),
+        help_text="One per run, in its order; null where it did not answer the prompt.",
+    )
+
+
 class ComparisonSerializer(serializers.Serializer):
     runs = ComparedRunSerializer(many=True)
     differences = DifferenceSerializer(many=True)
+    samples = SampleSerializer(
+        many=True, help_text="Held-out prompts two or more runs' evaluations answered."
+    )
 
 
 def comparison_as_dict(comparison: comparing.Comparison) -> dict:
@@ -75,8 +102,10 @@ def comparison_as_dict(comparison: comparing.Comparison) -> dict:
                     "id": job.dataset_id,
                     "name": job.dataset.name,
                     "rows": (job.plan or {}).get("rows"),
+                    "revision": job.dataset_revision,
                 },
                 "figures": run.figures,
+                "evaluation": run.evaluation_figures or None,
                 "runtime_seconds": run.figures.get("runtime_seconds"),
                 "tokens_per_second": run.figures.get("tokens_per_second"),
                 "train": [vars(p) for p in run.train],
@@ -84,7 +113,18 @@ def comparison_as_dict(comparison: comparing.Comparison) -> dict:
             }
         )
     differences = [{"field": d.field, "values": d.values} for d in comparison.differences]
-    return {"runs": runs, "differences": differences}
+    samples = [
+        {
+            "prompt": row.prompt,
+            "reference": row.reference,
+            "answers": [
+                None if answer is None else {"answer": answer[0], "exact": answer[1]}
+                for answer in row.answers
+            ],
+        }
+        for row in comparing.samples(comparison.runs)
+    ]
+    return {"runs": runs, "differences": differences, "samples": samples}
 
 
 class JobCompareView(APIView):

@@ -1,11 +1,17 @@
 """The Compare page: a few jobs' loss curves overlaid, the configuration
-fields in which they differ, and their figures side by side (issue 18).
+fields in which they differ, their figures and evaluations side by side
+(issue 18).
 
-The chart is an SVG drawn here, in the page (no script, nothing inline for
-the Content-Security-Policy to refuse): each run is a colour class of
-tailor.css, training loss a solid line, validation loss a dashed one with
-dots. While any compared job is active the page fetches its figures again
-(htmx, `compare-live`), and stops once none is.
+The chart is drawn by static/js/compare.js (uPlot, as the job page's) from
+the curves embedded in the page as JSON: each series thinned to at most
+MAX_DRAWN points (compare.thinned keeps spikes), each run a colour of
+tailor.css's .run-<n>, training loss solid, validation loss dashed with dots.
+The view (`x`: step, tokens or time; `log`: a log loss axis) is in the
+address, so a shared link opens as it was seen. While a run is active the
+script follows it over its job socket (jobs/consumers.py: the points after
+the last one drawn, then each as it is logged), and the figures below the
+chart are fetched again every REFRESH_SECONDS (htmx, `compare-live`) until
+no run is active.
 """
 
 from dataclasses import dataclass
@@ -18,75 +24,47 @@ from jobs.models import JobStatus
 from jobs.services import compare as comparing
 from studio import figures
 
-# The chart's drawing area, in SVG units; CSS scales it to the page's width.
-WIDTH, HEIGHT = 480, 260
-LEFT, RIGHT, TOP, BOTTOM = 60, 12, 12, 40
-TICKS = 5
 REFRESH_SECONDS = 10
+# Points drawn per series at most; a run's 5,000 logged steps read the same at 1,000.
+MAX_DRAWN = 1000
+# What the chart's x axis can be: the value in the address, and its words.
+X_AXES = {"step": "Step", "tokens": "Tokens seen", "time": "Time"}
 
 
-@dataclass(frozen=True)
-class Tick:
-    at: float  # x or y in SVG units
-    label: str
+def read_view(params) -> tuple[str, bool]:
+    """The chart's x axis and whether its loss axis is logarithmic (else the defaults)."""
+    x = params.get("x")
+    return (x if x in X_AXES else "step"), params.get("log") in ("1", "on", "true")
 
 
-@dataclass(frozen=True)
-class Line:
-    colour: int  # the run's place: tailor.css's .run-<n>
-    kind: str  # "train" or "validation"
-    points: str  # the polyline's "x,y x,y …"
-    dots: list[tuple[float, float]]
+def chart_data(comparison: comparing.Comparison, x: str = "step", log: bool = False) -> dict:
+    """What compare.js draws: per run its colour's place, whether to follow it
+    live, and its curves as [step, loss, tokens, elapsed] rows."""
 
+    def rows(points):
+        return [[p.step, p.loss, p.tokens, p.elapsed] for p in comparing.thinned(points, MAX_DRAWN)]
 
-def _scale(low: float, high: float, start: float, end: float):
-    span = (high - low) or 1.0
-    return lambda value: round(start + (value - low) / span * (end - start), 1)
-
-
-def _loss_label(value: float, span: float) -> str:
-    decimals = 2 if span >= 0.5 else 3 if span >= 0.05 else 4
-    return f"{value:,.{decimals}f}"
-
-
-def chart(comparison: comparing.Comparison) -> dict | None:
-    """The overlaid loss chart's lines and ticks; None when no run logged a loss."""
-    series = [(run, run.train, run.validation) for run in comparison.runs]
-    points = [p for _, train, validation in series for p in (*train, *validation)]
-    if not points:
-        return None
-    last_step = max(*(p.step for p in points), 1)
-    low, high = min(p.loss for p in points), max(p.loss for p in points)
-    pad = (high - low) * 0.05 or 0.05
-    low, high = max(0.0, low - pad), high + pad
-    x = _scale(0, last_step, LEFT, WIDTH - RIGHT)
-    y = _scale(low, high, HEIGHT - BOTTOM, TOP)
-    lines = []
-    for place, (_, train, validation) in enumerate(series):
-        for kind, curve in (("train", train), ("validation", validation)):
-            if curve:
-                xy = [(x(p.step), y(p.loss)) for p in curve]
-                joined = " ".join(f"{a},{b}" for a, b in xy)
-                dots = xy if kind == "validation" else []
-                lines.append(Line(place, kind, joined, dots))
-    steps = sorted({round(last_step * i / (TICKS - 1)) for i in range(TICKS)})
-    levels = [low + (high - low) * i / (TICKS - 1) for i in range(TICKS)]
     return {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "left": LEFT,
-        "right": WIDTH - RIGHT,
-        "top": TOP,
-        "bottom": HEIGHT - BOTTOM,
-        "lines": lines,
-        "x_ticks": [Tick(x(step), f"{step:,}") for step in steps],
-        "y_ticks": [Tick(y(loss), _loss_label(loss, high - low)) for loss in levels],
-        "description": _describe(comparison),
+        "x": x,
+        "log": log,
+        "runs": [
+            {
+                "id": str(run.job.pk),
+                "name": run.job.name,
+                "place": place,
+                "active": run.job.is_active,
+                "attempt": run.job.attempt,
+                "ws": f"/ws/jobs/{run.job.pk}/",
+                "train": rows(run.train),
+                "validation": rows(run.validation),
+            }
+            for place, run in enumerate(comparison.runs)
+        ],
     }
 
 
-def _describe(comparison: comparing.Comparison) -> str:
-    """What the chart shows, in words, for a screen reader."""
+def describe(comparison: comparing.Comparison) -> str:
+    """What the chart shows, in words, for a screen reader (compare.js rewords it live)."""
     parts = []
     for run in comparison.runs:
         last = run.train[-1] if run.train else None
@@ -96,7 +74,7 @@ def _describe(comparison: comparing.Comparison) -> str:
         if run.validation:
             said += f", last validation loss {run.validation[-1].loss:.4f}"
         parts.append(said)
-    return "Loss by step of each run. " + "; ".join(parts) + "."
+    return "Loss of each run. " + "; ".join(parts) + "."
 
 
 @dataclass(frozen=True)
@@ -106,12 +84,13 @@ class FigureRow:
     cells: list[tuple[str, bool]]  # (the value as words, whether it is the best)
 
 
-def figure_rows(comparison: comparing.Comparison) -> list[FigureRow]:
-    """Each figure some run has, one row, the best value marked where one way is better."""
-    names = {name for run in comparison.runs for name, v in run.figures.items() if v is not None}
+def figure_rows(per_run: list[dict]) -> list[FigureRow]:
+    """Each figure some run has (`per_run`: one {name: value} per run), one row,
+    the best value marked where one way is better."""
+    names = {name for found in per_run for name, v in found.items() if v is not None}
     rows = []
     for name, _ in figures.in_order(dict.fromkeys(names)):
-        values = [run.figures.get(name) for run in comparison.runs]
+        values = [found.get(name) for found in per_run]
         numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         direction = comparing.BETTER.get(figures.kind(name))
         best = None
@@ -137,13 +116,33 @@ def config_value(value) -> str:
     return str(value)
 
 
-def page_context(comparison: comparing.Comparison) -> dict:
+@dataclass(frozen=True)
+class SampleCell:
+    answer: str | None  # None: this run's evaluation did not answer the prompt
+    exact: bool
+
+
+def page_context(comparison: comparing.Comparison, x: str = "step", log: bool = False) -> dict:
+    runs = comparison.runs
+    evaluated = [run for run in runs if run.evaluation]
+    samples = [
+        (row, [SampleCell(*(answer or (None, False))) for answer in row.answers])
+        for row in comparing.samples(runs)
+    ]
     return {
         "comparison": comparison,
-        "runs": comparison.runs,
-        "ids": ",".join(str(run.job.pk) for run in comparison.runs),
-        "chart": chart(comparison),
-        "figure_rows": figure_rows(comparison),
+        "runs": runs,
+        "ids": ",".join(str(run.job.pk) for run in runs),
+        "chart_data": chart_data(comparison, x, log),
+        "chart_description": describe(comparison),
+        "has_points": any(run.train or run.validation for run in runs),
+        "x_axes": X_AXES,
+        "x": x,
+        "log": log,
+        "figure_rows": figure_rows([run.figures for run in runs]),
+        "evaluated": len(evaluated),
+        "evaluation_rows": figure_rows([run.evaluation_figures for run in runs]),
+        "samples": samples,
         "differences": [
             (d.field, [config_value(v) for v in d.values]) for d in comparison.differences
         ],
@@ -163,4 +162,4 @@ def job_compare(request):
     template = "jobs/job_compare.html"
     if request.htmx:
         template += "#compare-live"
-    return render(request, template, page_context(comparison))
+    return render(request, template, page_context(comparison, *read_view(request.GET)))

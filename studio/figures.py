@@ -9,7 +9,8 @@ made here, so the Finished card and the evaluation card say the same thing:
 Kinds: loss (4 decimals), score (2 decimals, perplexity), count (a whole
 number, thousands separated), duration (seconds, as jobs' `human_duration`
 words them), rate (a share of 1, shown as a percentage), speed (tokens a
-second, whole). A name not in the table reads as its words, capitalised; its
+second, whole), money (an amount in the studio's currency, as usage's
+prices write it). A name not in the table reads as its words, capitalised; its
 value is a count when whole and 4 decimals otherwise. No value (None, or a
 template's missing one) reads "—"; text, nan and inf read as stored.
 """
@@ -20,6 +21,7 @@ import math
 from numbers import Real
 
 from jobs.wizard import human_duration
+from usage.services.prices import money
 
 NO_VALUE = "—"
 
@@ -34,6 +36,9 @@ FIGURES = {
     "steps": ("Steps", "count"),
     "trained_tokens": ("Trained tokens", "count"),
     "tokens_per_second": ("Speed", "speed"),
+    # --- what a run spent (usage's ledger of device time) -----------------------------
+    "device_seconds": ("Device time", "duration"),
+    "cost": ("Cost", "money"),
     # --- an evaluation (serving/engine/evaluate.py); accuracy is also a run's --------
     "accuracy": ("Accuracy", "rate"),
     "macro_f1": ("Macro-F1", "rate"),
@@ -86,6 +91,7 @@ FORMATS = {
     "duration": human_duration,
     "rate": lambda number: f"{number * 100:.1f} %",
     "speed": lambda number: f"{round(number):,} tokens/s",
+    "money": money,
 }
 
 

@@ -16,10 +16,15 @@ Contract of `compare(user, ids)`:
 The configuration diff walks each job's resolved `config` document to its
 leaves (dotted paths, `training.learning_rate`) and keeps the paths whose
 values are not all equal; a path one job lacks counts as None there. The
-dataset is compared as one more field, `data.dataset`, by name and id. A job
-keeps no record of which revision of its dataset it trained on (its data
-files are linked at creation), so the rows it planned on (`plan.rows`) stand
-beside the name.
+dataset is compared as one more field, `data.dataset`: its name, the
+revision whose rows the job linked in at creation (`dataset_revision`;
+"revision unknown" for jobs made before it was kept) and the rows planned on.
+
+Beside the curves each run carries its figures (what training stored, its
+device time from usage's ledger and, where a price is set, its cost), and
+its newest succeeded evaluation (serving's `Evaluation.results`): the
+fine-tune's held-out figures and the sample answers, which `samples()` sets
+side by side by prompt.
 """
 
 from __future__ import annotations
@@ -30,13 +35,21 @@ from dataclasses import dataclass, field
 from django.http import Http404
 
 from jobs.models import FineTuneJob, MetricKind, MetricPoint
+from serving.models import Evaluation, EvaluationStatus
+from usage.models import DeviceUse
+from usage.services import prices
+from usage.services.report import costs_shown
 
 FEWEST, MOST = 2, 6
 NOT_FOUND = "No such job."
+# Held-out prompts set side by side, at most.
+SAMPLES = 10
 
-# The figures compared, and which way is better: lower for losses, higher
-# for rates and speed; counts and durations are told, not ranked.
-BETTER = {"loss": "lower", "score": "lower", "rate": "higher", "speed": "higher"}
+# The figures compared, and which way is better: lower for losses, perplexity
+# and cost, higher for rates and speed; counts and durations are told, not ranked.
+BETTER = {"loss": "lower", "score": "lower", "money": "lower", "rate": "higher", "speed": "higher"}
+# An evaluation's figures of the fine-tune, as its results hold them.
+EVALUATION_FIGURES = ("accuracy", "macro_f1", "exact_match", "rouge_l", "val_loss", "perplexity")
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,16 @@ class Run:
     train: list[Point] = field(default_factory=list)
     validation: list[Point] = field(default_factory=list)
     figures: dict = field(default_factory=dict)  # name -> value (studio/figures.py names)
+    evaluation: dict | None = None  # the newest succeeded evaluation's results
+
+    @property
+    def evaluation_figures(self) -> dict:
+        """The fine-tune's held-out figures (and the rows scored); {} without an evaluation."""
+        if not self.evaluation:
+            return {}
+        tuned = self.evaluation.get("fine_tuned") or {}
+        found = {name: tuned.get(name) for name in EVALUATION_FIGURES if name in tuned}
+        return {**found, "rows": self.evaluation.get("rows")}
 
 
 @dataclass(frozen=True)
@@ -126,23 +149,26 @@ def compare(user, ids) -> Comparison:
     _add_points(runs)
     for run in runs:
         run.figures = _figures(run.job)
+    _add_device_time(runs)
+    _add_evaluations(runs)
     return Comparison(runs=runs, differences=differences([run.job for run in runs]))
 
 
 def _add_points(runs: list[Run]) -> None:
-    """Every stored point of the runs, in one query. A resumed attempt has
+    """Every stored point of the runs, a query per run. A resumed attempt has
     already deleted its predecessors' points past its checkpoint, so the
-    stored points of a job are one curve by step."""
-    by_job = {run.job.pk: run for run in runs}
-    points = MetricPoint.objects.filter(job_id__in=by_job).order_by("job_id", "step", "id")
-    for job_id, kind, step, train_loss, val_loss, tokens, elapsed in points.values_list(
-        "job_id", "kind", "step", "train_loss", "val_loss", "tokens", "elapsed"
-    ):
-        run = by_job[job_id]
-        if kind == MetricKind.TRAIN and train_loss is not None:
-            run.train.append(Point(step, train_loss, tokens, elapsed))
-        elif kind == MetricKind.EVAL and val_loss is not None:
-            run.validation.append(Point(step, val_loss, tokens, elapsed))
+    stored points of a job are one curve by step. (Per run, not one query
+    for all: reading each row's job id back as a UUID took 70 % of a page
+    of 6 runs of 5,000 points; bench/compare.py.)"""
+    for run in runs:
+        points = MetricPoint.objects.filter(job_id=run.job.pk).order_by("step", "id")
+        for kind, step, train_loss, val_loss, tokens, elapsed in points.values_list(
+            "kind", "step", "train_loss", "val_loss", "tokens", "elapsed"
+        ):
+            if kind == MetricKind.TRAIN and train_loss is not None:
+                run.train.append(Point(step, train_loss, tokens, elapsed))
+            elif kind == MetricKind.EVAL and val_loss is not None:
+                run.validation.append(Point(step, val_loss, tokens, elapsed))
 
 
 def _figures(job: FineTuneJob) -> dict:
@@ -157,6 +183,89 @@ def _figures(job: FineTuneJob) -> dict:
         "tokens_per_second": job.tokens_per_second,
     }
     return {**so_far, **(job.final_metrics or {})}
+
+
+def _add_device_time(runs: list[Run]) -> None:
+    """Each run's device time (all attempts) and, where a price is set, its cost."""
+    by_job = {run.job.pk: run for run in runs}
+    spent: dict = {}
+    for job_id, seconds, price in DeviceUse.objects.filter(job_id__in=by_job).values_list(
+        "job_id", "seconds", "price_per_hour"
+    ):
+        total = spent.setdefault(job_id, [0.0, prices.cost(0, price)])
+        total[0] += seconds
+        total[1] += prices.cost(seconds, price)
+    priced = costs_shown(any(cost > 0 for _, cost in spent.values()))
+    for job_id, (seconds, cost) in spent.items():
+        by_job[job_id].figures["device_seconds"] = seconds
+        if priced:
+            by_job[job_id].figures["cost"] = float(cost)
+
+
+def _add_evaluations(runs: list[Run]) -> None:
+    """The newest succeeded evaluation of each run, in one query."""
+    by_job = {run.job.pk: run for run in runs}
+    done = Evaluation.objects.filter(job_id__in=by_job, status=EvaluationStatus.SUCCEEDED)
+    for job_id, results in done.order_by("job_id", "-finished_at").values_list("job_id", "results"):
+        if by_job[job_id].evaluation is None:
+            by_job[job_id].evaluation = results or {}
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    prompt: str
+    reference: str
+    answers: list  # per run: (its answer, whether it matched the reference) or None
+
+
+def samples(runs: list[Run], most: int = SAMPLES) -> list[SampleRow]:
+    """The held-out prompts that two or more runs' evaluations answered, each
+    run's answer beside the others, in the order the first evaluation lists them."""
+    answered = []
+    for run in runs:
+        rows = (run.evaluation or {}).get("samples") or []
+        by_prompt: dict = {}
+        for row in rows:
+            if isinstance(row, dict) and isinstance(row.get("prompt"), str):
+                by_prompt.setdefault(row["prompt"], row)
+        answered.append(by_prompt)
+    order = [prompt for by_prompt in answered for prompt in by_prompt]
+    found = []
+    for prompt in dict.fromkeys(order):
+        rows = [by_prompt.get(prompt) for by_prompt in answered]
+        if sum(row is not None for row in rows) < 2:
+            continue
+        reference = next(str(row.get("reference", "")) for row in rows if row is not None)
+        answers = [
+            None
+            if row is None
+            else (str(row.get("fine_tuned", "")), bool(row.get("fine_tuned_exact")))
+            for row in rows
+        ]
+        found.append(SampleRow(prompt, reference, answers))
+        if len(found) == most:
+            break
+    return found
+
+
+def thinned(points: list[Point], most: int) -> list[Point]:
+    """At most about `most` of `points` for drawing: the first and the last, and
+    of each run of points between, the lowest and the highest loss (a spike
+    stays a spike). Points in step order in, a subset in step order out."""
+    if len(points) <= most or most < 4:
+        return list(points)
+    inner = points[1:-1]
+    buckets = max(1, (most - 2) // 2)
+    size = len(inner) / buckets
+    kept = [points[0]]
+    for number in range(buckets):
+        bucket = inner[int(number * size) : int((number + 1) * size)]
+        if bucket:
+            low = min(bucket, key=lambda p: p.loss)
+            high = max(bucket, key=lambda p: p.loss)
+            kept.extend(sorted({low, high}, key=lambda p: p.step))
+    kept.append(points[-1])
+    return kept
 
 
 # --- the configuration diff ------------------------------------------------------------
@@ -176,7 +285,8 @@ def differences(jobs: list[FineTuneJob]) -> list[Difference]:
     """The config paths (and the dataset) whose values are not all equal, in path order."""
     flat = [leaves(job.config or {}) for job in jobs]
     for job, values in zip(jobs, flat, strict=True):
-        values["data.dataset"] = f"{job.dataset.name} ({job.dataset_id}, {_rows(job)})"
+        named = f"{job.dataset.name} [{str(job.dataset_id)[:8]}]"
+        values["data.dataset"] = f"{named}, {_revision(job)} ({_rows(job)})"
     paths = sorted(set().union(*flat))
     found = []
     for path in paths:
@@ -184,6 +294,11 @@ def differences(jobs: list[FineTuneJob]) -> list[Difference]:
         if any(value != values[0] for value in values[1:]):
             found.append(Difference(path, values))
     return found
+
+
+def _revision(job: FineTuneJob) -> str:
+    known = job.dataset_revision
+    return "revision unknown" if known is None else f"revision {known:,}"
 
 
 def _rows(job: FineTuneJob) -> str:

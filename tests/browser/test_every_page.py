@@ -104,7 +104,9 @@ def stops(ids: dict) -> list[Stop]:
         Stop("job-running", f"/jobs/{ids['running']}/", "#loss-chart"),
         Stop("job-succeeded", f"/jobs/{ids['done']}/", "[data-testid=job-evaluation]"),
         Stop("job-failed", f"/jobs/{ids['failed']}/", "main h1"),
-        Stop("compare", f"/jobs/compare/?ids={ids['done']},{ids['running']}", "#compare-live svg"),
+        Stop(
+            "compare", f"/jobs/compare/?ids={ids['done']},{ids['running']}", "#compare-chart canvas"
+        ),
         Stop("models", "/models/", "main h1"),
         Stop("playground", f"/playground/?job={ids['done']}", "main h1"),
         Stop("tokens", "/tokens/", "main h1"),
