@@ -143,11 +143,24 @@ def page_context(comparison: comparing.Comparison, x: str = "step", log: bool = 
         "evaluated": len(evaluated),
         "evaluation_rows": figure_rows([run.evaluation_figures for run in runs]),
         "samples": samples,
+        "best": _best(runs),
         "differences": [
             (d.field, [config_value(v) for v in d.values]) for d in comparison.differences
         ],
         "succeeded": JobStatus.SUCCEEDED,
         "refresh_seconds": REFRESH_SECONDS,
+    }
+
+
+def _best(runs) -> dict | None:
+    found = comparing.best(runs)
+    if found is None:
+        return None
+    return {
+        "job": found.run.job,
+        "place": runs.index(found.run),
+        "label": figures.label(found.figure).lower(),
+        "value": figures.value(found.figure, found.value),
     }
 
 

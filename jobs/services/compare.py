@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from django.http import Http404
 
-from jobs.models import FineTuneJob, MetricKind, MetricPoint
+from jobs.models import FineTuneJob, JobStatus, MetricKind, MetricPoint
 from serving.models import Evaluation, EvaluationStatus
 from usage.models import DeviceUse
 from usage.services import prices
@@ -183,6 +183,40 @@ def _figures(job: FineTuneJob) -> dict:
         "tokens_per_second": job.tokens_per_second,
     }
     return {**so_far, **(job.final_metrics or {})}
+
+
+# What makes a run the best, in order: the first of these some finished run has decides.
+BEST_BY = (
+    ("evaluation", "accuracy", "higher"),
+    ("evaluation", "exact_match", "higher"),
+    ("figures", "best_val_loss", "lower"),
+    ("figures", "val_loss", "lower"),
+)
+
+
+@dataclass(frozen=True)
+class Best:
+    run: Run
+    figure: str  # a studio/figures.py name
+    value: float
+
+
+def best(runs: list[Run]) -> Best | None:
+    """The succeeded run with the best held-out figure: its evaluation's accuracy or
+    exact match, else its validation loss; None when no succeeded run has one."""
+    done = [run for run in runs if run.job.status == JobStatus.SUCCEEDED]
+    for where, name, direction in BEST_BY:
+        scored = []
+        for run in done:
+            found = run.evaluation_figures if where == "evaluation" else run.figures
+            value = found.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                scored.append((value, run))
+        if scored:
+            pick = max if direction == "higher" else min
+            value, run = pick(scored, key=lambda pair: pair[0])
+            return Best(run, name, value)
+    return None
 
 
 def _add_device_time(runs: list[Run]) -> None:

@@ -129,6 +129,23 @@ def test_evaluations_and_their_answers_are_set_side_by_side(alice, slow, fast):
     ]
 
 
+def test_the_best_run_is_the_best_evaluated_one_else_the_lowest_validation_loss(
+    alice, routing, slow, fast
+):
+    from jobs.services.compare import best
+
+    running = make_job(alice, routing, name="Running")
+    FineTuneJob.objects.filter(pk=running.pk).update(status="running", val_loss=0.1)
+    # Fast's validation loss (1.0) is lower than Slow's (1.4); a running job is not a winner.
+    found = best(compare(alice, [slow.pk, fast.pk, running.pk]).runs)
+    assert (found.run.job, found.figure, found.value) == (fast, "val_loss", 1.0)
+    # Held-out figures decide before the loss does.
+    evaluated(slow, 0.8, {"Refund?": "billing"})
+    evaluated(fast, 0.6, {"Refund?": "billing"})
+    found = best(compare(alice, [slow.pk, fast.pk, running.pk]).runs)
+    assert (found.run.job, found.figure, found.value) == (slow, "exact_match", 0.8)
+
+
 def test_device_time_and_cost_are_figures_where_a_price_is_set(alice, slow, fast):
     start = timezone.now() - timedelta(hours=2)
     for job, hours in ((slow, 1.5), (fast, 0.5)):
@@ -218,6 +235,9 @@ def test_the_page_overlays_both_curves_and_highlights_the_learning_rate(alice_cl
     assert '<td class="figure">1.4000</td>' in figures
     assert '<td class="figure best">1.0000 <span class="best-mark"' in figures
     assert f'href="/playground/?job={fast.pk}"' in html
+    best = html.split('data-testid="compare-best">')[1].split("</p>")[0]
+    assert "Best: <strong>Fast</strong>, validation loss 1.0000." in best
+    assert f'<a role="button" href="/playground/?job={fast.pk}">Open the best' in best
     assert f'href="/jobs/new/?from={slow.pk}"' in html
 
 
