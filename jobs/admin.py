@@ -3,6 +3,7 @@ from django.contrib.admin.utils import unquote
 from django.http import HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from taggit.models import Tag
 
 from jobs.config import ConfigError
 from jobs.models import (
@@ -228,3 +229,9 @@ class MetricPointAdmin(ReadOnlyAdmin):
     @admin.display(ordering="job__owner__username")
     def owner(self, point: MetricPoint) -> str:
         return point.job.owner.get_username()
+
+
+# django-taggit's own Tag admin edits one table of every owner's tag names:
+# renaming or merging there would change other users' tags unaudited. A
+# job's tags are its owner's (jobs/services/organise.py), so it is not offered.
+admin.site.unregister(Tag)

@@ -40,10 +40,12 @@ from jobs.serializers import (
     JobCreateSerializer,
     JobDocumentSerializer,
     JobEventPageSerializer,
+    JobOrganisationSerializer,
     JobUploadSerializer,
     job_document,
 )
-from jobs.services import artifacts, catalog, lifecycle, live
+from jobs.services import artifacts, catalog, lifecycle, live, organise
+from jobs.services.job_filters import with_tag
 from studio.api_errors import Conflict
 from studio.api_params import one_of, whole_number
 from studio.parsers import JSONParser
@@ -88,6 +90,9 @@ DOWNLOADS = {"adapter", "config", "export"}
 CONFLICT = OpenApiResponse(
     description="The job's status does not allow this; `error.message` says why."
 )
+ORGANISATION_ERRORS = OpenApiResponse(
+    description="The first bad field in `error.field`; every problem in `error.details`."
+)
 CONFIG_ERRORS = OpenApiResponse(
     description="The first bad field, dotted (`training.learning_rate`), in `error.field`; "
     "every problem in `error.details`."
@@ -103,7 +108,8 @@ TASK_FILTER = OpenApiParameter(
 
 
 def filter_jobs(jobs, params):
-    """The `status`, `task`, `base_model`, `dataset` and `q` filters of the jobs list."""
+    """The `status`, `task`, `base_model`, `dataset`, `tag`, `starred` and `q`
+    filters of the jobs list."""
     if wanted := one_of(params, "status", JobStatus.values):
         jobs = jobs.filter(status=wanted)
     if task := one_of(params, "task", vocabulary.MODEL_TASK_WORDS):
@@ -115,6 +121,10 @@ def filter_jobs(jobs, params):
             jobs = jobs.filter(dataset_id=uuid.UUID(dataset))
         except ValueError:
             raise ValidationError({"dataset": ["Must be a dataset id (a UUID)."]}) from None
+    if tag := " ".join(params.get("tag", "").split()):
+        jobs = with_tag(jobs, tag)
+    if starred := one_of(params, "starred", ("true", "false")):
+        jobs = jobs.filter(starred=starred == "true")
     if q := params.get("q", "").strip():
         jobs = jobs.filter(Q(name__icontains=q) | Q(fine_tuned_model__icontains=q))
     return jobs
@@ -147,7 +157,8 @@ class CatalogModelViewSet(viewsets.GenericViewSet):
 # --- jobs -----------------------------------------------------------------------------------
 
 
-# Create, follow, cancel, retry, resume, download, delete; no update (405).
+# Create, follow, cancel, retry, resume, download, delete; the owner's
+# organisation (tags, note, star) is the one thing PATCH changes; no PUT (405).
 class JobViewSet(viewsets.GenericViewSet):
     serializer_class = FineTuneJobSerializer
     parser_classes = (JSONParser, MultiPartParser, FormParser)
@@ -156,7 +167,8 @@ class JobViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular, with no user
             return FineTuneJob.objects.none()
-        return FineTuneJob.objects.for_user(self.request.user).select_related("base_model")
+        jobs = FineTuneJob.objects.for_user(self.request.user).select_related("base_model")
+        return jobs.prefetch_related(organise.WITH_TAGS)
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=force or self.action in DOWNLOADS)
@@ -170,6 +182,10 @@ class JobViewSet(viewsets.GenericViewSet):
             TASK_FILTER,
             OpenApiParameter("base_model", str, description="A catalog model id."),
             OpenApiParameter("dataset", OpenApiTypes.UUID, description="Trained on this dataset."),
+            OpenApiParameter("tag", str, description="Carries this tag (in any case)."),
+            OpenApiParameter(
+                "starred", str, enum=["true", "false"], description="Starred, or not starred."
+            ),
             OpenApiParameter("q", str, description="Name or fine-tuned model name contains."),
         ],
         summary="Your jobs, newest first (staff: everyone's)",
@@ -217,6 +233,22 @@ class JobViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="A job: status, progress, losses, configuration and links")
     def retrieve(self, request, job_id=None):
         return Response(self._job(lifecycle.access_job(request.user, job_id)))
+
+    @extend_schema(
+        request=JobOrganisationSerializer,
+        responses={200: FineTuneJobSerializer, 400: ORGANISATION_ERRORS},
+        summary="Tag, note or star your job (its owner only; the fields sent are replaced)",
+    )
+    def partial_update(self, request, job_id=None):
+        job = organise.access_own_job(request.user, job_id)
+        fields = request.data.dict() if hasattr(request.data, "dict") else request.data
+        if not isinstance(fields, dict):
+            raise ValidationError(["The body must be an object of tags, note and starred."])
+        try:
+            job = organise.organise_job(job, organise.check_organisation(fields))
+        except organise.OrganisationInvalid as error:
+            raise ValidationError(error.as_dict()) from None
+        return Response(self._job(job))
 
     @extend_schema(
         request=None,

@@ -43,6 +43,7 @@ class JobDocumentSerializer(serializers.Serializer):
     model = _section_serializer("model", cfg.ModelConfig)
     lora = _section_serializer("lora", cfg.LoraConfig)
     training = _section_serializer("training", cfg.TrainingConfig)
+    tracking = _section_serializer("tracking", cfg.TrackingConfig)
     # The flat shape, mapped onto the document's sections.
     dataset = serializers.CharField(required=False, help_text="Same as data.dataset.")
     validation_dataset = serializers.CharField(

@@ -353,3 +353,7 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint-{self.step}"
+
+
+# Sweeps and their trials live in a module of their own (jobs/sweep_models.py).
+from jobs.sweep_models import Sweep, SweepTrial  # noqa: E402, F401

@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs.models import CatalogModel, ExportStatus, FineTuneJob, JobStatus, MetricKind
-from jobs.services import artifacts, catalog
+from jobs.services import artifacts, catalog, organise
 from quotas.services import Standings
 from usage.serializers import JobUsageSerializer
 from usage.services import job_usage
@@ -145,6 +145,7 @@ class JobLinks:
 
 class FineTuneJobSerializer(serializers.ModelSerializer):
     status_label = serializers.CharField(source="get_status_display", read_only=True)
+    tags = serializers.SerializerMethodField()
     progress_percent = serializers.IntegerField(read_only=True)
     error = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
@@ -158,8 +159,9 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
             "base_model", "method", "preset", "task", "fine_tuned_model", "config", "plan",
             "estimate", "attempt", "current_step", "total_steps", "progress_percent", "epoch",
             "train_loss", "val_loss", "best_val_loss", "tokens_per_second", "trained_tokens",
-            "eta_seconds", "final_metrics", "error", "retry_of", "metadata", "created_at",
-            "queued_at", "started_at", "finished_at", "queue", "usage", "links",
+            "eta_seconds", "final_metrics", "error", "retry_of", "metadata", "tags", "note",
+            "starred", "created_at", "queued_at", "started_at", "finished_at", "queue", "usage",
+            "links",
         )  # fmt: skip
         read_only_fields = fields
 
@@ -168,7 +170,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         "name", "status", "method", "preset", "task", "fine_tuned_model", "config", "plan",
         "estimate", "attempt", "current_step", "total_steps", "progress_percent", "epoch",
         "train_loss", "val_loss", "best_val_loss", "tokens_per_second", "trained_tokens",
-        "eta_seconds", "final_metrics", "metadata",
+        "eta_seconds", "final_metrics", "metadata", "note", "starred",
     )  # fmt: skip
     TIMES = ("created_at", "queued_at", "started_at", "finished_at")
 
@@ -187,11 +189,17 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         for name in self.TIMES:
             value = getattr(job, name)
             answer[name] = None if value is None else _TIME.to_representation(value)
+        answer["tags"] = self.get_tags(job)
         answer["error"] = self.get_error(job)
         answer["queue"] = self.get_queue(job)
         answer["usage"] = self.get_usage(job)
         answer["links"] = self.get_links(job)
         return {name: answer[name] for name in self.Meta.fields}
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, job: FineTuneJob) -> list[str]:
+        """The owner's tags, alphabetically (a list prefetches them for its page)."""
+        return organise.tag_names(job)
 
     @extend_schema_field(JobErrorSerializer(allow_null=True))
     def get_error(self, job: FineTuneJob) -> dict | None:
@@ -250,6 +258,23 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
             # The job's page is named like the dataset pages (`dataset-detail`).
             "page": links.url("job-detail", job.pk),
         }
+
+
+class JobOrganisationSerializer(serializers.Serializer):
+    """What PATCH changes of a job: the owner's own organisation of it (the
+    schema's shape; `jobs.services.organise` reads and checks it)."""
+
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=organise.MAX_TAG_CHARACTERS),
+        max_length=organise.MAX_TAGS,
+        required=False,
+        help_text="Replaces the job's tags: each 1 to 40 letters, digits, spaces, hyphens, "
+        "underscores or full stops; a text of tags separated by commas is read too.",
+    )
+    note = serializers.CharField(
+        max_length=organise.MAX_NOTE_CHARACTERS, allow_blank=True, required=False
+    )
+    starred = serializers.BooleanField(required=False)
 
 
 class CheckpointSerializer(serializers.Serializer):

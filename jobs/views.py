@@ -8,13 +8,22 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import reswap, retarget
+from django_htmx.http import push_url, reswap, retarget
 
 from jobs import config as cfg
 from jobs import failures
 from jobs.config.labels import for_people
-from jobs.models import Checkpoint, EventKind, FineTuneJob, JobEvent, JobStatus, MetricPoint
-from jobs.services import artifacts, catalog, estimates, housekeeping, lifecycle, live
+from jobs.models import (
+    Checkpoint,
+    EventKind,
+    FineTuneJob,
+    JobEvent,
+    JobStatus,
+    MetricPoint,
+    SweepTrial,
+)
+from jobs.services import artifacts, catalog, estimates, housekeeping, lifecycle, live, organise
+from jobs.services.job_filters import JobFilters, filter_choices, group_by_dataset
 from jobs.status_sentences import STATUS_SENTENCES, status_sentence
 from jobs.vocabulary import ADAPTER_NAMES
 from jobs.wizard import (
@@ -39,33 +48,47 @@ JOBS_PER_PAGE = 50
 @login_required
 @require_GET
 def job_list(request):
-    jobs = FineTuneJob.objects.for_user(request.user).select_related("base_model", "dataset")
-    status = request.GET.get("status", "")
-    if status in JobStatus.values:
-        jobs = jobs.filter(status=status)
-    else:
-        status = ""
+    """The user's jobs (staff: everyone's), filtered by the query string, which
+    makes a filtered list a link to share; htmx asks for the results alone."""
+    visible = FineTuneJob.objects.for_user(request.user)
+    filters = JobFilters.from_query(request.GET)
+    jobs = filters.apply(visible).select_related("base_model", "dataset")
+    jobs = jobs.prefetch_related(organise.WITH_TAGS)
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     standings = Standings(request.user, page)
     for job in page:
         job.queue = standings.of(job)
+    has_any = filters.any or bool(page.paginator.count)
     context = {
         "jobs": page,
         "page": page,
-        "status": status,
+        "filters": filters,
+        "query": filters.query(),
+        "groups": group_by_dataset(page, jobs) if filters.grouped else None,
+        "choices": filter_choices(visible) if has_any else None,
         "statuses": JobStatus.choices,
-        "has_any": bool(status or page.paginator.count),
+        "has_any": has_any,
     }
-    return render(request, "jobs/job_list.html", context)
+    if not request.htmx:
+        return render(request, "jobs/job_list.html", context)
+    # The address the browser shows is the filters' own, without empty fields.
+    address = f"{reverse('jobs')}?{context['query']}" if context["query"] else reverse("jobs")
+    return push_url(render(request, "jobs/job_list.html#job-results", context), address)
 
 
 @login_required
 @require_GET
 def job_row(request, job_id):
-    """One row of the list, for a job the list's socket has just heard of."""
+    """One row of the list, for a job the list's socket has just heard of;
+    nothing (204) when the list's filters, in the query string, leave it out."""
     job = lifecycle.access_job(request.user, job_id)
+    filters = JobFilters.from_query(request.GET)
+    if not filters.matches(job):
+        return HttpResponse(status=204)
     job.queue = standing(job, request.user)
-    return render(request, "jobs/job_list.html#job-row", {"job": job})
+    # Its star's form returns, without scripts, to the list it is shown in.
+    back = f"{reverse('jobs')}?{filters.query()}" if filters.query() else reverse("jobs")
+    return render(request, "jobs/job_list.html#job-row", {"job": job, "back": back})
 
 
 # --- new job ------------------------------------------------------------------------
@@ -189,22 +212,31 @@ def _queue_sentence(request, job: FineTuneJob) -> str:
     return "" if place is None else place.sentence
 
 
-@login_required
-@require_GET
-def job_detail(request, job_id):
-    job = lifecycle.access_job(request.user, job_id)
-    if request.htmx:
-        return render(request, "jobs/job_detail.html#job-parts", _panel_context(request, job))
+def detail_context(request, job: FineTuneJob) -> dict:
+    """Everything the whole job page shows."""
     events = list(JobEvent.objects.filter(job=job).order_by("-id")[:LOG_TAIL])[::-1]
-    context = {
+    return {
         **_panel_context(request, job),
         "events": events,
         "config_yaml": lifecycle.config_yaml(job),
         "method_label": job.method_label,
         "status_sentence": _queue_sentence(request, job) or status_sentence(job.status),
         "status_sentences": STATUS_SENTENCES,
+        # The owner's own organisation of the run (organise_views.py).
+        "tags": organise.tag_names(job),
+        "can_organise": job.owner_id == request.user.pk,
+        # The sweep this job is a run of, if any (jobs/sweep_models.py).
+        "sweep_trial": SweepTrial.objects.filter(job=job).select_related("sweep").first(),
     }
-    return render(request, "jobs/job_detail.html", context)
+
+
+@login_required
+@require_GET
+def job_detail(request, job_id):
+    job = lifecycle.access_job(request.user, job_id)
+    if request.htmx:
+        return render(request, "jobs/job_detail.html#job-parts", _panel_context(request, job))
+    return render(request, "jobs/job_detail.html", detail_context(request, job))
 
 
 @login_required

@@ -26,7 +26,7 @@ from jobs.vocabulary import Adapter
 @dataclass(frozen=True)
 class AdvancedField:
     name: str  # dotted, as in the document and the form
-    kind: str  # int | float | choice | bool | list
+    kind: str  # int | float | choice | bool | list | text
     group: str
     choices: dict = field(default_factory=dict)
 
@@ -74,6 +74,14 @@ ADVANCED_FIELDS = [
     AdvancedField("training.save_every", "int", "Evaluation"),
     AdvancedField("training.keep_checkpoints", "int", "Evaluation"),
     AdvancedField("training.early_stopping_patience", "int", "Evaluation"),
+    # Kept on clone and edit like every other field; the operator sets the
+    # trackers' addresses and keys (README: trackers).
+    AdvancedField("tracking.wandb_project", "text", "Experiment tracking"),
+    AdvancedField("tracking.wandb_entity", "text", "Experiment tracking"),
+    AdvancedField("tracking.wandb_name", "text", "Experiment tracking"),
+    AdvancedField("tracking.wandb_tags", "list", "Experiment tracking"),
+    AdvancedField("tracking.mlflow_experiment", "text", "Experiment tracking"),
+    AdvancedField("tracking.mlflow_run_name", "text", "Experiment tracking"),
 ]
 # Inputs outside the advanced section, by the dotted name an error carries.
 MAIN_FIELDS = (

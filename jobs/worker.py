@@ -18,7 +18,7 @@ from django.conf import settings
 
 from jobs import config as cfg
 from jobs.models import EventKind, ExportStatus, JobStatus
-from jobs.services import artifacts, catalog, housekeeping, ledger, worker_files
+from jobs.services import artifacts, catalog, housekeeping, ledger, trackers, worker_files
 from studio.services import disk, leases, object_store
 from studio.services.db_retry import retry_database
 from studio.services.paths import inside
@@ -176,9 +176,7 @@ class EventSink:
                     self.uploads.forget_rotated()
 
             elif kind == "log":
-                write = lambda: ledger.record_log(  # noqa: E731
-                    job_id, attempt, event["message"], data=event.get("data")
-                )
+                write = lambda: ledger.record_log_event(job_id, attempt, event)  # noqa: E731
             else:
                 return
             retry_database(write)
@@ -225,7 +223,7 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
         result = training.run_training(
             cfg.read_document(job.config), paths, task=job.task,
             on_event=sink, should_stop=control.should_stop, may_write=control.may_write,
-            resume_from=resume,
+            resume_from=resume, tracker_settings=trackers.tracker_settings(),
         )  # fmt: skip
         sink.trained_seconds = time.monotonic() - started - sink.uploads.transfer.seconds
     except training.TrainingFailure as exc:

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.models import FineTuneJob, ModelTask
-from jobs.services import catalog, worker_files
+from jobs.services import catalog, sweeps, worker_files
 from jobs.services.lifecycle import flags_client
 from jobs.vocabulary import Adapter
 from serving.errors import ServingFailure, detail_of, failure, sentence
@@ -306,6 +306,9 @@ def run_evaluation(evaluation_id: str, worker: str = "worker", *, hard_stop=None
         return _evaluate(evaluation_id, leases.owned(kind, evaluation_id, attempt), keeper)
     finally:
         keeper.stop()
+        # A sweep that ranks by this figure moves on now, not at the reaper's next pass.
+        job_id = Evaluation.objects.filter(pk=evaluation_id).values_list("job_id", flat=True)
+        sweeps.job_ended(job_id.first())
 
 
 def _evaluate(evaluation_id: str, owned, keeper) -> str:

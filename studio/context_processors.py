@@ -6,6 +6,7 @@ NAVIGATION = [
     ("dashboard", "Dashboard"),
     ("datasets", "Datasets"),
     ("jobs", "Jobs"),
+    ("sweeps", "Sweeps"),
     ("playground", "Playground"),
     ("models", "Models"),
     ("tokens", "API tokens"),

@@ -42,3 +42,6 @@ TAILOR_MEMORY_CLASSES = memory_classes("TAILOR_MEMORY_CLASSES")
 # The memory (GiB) a training worker counts as its own; 0: its GPU's, else
 # the host's. Set it where workers share a device, or to keep one below it.
 TAILOR_WORKER_MEMORY_GB = env_int("TAILOR_WORKER_MEMORY_GB", 0, minimum=0)
+
+# --- Experiment trackers (W&B, MLflow) on training workers ---------------------------
+from studio.tracker_settings import *  # noqa: E402, F403

@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from datasets_app.api import DatasetViewSet
 from jobs.api import CatalogModelViewSet, JobViewSet
 from jobs.compare_api import JobCompareView
+from jobs.sweep_api import SweepViewSet
 from ops.api import OpsView
 from serving.api import EvaluationViewSet, GenerationViewSet
 from studio import accounts, api, views
@@ -16,6 +17,7 @@ router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="api-dataset")
 router.register("models", CatalogModelViewSet, basename="api-model")
 router.register("jobs", JobViewSet, basename="api-job")
+router.register("sweeps", SweepViewSet, basename="api-sweep")
 router.register("tokens", api.TokenViewSet, basename="api-token")
 router.register("evaluations", EvaluationViewSet, basename="api-evaluation")
 router.register("generations", GenerationViewSet, basename="api-generation")

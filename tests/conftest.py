@@ -56,6 +56,8 @@ def pytest_configure(config):
     os.environ["REDIS_URL"] = _redis.start()
     os.environ["MEDIA_ROOT"] = str(_scratch / "media")
     os.environ["TAILOR_FAST_PASSWORD_HASHER"] = "1"
+    # No test reaches a tracker's server: W&B writes its runs into the job's folder.
+    os.environ["TAILOR_WANDB_MODE"] = "offline"
     # Playwright's sync API runs an event loop in the test thread; Django
     # would refuse the fixtures' database calls there. Test process only:
     # child_env() removes it, so the servers under test keep the guard.

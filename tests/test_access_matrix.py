@@ -48,7 +48,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEntry, Door
 from datasets_app.models import Dataset
-from jobs.models import Checkpoint, FineTuneJob, JobStatus, MetricPoint
+from jobs.models import Checkpoint, FineTuneJob, JobStatus, MetricPoint, Sweep
 from jobs.services.artifacts import ADAPTER_ZIP
 from jobs.services.lifecycle import check_start_job, create_job
 from quotas.models import QuotaOverride
@@ -163,6 +163,11 @@ def job_body(world) -> dict:
             "start": False}  # fmt: skip
 
 
+def sweep_body(world) -> dict:
+    # Refused by the sweep's own check (no parameter): nothing is created.
+    return {**job_body(world), "sweep": {"parameters": {}, "budget": 2}}
+
+
 def compared_jobs(world) -> str:
     """The Compare query of the owner's two jobs."""
     return f"?ids={world.job.pk},{world.sibling.pk}"
@@ -265,6 +270,11 @@ ROUTES: dict[str, Row] = {
     "job-preview": row(Kind.SIGNED_IN, Call("POST", body=wizard_body)),
     "job-upload": row(Kind.SIGNED_IN, Call("POST", 422)),
     "jobs-compare": row(Kind.OWNED, Call(query=compared_jobs)),
+    "sweeps": row(Kind.SIGNED_IN),
+    # The wizard's Sweep with no parameter to vary: the page says which to fill.
+    "sweep-new": row(Kind.SIGNED_IN, Call("POST", 422, body=wizard_body)),
+    "sweep-detail": row(Kind.OWNED),
+    "sweep-cancel": row(Kind.OWNED, Call("POST", SentTo("/sweeps/"))),
     "job-detail": row(Kind.OWNED),
     "job-row": row(Kind.OWNED),
     "job-cancel": row(Kind.OWNED, Call("POST", SentTo("/jobs/"))),
@@ -272,6 +282,11 @@ ROUTES: dict[str, Row] = {
     "job-resume": row(Kind.OWNED, Call("POST", SentTo("/jobs/"))),
     "job-delete": row(Kind.OWNED, Call("POST", SentTo("/jobs/"))),
     "job-export": row(Kind.OWNED, Call("POST", SentTo("/jobs/"))),
+    # A job's star, tags and note are its owner's alone: staff get the 404 too.
+    "job-star": row(Kind.OWN_ONLY, Call("POST", SentTo("/jobs/"), body={"starred": "true"})),
+    "job-organise": row(
+        Kind.OWN_ONLY, Call("POST", SentTo("/jobs/"), body={"tags": "matrix", "note": "n"})
+    ),
     "job-config": row(Kind.OWNED),
     "job-adapter": row(Kind.OWNED),
     "job-merged": row(Kind.OWNED),
@@ -305,7 +320,16 @@ ROUTES: dict[str, Row] = {
     "api-job-list": row(Kind.API, GET, Call("POST", 201, body=job_body, others={OTHER: 400})),
     "api-job-estimate": row(Kind.API, Call("POST", body=job_body, others={OTHER: 400})),
     "api-job-compare": row(Kind.OWNED_API, Call(query=compared_jobs)),
-    "api-job-detail": row(Kind.OWNED_API, GET, Call("DELETE", 204)),
+    "api-sweep-list": row(Kind.API, GET, Call("POST", 400, body=sweep_body)),
+    "api-sweep-detail": row(Kind.OWNED_API),
+    "api-sweep-cancel": row(Kind.OWNED_API, Call("POST")),
+    # PATCH: the owner's tags, note and star, which staff do not change either.
+    "api-job-detail": row(
+        Kind.OWNED_API,
+        GET,
+        Call("PATCH", body={"tags": ["matrix"], "starred": True}, others={STAFF: NOT_FOUND}),
+        Call("DELETE", 204),
+    ),
     "api-job-adapter": row(Kind.OWNED_API),
     "api-job-cancel": row(Kind.OWNED_API, Call("POST", 409)),
     "api-job-checkpoints": row(Kind.OWNED_API),
@@ -507,6 +531,7 @@ class World:
     group: Group
     checkpoint: Checkpoint
     axes: dict
+    sweep: Sweep
 
     @property
     def model_name(self) -> str:
@@ -525,6 +550,7 @@ class World:
             "file_id": self.file_id,
             "generation_id": self.generation.pk,
             "evaluation_id": self.evaluation.pk,
+            "sweep_id": self.sweep.pk,
             "token_id": self.spare_token.pk,
             "model": self.model_name,
             "model_id": "tailor-tiny",
@@ -548,13 +574,14 @@ class World:
             self, dataset=SimpleNamespace(pk=gone), job=job, sibling=SimpleNamespace(pk=uuid.uuid4()),
             generation=SimpleNamespace(pk=gone),
             evaluation=SimpleNamespace(pk=gone), spare_token=SimpleNamespace(pk=gone),
+            sweep=SimpleNamespace(pk=gone),
         )  # fmt: skip
 
     def identifiers(self) -> list[str]:
         """How an answer may name the owner's objects, longest first."""
         ids = [self.model_name, self.file_id, f"ftjob-{self.job.pk.hex}"]
         for pk in (self.dataset.pk, self.job.pk, self.sibling.pk, self.generation.pk,
-                   self.evaluation.pk, self.spare_token.pk):  # fmt: skip
+                   self.evaluation.pk, self.spare_token.pk, self.sweep.pk):  # fmt: skip
             ids += [str(pk), pk.hex]
         return sorted(ids, key=len, reverse=True)
 
@@ -677,7 +704,16 @@ def build_world() -> World:
         users=people, secrets=secrets, dataset=dataset, job=job, sibling=sibling,
         evaluation=evaluation,
         generation=generation, spare_token=spare, group=Group.objects.create(name="operators"),
-        checkpoint=checkpoint, axes=axes,
+        checkpoint=checkpoint, axes=axes, sweep=owned_sweep(people[OWNER], job),
+    )  # fmt: skip
+
+
+def owned_sweep(owner, job) -> Sweep:
+    """A running sweep of the owner's (rows only: these cases never reach its study)."""
+    return Sweep.objects.create(
+        owner=owner, name="matrix sweep", base_config=job.config, budget=2, metric="val_loss",
+        space={"lora_rank": {"values": [4, 8]}}, sampler="grid", pruner="none",
+        study_name=f"matrix-{uuid.uuid4().hex}",
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from datasets_app import services as datasets
 from jobs.services.lifecycle import cancel_job
+from jobs.services.organise import Organisation, organise_job
 from jobs.vocabulary import DATASET_TASK_WORDS, MODEL_TASK_WORDS
 from tests.builders import make_job, ready_sample, upload
 
@@ -29,7 +30,9 @@ def world(alice, demo_models):
     )
     datasets.run_validation(str(broken.pk), broken.revision)
     router = make_job(alice, routing, name="router run")
+    organise_job(router, Organisation(tags=["Baseline", "lr sweep"]))
     classifier = cancel_job(make_job(alice, sentiment, model="minilm-l6", name="mood run"))
+    organise_job(classifier, Organisation(tags=["lr sweep"], starred=True))
     return {
         "routing": routing.pk,
         "sentiment": sentiment.pk,
@@ -68,6 +71,11 @@ CASES = [
     ("/api/v1/jobs/", "base_model", "base_model=tailor-tiny", {"router"}),
     ("/api/v1/jobs/", "base_model", "base_model=minilm-l6", {"classifier"}),
     ("/api/v1/jobs/", "dataset", "dataset={routing_id}", {"router"}),
+    ("/api/v1/jobs/", "tag", "tag=baseline", {"router"}),
+    ("/api/v1/jobs/", "tag", "tag=lr%20sweep", {"router", "classifier"}),
+    ("/api/v1/jobs/", "tag", "tag=unused", set()),
+    ("/api/v1/jobs/", "starred", "starred=true", {"classifier"}),
+    ("/api/v1/jobs/", "starred", "starred=false", {"router"}),
     ("/api/v1/jobs/", "q", "q=mood", {"classifier"}),
     ("/api/v1/jobs/", "q", "q=router", {"router"}),
 ]
@@ -135,6 +143,12 @@ def test_the_task_filter_documents_the_words_it_accepts(path, words, sentence):
     # The same four words on both sides (drf-spectacular lists them sorted).
     assert parameter["schema"]["enum"] == sorted(words)
     assert parameter["description"].startswith(sentence)
+
+
+def test_a_starred_filter_other_than_true_or_false_is_refused(alice_api):
+    response = alice_api.get("/api/v1/jobs/?starred=yes")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "starred: Must be one of true, false."
 
 
 def test_an_unknown_task_word_is_refused_with_the_words_accepted(alice_api):

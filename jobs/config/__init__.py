@@ -7,9 +7,6 @@ upload it again to create the same job.
 A document looks like this (every field is optional on input; what is missing
 comes from the preset, and the stored document is always complete):
 
-A document looks like this (every field is optional on input; what is missing
-comes from the preset, and the stored document is always complete):
-
     tailor_config: 1
     name: support-routing on tailor-tiny
     preset: quick
@@ -17,6 +14,7 @@ comes from the preset, and the stored document is always complete):
     model: {base_model: tailor-tiny, method: qlora}
     lora: {rank: 16, alpha: 32, dropout: 0.05, target_modules: [all-linear]}
     training: {epochs: 1, learning_rate: 0.003, ...}
+    tracking: {wandb_project: null, mlflow_experiment: null, ...}   # optional trackers
 
 The package's modules follow the document's life: `schema` (the sections and
 `ConfigError`), `reading` (a job file and a document in), `checks` (ranges and
@@ -45,12 +43,14 @@ from .schema import (
     PRESETS,
     SCHEDULERS,
     SECTIONS,
+    TRACKERS,
     ConfigError,
     DataConfig,
     FieldError,
     JobConfig,
     LoraConfig,
     ModelConfig,
+    TrackingConfig,
     TrainingConfig,
 )
 
@@ -64,6 +64,7 @@ __all__ = [
     "QUOTED_CHARACTERS",
     "SCHEDULERS",
     "SECTIONS",
+    "TRACKERS",
     "ConfigError",
     "DataConfig",
     "DatasetFacts",
@@ -73,6 +74,7 @@ __all__ = [
     "ModelConfig",
     "ModelFacts",
     "Plan",
+    "TrackingConfig",
     "TrainingConfig",
     "automatic_logging_steps",
     "check_config",

@@ -83,6 +83,7 @@ def check_config(config: JobConfig, *, full_finetune_limit: int, model) -> None:
             errors.append(FieldError(name, message))
     need(bool(lora.target_modules), "lora.target_modules", "must name at least one module.")
 
+    errors.extend(_tracking_errors(config.tracking))
     errors.extend(_combination_errors(config, model, full_finetune_limit))
     if errors:
         raise ConfigError(errors)
@@ -138,4 +139,53 @@ def _combination_errors(config: JobConfig, model, full_finetune_limit: int) -> l
                 "set training.loss_on to sequence, or turn packing off.",
             )
         )
+    return errors
+
+
+# W&B's own limits: a project or entity name is at most 128 characters
+# without these, a tag at most 64 characters.
+WANDB_NAME_FORBIDS = "/\\#?%:"
+MAX_TRACKER_NAME = 128
+MAX_TAG = 64
+MAX_TAGS = 20
+
+
+def _tracking_errors(tracking) -> list[FieldError]:
+    """Names a tracker accepts, and no tracker setting without its tracker."""
+    errors: list[FieldError] = []
+    for name in ("wandb_project", "wandb_entity"):
+        value = getattr(tracking, name)
+        if value and (len(value) > MAX_TRACKER_NAME or set(value) & set(WANDB_NAME_FORBIDS)):
+            errors.append(
+                FieldError(
+                    f"tracking.{name}",
+                    f"must be at most {MAX_TRACKER_NAME} characters and use none of "
+                    f"{' '.join(WANDB_NAME_FORBIDS[:-1])} or {WANDB_NAME_FORBIDS[-1]} "
+                    "(W&B's rule).",
+                )
+            )
+    for name in ("wandb_name", "mlflow_experiment", "mlflow_run_name"):
+        value = getattr(tracking, name)
+        if value and len(value) > MAX_TRACKER_NAME:
+            errors.append(
+                FieldError(f"tracking.{name}", f"must be at most {MAX_TRACKER_NAME} characters.")
+            )
+    tags = tracking.wandb_tags
+    if len(tags) > MAX_TAGS or any(len(tag) > MAX_TAG for tag in tags):
+        errors.append(
+            FieldError(
+                "tracking.wandb_tags",
+                f"must be at most {MAX_TAGS} tags of at most {MAX_TAG} characters each.",
+            )
+        )
+    needs = {"wandb_project": ("wandb_entity", "wandb_name", "wandb_tags"),
+             "mlflow_experiment": ("mlflow_run_name",)}  # fmt: skip
+    named = {error.field for error in errors}  # one sentence a field
+    for tracker, settings in needs.items():
+        if not getattr(tracking, tracker):
+            for name in settings:
+                if getattr(tracking, name) and f"tracking.{name}" not in named:
+                    errors.append(
+                        FieldError(f"tracking.{name}", f"needs tracking.{tracker}: set it too.")
+                    )
     return errors

@@ -42,6 +42,12 @@ FIELD_LABELS: dict[str, str] = {
     "training.early_stopping_patience": "Early-stopping patience",
     "training.loss_on": "Loss on",
     "training.logging_steps": "Log every N steps",
+    "tracking.wandb_project": "W&B project",
+    "tracking.wandb_entity": "W&B entity",
+    "tracking.wandb_name": "W&B run name",
+    "tracking.wandb_tags": "W&B tags",
+    "tracking.mlflow_experiment": "MLflow experiment",
+    "tracking.mlflow_run_name": "MLflow run name",
     # Not fields of a section: the document as a whole, and the uploaded file.
     "tailor_config": "Configuration version",
     "config": "Configuration",
@@ -50,7 +56,7 @@ FIELD_LABELS: dict[str, str] = {
 
 # A dotted path inside a sentence ("set training.eval_every"); the lookbehind
 # keeps file names and numbers ("tailor-job.yaml", "0.003") out.
-_PATH_IN_TEXT = re.compile(r"(?<![\w.])(?:data|model|lora|training)\.[a-z_]+\b")
+_PATH_IN_TEXT = re.compile(r"(?<![\w.])(?:data|model|lora|training|tracking)\.[a-z_]+\b")
 
 
 def field_label(path: str) -> str:

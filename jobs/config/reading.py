@@ -149,6 +149,15 @@ def _as_list(value):
     raise ValueError("must be a list of module names.")
 
 
+def _as_tags(value):
+    if value is None or value == "":
+        return []
+    try:
+        return _as_list(value)
+    except ValueError:
+        raise ValueError("must be a list of tags.") from None
+
+
 def _as_optional_str(value):
     if value is None or value == "":
         return None
@@ -171,6 +180,7 @@ _COERCERS = {
     int: _as_int,
     float: _as_float,
     "list": _as_list,
+    "tags": _as_tags,
     "optional_str": _as_optional_str,
     str: _as_str,
 }
@@ -194,7 +204,7 @@ def _kind_of(dc_field: dataclasses.Field):
     if annotation in ("float", float):
         return float
     if annotation == "list[str]":
-        return "list"
+        return dc_field.metadata.get("items", "list")
     if annotation == "str | None":
         return "optional_str"
     return str
@@ -230,6 +240,7 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
         model=dataclasses.replace(config.model),
         lora=dataclasses.replace(config.lora, target_modules=list(config.lora.target_modules)),
         training=dataclasses.replace(config.training),
+        tracking=dataclasses.replace(config.tracking, wandb_tags=list(config.tracking.wandb_tags)),
     )
     version = document.get("tailor_config", CONFIG_VERSION)
     if type(version) is not int:

@@ -28,6 +28,8 @@ SCHEDULERS = {
     "constant": "Constant",
     "constant_with_warmup": "Constant after warm-up",
 }
+# The experiment trackers a job can report to (tracking.*), in pages' words.
+TRACKERS = {"wandb": "Weights & Biases", "mlflow": "MLflow"}
 LOSS_ON = {
     "completions": "Completions only (assistant turns)",
     "sequence": "Whole sequence",
@@ -112,6 +114,39 @@ class TrainingConfig:
 
 
 @dataclass
+class TrackingConfig:
+    # Off unless named: a tracker is the team's, and the operator sets its
+    # address and credentials (README: trackers), never the job document.
+    wandb_project: str | None = field(
+        default=None, metadata={"help": "Weights & Biases project to log the run to."}
+    )
+    wandb_entity: str | None = field(
+        default=None, metadata={"help": "W&B team or user (empty: the key's default)."}
+    )
+    wandb_name: str | None = field(
+        default=None, metadata={"help": "The W&B run's name (empty: the job's name)."}
+    )
+    wandb_tags: list[str] = field(
+        default_factory=list, metadata={"help": "Tags of the W&B run.", "items": "tags"}
+    )
+    mlflow_experiment: str | None = field(
+        default=None, metadata={"help": "MLflow experiment to log the run to."}
+    )
+    mlflow_run_name: str | None = field(
+        default=None, metadata={"help": "The MLflow run's name (empty: the job's name)."}
+    )
+
+    @property
+    def trackers(self) -> list[str]:
+        """The trackers this job reports to, by TRACKERS' words."""
+        return [
+            name
+            for name, chosen in (("wandb", self.wandb_project), ("mlflow", self.mlflow_experiment))
+            if chosen
+        ]
+
+
+@dataclass
 class JobConfig:
     name: str = ""
     preset: str = "quick"
@@ -119,6 +154,7 @@ class JobConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def to_document(self) -> dict:
         return {"tailor_config": CONFIG_VERSION, **dataclasses.asdict(self)}
@@ -129,6 +165,7 @@ SECTIONS = {
     "model": ModelConfig,
     "lora": LoraConfig,
     "training": TrainingConfig,
+    "tracking": TrackingConfig,
 }
 
 

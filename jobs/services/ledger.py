@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from jobs.models import Checkpoint, EventKind, FineTuneJob, JobStatus, MetricKind, MetricPoint
-from jobs.services import live
+from jobs.services import live, sweep_pruning, sweeps
 from jobs.services.lifecycle import (
     cancel_flag_key,
     do_transition,
@@ -152,6 +152,8 @@ def record_metric(job_id, attempt: int, event: dict) -> None:
             },
         )
     live.publish_point(point, event.get("total_steps") or 0)
+    if kind == MetricKind.EVAL:  # a sweep may stop the run early
+        sweep_pruning.after_validation(job_id, event["step"], event["val_loss"])
 
 
 def _least(column: str, value: float):
@@ -168,6 +170,13 @@ def record_log(job_id, attempt: int, message: str, *, level: str = "info", data=
         if not _owned(job_id, attempt).exists():
             raise LostJob
         record_event(job_id, EventKind.LOG, message, level=level, attempt=attempt, data=data)
+
+
+def record_log_event(job_id, attempt: int, event: dict) -> None:
+    """A training run's log event (jobs.training.LogEvent), at its level."""
+    record_log(
+        job_id, attempt, event["message"], level=event.get("level", "info"), data=event.get("data")
+    )
 
 
 def record_checkpoint(job_id, attempt: int, event: dict) -> None:
@@ -206,6 +215,12 @@ def record_checkpoint(job_id, attempt: int, event: dict) -> None:
 # --- how a run ends -------------------------------------------------------------------
 
 
+def _ended(job_id) -> None:
+    """What follows every end of a run: its cancel flag cleared, its sweep advanced."""
+    _clear_cancel_flag(job_id)
+    sweeps.job_ended(job_id)
+
+
 def _clear_cancel_flag(job_id) -> None:
     try:
         flags_client().delete(cancel_flag_key(job_id))
@@ -232,6 +247,7 @@ def finish_succeeded(job_id, attempt: int, *, metrics: dict, adapter_path: str,
         for receiver, answer in answers:
             if isinstance(answer, Exception):
                 logger.error("%s failed after job %s succeeded: %s", receiver, job_id, answer)
+        sweeps.job_ended(job_id)  # after the evaluation was asked for: its metric may be one
     return done
 
 
@@ -245,7 +261,7 @@ def finish_cancelled(job_id, attempt: int, *, step: int) -> bool:
             job, JobStatus.CANCELLED, expected=RUNNING_STATES, attempt=attempt,
             reason=f"Cancelled at step {step:,}{where}.", current_step=step,
         )  # fmt: skip
-    _clear_cancel_flag(job_id)
+    _ended(job_id)
     return done
 
 
@@ -257,7 +273,7 @@ def finish_failed(job_id, attempt: int, *, code: str, message: str, traceback: s
             job, JobStatus.FAILED, expected=RUNNING_STATES, attempt=attempt, level="error",
             reason=message, error_code=code, error_message=message, error_traceback=traceback,
         )  # fmt: skip
-    _clear_cancel_flag(job_id)
+    _ended(job_id)
     return done
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from jobs.failures import ExplainedFailure
 
@@ -64,6 +64,8 @@ class StartedEvent(TypedDict):
 class LogEvent(TypedDict):
     kind: Literal["log"]
     message: str
+    level: NotRequired[Literal["info", "warning"]]  # info when absent
+    data: NotRequired[dict]  # figures the page may show beside the message
 
 
 class MetricEvent(TypedDict, total=False):

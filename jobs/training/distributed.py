@@ -208,9 +208,11 @@ def _rank_env(rank: int, devices: int, port: int) -> dict:
 
 
 def run_on_devices(devices: int, config, paths: RunPaths, *, task: str, on_event, should_stop,
-                   resume_from: Path | None = None, may_write=None):  # fmt: skip
+                   resume_from: Path | None = None, may_write=None,
+                   tracker_settings=None):  # fmt: skip
     """`loop.run_training` on `devices` processes, this one rank 0
-    (`run_training` comes here by itself when `training.devices` > 1)."""
+    (`run_training` comes here by itself when `training.devices` > 1); rank 0
+    alone reports to the trackers."""
     import torch.distributed as dist
 
     from .loop import run_training
@@ -237,7 +239,7 @@ def run_on_devices(devices: int, config, paths: RunPaths, *, task: str, on_event
     try:
         return run_training(
             config, paths, task=task, on_event=on_event, should_stop=stop,
-            resume_from=resume_from, may_write=write,
+            resume_from=resume_from, may_write=write, tracker_settings=tracker_settings,
         )  # fmt: skip
     except TrainingFailure:
         raise  # rank 0's own sentence (every rank meets the same data and model)

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from . import data, objectives
+from . import data, objectives, trackers
 from .checkpoints import CHECKPOINT_COMPLETE_MARKER, checkpoint_is_complete, latest_checkpoint  # noqa: F401
 from .contract import RunPaths, TrainingFailure, TrainingResult
 from .files import atomic_folder
@@ -28,6 +28,7 @@ def run_training(
     should_stop,
     resume_from: Path | None = None,
     may_write=None,
+    tracker_settings: trackers.TrackerSettings | None = None,
 ) -> TrainingResult:
     """Train `paths.model_source` on `paths.train_file` as `config` says.
 
@@ -35,7 +36,9 @@ def run_training(
     adapter (or, for a full fine-tune, the whole model) to output_dir/adapter/,
     replacing any adapter there in one rename. Calls `on_event` from this
     thread; calls `should_stop` after every optimizer step and `may_write`
-    (when given) before every checkpoint and the adapter is saved. Raises
+    (when given) before every checkpoint and the adapter is saved. Reports
+    to the trackers `config.tracking` names, as `tracker_settings` allow
+    (none without them; see trackers.py). Raises
     TrainingFailure for errors an analyst can act on; other exceptions
     propagate unchanged.
     """
@@ -48,6 +51,7 @@ def run_training(
         return run_on_devices(
             config.training.devices, config, paths, task=task, on_event=on_event,
             should_stop=should_stop, resume_from=resume_from, may_write=may_write,
+            tracker_settings=tracker_settings,
         )  # fmt: skip
     objective = objectives.for_task(task)
     if resume_from is not None and not checkpoint_is_complete(resume_from):
@@ -60,10 +64,14 @@ def run_training(
                 config, paths, task=task, on_event=on_event, should_stop=should_stop,
                 may_write=may_write,
             )  # fmt: skip
-            return _train(
-                built, objective, config, paths, on_event=on_event, resume_from=resume_from,
-                may_write=may_write,
-            )  # fmt: skip
+            with trackers.reporting(
+                built.trainer, config, tracker_settings, paths, on_event
+            ) as reported:
+                reported["result"] = _train(
+                    built, objective, config, paths, on_event=on_event, resume_from=resume_from,
+                    may_write=may_write,
+                )  # fmt: skip
+            return reported["result"]
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise TrainingFailure("out_of_memory", OUT_OF_MEMORY) from exc
 

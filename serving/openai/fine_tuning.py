@@ -32,6 +32,7 @@ from serving.openai.http import (
     openai_endpoint,
     read_json_body,
 )
+from serving.openai.integrations import read_integrations
 from serving.openai.objects import FILE_PREFIX, status_details, user_file, user_job, uuid_of
 
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
@@ -87,6 +88,10 @@ class FineTuningRequest:
     seed: int | None = None
     suffix: str = ""
     metadata: dict = field(default_factory=dict)
+    # `integrations` as the configuration's tracking section, and its fields'
+    # names as the client wrote them.
+    tracking: dict = field(default_factory=dict)
+    tracking_params: dict = field(default_factory=dict)
 
     @property
     def files(self) -> dict[str, str]:
@@ -199,9 +204,7 @@ def read_create_request(data: dict) -> FineTuningRequest:
             seed = read_number(seed, whole=True, text=False)  # its range is the configuration's
         except NumberError as refused:
             raise _bad("seed", refused.message) from None
-    integrations = data.get("integrations")
-    if integrations is not None and not isinstance(integrations, list):
-        raise _bad("integrations", "must be a list.")
+    tracking, tracking_params = read_integrations(data.get("integrations"))
     metadata = _read_metadata(data.get("metadata"))
 
     given = read_hyperparameters(data.get("hyperparameters"), "hyperparameters")
@@ -226,6 +229,8 @@ def read_create_request(data: dict) -> FineTuningRequest:
         seed=seed,
         suffix=suffix,
         metadata=metadata,
+        tracking=tracking,
+        tracking_params=tracking_params,
     )
 
 
@@ -289,6 +294,7 @@ def job_document(ask: FineTuningRequest) -> dict:
         "data": data,
         "model": {"base_model": ask.model},
         "training": training,
+        "tracking": ask.tracking,
     }
 
 
@@ -296,7 +302,7 @@ def _config_error(error: cfg.ConfigError, ask: FineTuningRequest, document: dict
     """The configuration's field errors, each named as the client named its field."""
     sentences, params = [], []
     for problem in error.errors:
-        param = CONFIG_PARAMS.get(problem.field)
+        param = ask.tracking_params.get(problem.field) or CONFIG_PARAMS.get(problem.field)
         message = problem.message
         if problem.field in CONFIG_HYPERPARAMETERS:
             param = f"{ask.hyperparameters_at}.{CONFIG_HYPERPARAMETERS[problem.field]}"

@@ -24,6 +24,7 @@ from jobs.numbers import NumberError, read_number
 from jobs.services import catalog
 from serving.errors import sentence
 from serving.openai.http import RequestError
+from serving.openai.integrations import integrations_of
 
 FILE_PREFIX = "file-"
 JOB_PREFIX = "ftjob-"
@@ -275,7 +276,7 @@ def job_object(job: FineTuneJob, *, staff: bool = False) -> dict:
         "error": _error(job, staff=staff),
         "seed": (job.config.get("training") or {}).get("seed"),
         "estimated_finish": _estimated_finish(job),
-        "integrations": [],
+        "integrations": integrations_of(job.config),
         "method": {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
         "user_provided_suffix": user_provided_suffix(job),
         "metadata": job.metadata or None,

@@ -119,8 +119,13 @@ def run_maintenance() -> dict:
     reaped = retry_database(reap)
     sent = retry_database(dispatch)
     retry_database(forget_old_entries)  # the audit log's retention (audit/)
+    # Sweeps whose runs ended without their advance (a worker lost, a job
+    # cancelled before it started, an evaluation finished): moved on here.
+    from jobs.services.sweeps import advance_running_sweeps
+
+    advanced = retry_database(advance_running_sweeps)
     mark_reaper_alive()
-    return {"reaped": reaped, "dispatched": sent}
+    return {"reaped": reaped, "dispatched": sent, "sweeps_advanced": advanced}
 
 
 def reaper_stale_after() -> int:

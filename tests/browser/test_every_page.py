@@ -19,7 +19,8 @@ from playwright.sync_api import expect
 
 from datasets_app.services import create_dataset, run_validation
 from jobs.models import FineTuneJob, JobStatus
-from jobs.services import ledger
+from jobs.services import ledger, sweep_space, sweeps
+from jobs.services.drafts import check_start_job
 from serving.models import Evaluation
 from studio.services.tokens import create_token
 from tests.builders import chat_jsonl, finished_job, make_job, ready_sample, upload
@@ -90,7 +91,22 @@ def a_studio_in_use(owner) -> dict[str, str]:
     )  # fmt: skip
     create_token(owner, "nightly pipeline")
     return {"dataset": dataset.pk, "broken": broken.pk, "done": done.pk,
-            "running": running.pk, "failed": failed.pk}  # fmt: skip
+            "running": running.pk, "failed": failed.pk, "sweep": a_sweep(owner, dataset).pk}  # fmt: skip
+
+
+def a_sweep(owner, dataset):
+    """A running sweep: one run ended with its loss, one queued."""
+    document = {"data": {"dataset": str(dataset.pk)}, "model": {"base_model": "tailor-tiny"}}
+    draft = check_start_job(owner, document)
+    spec = {"parameters": {"learning_rate": {"values": [1e-3, 3e-3]}, "lora_rank": {"values": [8]}},
+            "budget": 3, "sampler": "random", "parallel": 2}  # fmt: skip
+    sweep = sweeps.create_sweep(owner, draft, sweep_space.read_sweep(spec, task=draft.model.task))
+    first = sweep.trials.order_by("number").first()
+    FineTuneJob.objects.filter(pk=first.job_id).update(
+        status=JobStatus.SUCCEEDED, best_val_loss=1.72, finished_at=timezone.now()
+    )
+    sweeps.advance(sweep.pk)
+    return sweep
 
 
 def stops(ids: dict) -> list[Stop]:
@@ -107,6 +123,8 @@ def stops(ids: dict) -> list[Stop]:
         Stop(
             "compare", f"/jobs/compare/?ids={ids['done']},{ids['running']}", "#compare-chart canvas"
         ),
+        Stop("sweeps", "/sweeps/", "main h1"),
+        Stop("sweep", f"/sweeps/{ids['sweep']}/", "#sweep-leaderboard"),
         Stop("models", "/models/", "main h1"),
         Stop("playground", f"/playground/?job={ids['done']}", "main h1"),
         Stop("tokens", "/tokens/", "main h1"),

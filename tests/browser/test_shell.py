@@ -10,7 +10,7 @@ from tests.processes import fits_the_screen, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SECTIONS = ("Dashboard", "Datasets", "Jobs", "Playground", "Models", "API tokens")
+SECTIONS = ("Dashboard", "Datasets", "Jobs", "Sweeps", "Playground", "Models", "API tokens")
 
 
 def test_an_analyst_logs_in_sees_their_home_and_logs_out(page, live_server_url, alice):

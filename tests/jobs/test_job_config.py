@@ -238,3 +238,43 @@ def test_an_error_reads_in_labels_and_a_path_it_mentions_too():
         "Configuration file",
         "tailor-job.yaml at 0.003 is odd.",
     )
+
+
+# --- tracking (jobs/training/trackers.py reports to them) ----------------------------
+
+
+def test_the_tracking_section_names_the_trackers_a_job_reports_to():
+    assert cfg.JobConfig().tracking.trackers == []
+    config = cfg.read_document(
+        {"tracking": {"wandb_project": "routing", "wandb_tags": "tiny, lora",
+                      "mlflow_experiment": "support"}}
+    )  # fmt: skip
+    assert config.tracking.trackers == ["wandb", "mlflow"]
+    assert config.tracking.wandb_tags == ["tiny", "lora"]
+    cfg.check_config(config, full_finetune_limit=0, model=None)
+    assert config.to_document()["tracking"]["mlflow_experiment"] == "support"
+
+
+def test_bad_tracking_fields_are_named_with_a_sentence_each():
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.read_document({"tracking": {"wandb_tags": 3, "wandb_key": "secret"}})
+    assert error.value.as_dict() == {
+        "tracking.wandb_tags": "must be a list of tags.",
+        "tracking.wandb_key": "is not a known field.",
+    }
+    config = cfg.read_document(
+        {"tracking": {"wandb_entity": "team#1", "wandb_name": "n", "wandb_tags": ["t" * 65],
+                      "mlflow_run_name": "r", "mlflow_experiment": None}}
+    )  # fmt: skip
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.check_config(config, full_finetune_limit=10**12, model=None)
+    # A field with a bad value is not also told it needs its tracker.
+    assert error.value.as_dict() == {
+        "tracking.wandb_entity": "must be at most 128 characters and use none of "
+        "/ \\ # ? % or : (W&B's rule).",
+        "tracking.wandb_tags": "must be at most 20 tags of at most 64 characters each.",
+        "tracking.wandb_name": "needs tracking.wandb_project: set it too.",
+        "tracking.mlflow_run_name": "needs tracking.mlflow_experiment: set it too.",
+    }
+    assert for_people(cfg.FieldError("tracking.wandb_name", error.value.as_dict()[
+        "tracking.wandb_name"])) == ("W&B run name", "needs “W&B project”: set it too.")  # fmt: skip

@@ -213,6 +213,27 @@ def test_clone_and_edit_prefills_the_wizard(alice_client, alice):
     assert f'value="{escape(job.name)} (copy)"' in html
 
 
+def test_the_wizard_reports_to_a_tracker_and_a_clone_keeps_it(
+    alice_client, alice, django_capture_on_commit_callbacks
+):
+    dataset = ready_sample(alice)
+    fields = {"tracking.wandb_project": "routing", "tracking.wandb_tags": "nightly, lr"}
+    with django_capture_on_commit_callbacks(execute=False):
+        alice_client.post(reverse("job-new"), wizard_post(dataset, **fields))
+    job = FineTuneJob.objects.get()
+    assert job.config["tracking"]["wandb_project"] == "routing"
+    assert job.config["tracking"]["wandb_tags"] == ["nightly", "lr"]
+    html = alice_client.get(reverse("job-new"), {"from": job.pk}).content.decode()
+    assert 'name="tracking.wandb_project" id="id_tracking-wandb_project" value="routing"' in html
+    assert 'id="id_tracking-wandb_tags" value="nightly, lr"' in html
+    # A name W&B refuses is the field's own sentence, and no job is made.
+    bad = alice_client.post(
+        reverse("job-new"), wizard_post(dataset, **{"tracking.wandb_project": "a/b"})
+    )
+    assert field_error(bad.content.decode(), "tracking.wandb_project")
+    assert FineTuneJob.objects.count() == 1
+
+
 # --- job page and actions -----------------------------------------------------------------
 
 

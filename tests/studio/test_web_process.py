@@ -42,7 +42,8 @@ secret = create_token(user, "probe").secret
 assert client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
 # What sending a training or inference task imports (the task modules, not what they run).
 import jobs.tasks, jobs.worker, jobs.training, serving.tasks, serving.engine
-HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate")
+HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate",
+         "wandb", "mlflow")
 print(",".join(m for m in HEAVY if m in sys.modules) or "none")
 """
 
