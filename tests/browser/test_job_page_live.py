@@ -178,6 +178,8 @@ def test_the_loss_chart_has_whole_step_ticks_a_legend_at_rest_and_a_name(
     assert all(re.fullmatch(r"\d[\d,]*", tick) for tick in ticks), ticks
 
     # Under the cursor the legend shows that step; away from the chart, the latest again.
+    # (In view first: the mouse hovers only what the viewport shows.)
+    chart.scroll_into_view_if_needed()
     box = chart.locator(".u-over").bounding_box()
     page.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
     expect(values.first).to_have_text("1")
