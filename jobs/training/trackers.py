@@ -20,6 +20,7 @@ One record per tracker (`Tracker`) in `TRACKERS`, keyed by the words of
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import os
@@ -45,8 +46,9 @@ class TrackerSettings:
     timeout_s: float = 10.0  # how long a tracker may take to answer
 
 
-class Tracker:
-    """One experiment tracker: whether it can run, its environment, its run."""
+class Tracker(abc.ABC):
+    """One experiment tracker: whether it can run, its environment, its run.
+    Each tracker words itself (`describe`) and names its library's callback."""
 
     name: str = ""
     label: str = ""
@@ -59,16 +61,19 @@ class Tracker:
     def environ(self, settings: TrackerSettings, paths: RunPaths) -> dict[str, str]:
         return {}
 
+    @abc.abstractmethod
     def describe(self, tracking, settings: TrackerSettings) -> str:
-        raise NotImplementedError
+        """Where the run goes, in the log's words: "W&B (project x, offline)"."""
 
+    @abc.abstractmethod
     def callback(self):
         """The library's own TrainerCallback."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def start(self, tracking, config, settings: TrackerSettings, paths: RunPaths) -> None:
         """Open the run the callback then logs to."""
 
+    @abc.abstractmethod
     def finish(self, adapter_dir, *, outcome: str) -> None:
         """Store the final adapter (when there is one) and close the run as
         `outcome`: finished, stopped (cancelled or lost) or failed."""
