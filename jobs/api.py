@@ -45,7 +45,7 @@ from jobs.serializers import (
     job_document,
 )
 from jobs.services import artifacts, catalog, lifecycle, live, organise
-from jobs.services.job_filters import with_tag
+from jobs.services.job_filters import JobFilters
 from studio.api_errors import Conflict
 from studio.api_params import one_of, whole_number
 from studio.parsers import JSONParser
@@ -109,22 +109,24 @@ TASK_FILTER = OpenApiParameter(
 
 def filter_jobs(jobs, params):
     """The `status`, `task`, `base_model`, `dataset`, `tag`, `starred` and `q`
-    filters of the jobs list."""
-    if wanted := one_of(params, "status", JobStatus.values):
-        jobs = jobs.filter(status=wanted)
-    if task := one_of(params, "task", vocabulary.MODEL_TASK_WORDS):
-        jobs = jobs.filter(task=vocabulary.as_model_task(task))
-    if base_model := params.get("base_model"):
-        jobs = jobs.filter(base_model_id=base_model)
-    if dataset := params.get("dataset"):
+    filters of the jobs list, read strictly (a bad value is a 400); the list
+    page's filters narrow alike (JobFilters.apply)."""
+    dataset = params.get("dataset", "")
+    if dataset:
         try:
-            jobs = jobs.filter(dataset_id=uuid.UUID(dataset))
+            dataset = str(uuid.UUID(dataset))
         except ValueError:
             raise ValidationError({"dataset": ["Must be a dataset id (a UUID)."]}) from None
-    if tag := " ".join(params.get("tag", "").split()):
-        jobs = with_tag(jobs, tag)
-    if starred := one_of(params, "starred", ("true", "false")):
-        jobs = jobs.filter(starred=starred == "true")
+    starred = one_of(params, "starred", ("true", "false"))
+    jobs = JobFilters(
+        tag=" ".join(params.get("tag", "").split()),
+        base_model=params.get("base_model", ""),
+        dataset=dataset,
+        status=one_of(params, "status", JobStatus.values) or "",
+        starred=None if starred is None else starred == "true",
+    ).apply(jobs)
+    if task := one_of(params, "task", vocabulary.MODEL_TASK_WORDS):
+        jobs = jobs.filter(task=vocabulary.as_model_task(task))
     if q := params.get("q", "").strip():
         jobs = jobs.filter(Q(name__icontains=q) | Q(fine_tuned_model__icontains=q))
     return jobs

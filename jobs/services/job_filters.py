@@ -8,7 +8,8 @@ Contract:
   API reads the same names strictly, answering 400 (jobs/api.py).
 - `JobFilters.apply(jobs)` narrows a queryset the caller has already scoped
   to the user (`FineTuneJob.objects.for_user`), so a filter never reaches
-  past what the user may see.
+  past what the user may see. The API's list (jobs/api.py `filter_jobs`)
+  narrows through it too, after its strict reading.
 - `filter_choices(jobs)` offers only the tags, base models and datasets
   found on `jobs`: the user's own (staff: everyone's, as the list shows).
 - `group_by_dataset(rows, jobs)` cuts a page of rows, ordered by
@@ -42,7 +43,7 @@ class JobFilters:
     base_model: str = ""
     dataset: str = ""
     status: str = ""
-    starred: bool = False
+    starred: bool | None = None  # None: starred or not
     group: str = ""
 
     @classmethod
@@ -58,14 +59,15 @@ class JobFilters:
             base_model=params.get("base_model", "").strip(),
             dataset=dataset,
             status=status if status in JobStatus.values else "",
-            starred=bool(read_yes_no(params.get("starred", ""))),
+            starred=True if read_yes_no(params.get("starred", "")) else None,
             group=GROUP_BY_DATASET if params.get("group") == GROUP_BY_DATASET else "",
         )
 
     @property
     def any(self) -> bool:
         """Whether any filter narrows the list (grouping does not)."""
-        return bool(self.tag or self.base_model or self.dataset or self.status or self.starred)
+        narrowing = (self.tag, self.base_model, self.dataset, self.status)
+        return any(narrowing) or self.starred is not None
 
     @property
     def grouped(self) -> bool:
@@ -80,8 +82,8 @@ class JobFilters:
             jobs = jobs.filter(dataset_id=self.dataset)
         if self.status:
             jobs = jobs.filter(status=self.status)
-        if self.starred:
-            jobs = jobs.filter(starred=True)
+        if self.starred is not None:
+            jobs = jobs.filter(starred=self.starred)
         return jobs.order_by(*GROUPED_ORDER) if self.grouped else jobs
 
     def matches(self, job: FineTuneJob) -> bool:
