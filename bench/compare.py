@@ -40,7 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.train_overhead import make_owner, percentile, ready_dataset, set_up_studio  # noqa: E402
+from bench.train_overhead import (  # noqa: E402
+    make_owner,
+    percentile,
+    ready_dataset,
+    session_key,
+    set_up_studio,
+)
 
 RUNS = 6
 TARGET_PAINT_S = 1.0
@@ -97,18 +103,6 @@ def server_time(owner, ids: str, rounds: int) -> float:
     return statistics.median(times)
 
 
-def session_cookie(owner) -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session[SESSION_KEY] = str(owner.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
-    session.create()
-    return session.session_key
-
-
 def serve() -> tuple[subprocess.Popen, str]:
     from studio.redis_server import free_port
 
@@ -137,7 +131,7 @@ def first_paint(owner, ids: str, rounds: int) -> list[float]:
     from django.conf import settings
     from playwright.sync_api import sync_playwright
 
-    cookie = session_cookie(owner)  # before Playwright's event loop: Django refuses inside one
+    cookie = session_key(owner)  # before Playwright's event loop: Django refuses inside one
     server, url = serve()
     try:
         with sync_playwright() as playwright:
@@ -175,7 +169,7 @@ def live_latency(owner, jobs: list, points_each: int) -> list[float]:
     from studio.asgi import application
 
     headers = [
-        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_cookie(owner)}".encode()),
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key(owner)}".encode()),
         (b"origin", b"http://127.0.0.1:8000"),
         (b"host", b"127.0.0.1:8000"),
     ]

@@ -262,11 +262,22 @@ def measure_packing(owner, scratch: Path, steps: int) -> dict:
 # --- 3. live latency ----------------------------------------------------------------------
 
 
+def session_key(owner) -> str:
+    """A logged-in session of `owner`, as the login page leaves one: its key."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(owner.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
 def measure_latency(owner, points: int = 200) -> list[float]:
     from channels.testing import WebsocketCommunicator
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
 
     from jobs.services import ledger
     from studio.asgi import application
@@ -274,13 +285,8 @@ def measure_latency(owner, points: int = 200) -> list[float]:
     dataset = ready_dataset(owner)
     job = queued_job(owner, dataset, {"max_steps": points})
     run = ledger.claim(job.pk, "bench")
-    session = SessionStore()
-    session[SESSION_KEY] = str(owner.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
-    session.create()
     headers = [
-        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()),
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key(owner)}".encode()),
         (b"origin", b"http://127.0.0.1:8000"),
         (b"host", b"127.0.0.1:8000"),
     ]
