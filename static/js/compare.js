@@ -40,7 +40,7 @@
     const held = { train: new Map(), validation: new Map() };
     run.train.forEach(function (row) { held.train.set(row[0], row); });
     run.validation.forEach(function (row) { held.validation.set(row[0], row); });
-    return { meta: run, held: held, attempt: run.attempt, active: run.active, socket: null, timer: null, backoff: 1000 };
+    return { meta: run, held: held, attempt: run.attempt, active: run.active, socket: null, timer: null };
   });
 
   // The run's colour, as tailor.css gives its swatch (one palette for the page).
@@ -50,7 +50,7 @@
   }
 
   function number(value) { return Number(value).toLocaleString("en"); }
-  const loss = typeof jobLive !== "undefined" ? jobLive.loss : function (v) { return v.toFixed(4); };
+  const loss = jobLive.loss;
 
   // One curve as x-ascending [xs, ys]: tokens that were not counted (0) and,
   // on a log axis, losses that are not positive cannot be placed.
@@ -214,9 +214,7 @@
   }
 
   function ask(run) {
-    if (run.socket && run.socket.readyState === WebSocket.OPEN) {
-      run.socket.send(JSON.stringify({ after_step: lastStep(run), attempt: run.attempt }));
-    }
+    if (run.socket) run.socket.send({ after_step: lastStep(run), attempt: run.attempt });
   }
 
   // The run ended: one more ask brings what the live messages missed, then the socket closes.
@@ -249,23 +247,15 @@
   }
 
   function follow(run) {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + run.meta.ws);
-    run.socket = socket;
-    socket.addEventListener("open", function () {
-      run.backoff = 1000;
-      ask(run);
-      clearInterval(run.timer);
-      run.timer = setInterval(function () { if (!document.hidden) ask(run); }, RESYNC_MS);
-      node.dataset.live = String(runs.filter(function (r) { return r.socket && r.socket.readyState === WebSocket.OPEN; }).length);
-    });
-    socket.addEventListener("message", function (event) { receive(run, JSON.parse(event.data)); });
-    socket.addEventListener("close", function (event) {
-      clearInterval(run.timer);
-      if (typeof jobLive !== "undefined" && jobLive.sessionEnded(event)) return;
-      if (!run.active) return;
-      setTimeout(function () { follow(run); }, run.backoff);
-      run.backoff = Math.min(run.backoff * 2, 15000);
+    run.socket = jobLive.follow(run.meta.ws, {
+      open: function () {
+        ask(run);
+        clearInterval(run.timer);
+        run.timer = setInterval(function () { if (!document.hidden) ask(run); }, RESYNC_MS);
+        node.dataset.live = String(runs.filter(function (r) { return r.socket && r.socket.open(); }).length);
+      },
+      message: function (message) { receive(run, message); },
+      again: function () { clearInterval(run.timer); return run.active; },
     });
   }
 

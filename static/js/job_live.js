@@ -25,10 +25,11 @@
 // While the job is queued, its place in the training line ("Queued: 2nd in
 // line; …") moves as the line does: the server sends the places that moved,
 // each publication with a version, and the page keeps the newest it was told.
-// What the job page, the jobs list (jobs_list_live.js) and Compare share: numbers formatted as the
-// server formats them (Django's floatformat: half away from zero on the
-// shortest decimal form), and what a socket closed by the end of the session
-// means for the page.
+// What the job page, the jobs list (jobs_list_live.js) and Compare share
+// (`jobLive`): numbers formatted as the server formats them (Django's
+// floatformat: half away from zero on the shortest decimal form), what a
+// socket closed by the end of the session means for the page, and the
+// socket itself, opened again after a drop (`follow`).
 const jobLive = (function () {
   "use strict";
 
@@ -56,10 +57,47 @@ const jobLive = (function () {
     return true;
   }
 
+  // A websocket to `path` on this host, opened again after a drop (1 s, then
+  // twice as long each time, at most 15 s), but not once the session ended
+  // nor when `handlers.again()` says no. `handlers.open(socket)` runs on every
+  // (re)connect, `handlers.message(data)` with each parsed message, and
+  // `handlers.dropped()` when it closes and will open again. Returns
+  // `send(data)`, which sends only while the socket is open (true if it did).
+  function follow(path, handlers) {
+    let socket = null;
+    let backoff = 1000;
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + path);
+      socket.addEventListener("open", function () {
+        backoff = 1000;
+        if (handlers.open) handlers.open();
+      });
+      socket.addEventListener("message", function (event) { handlers.message(JSON.parse(event.data)); });
+      socket.addEventListener("close", function (event) {
+        if (sessionEnded(event) || (handlers.again && !handlers.again())) return;
+        if (handlers.dropped) handlers.dropped();
+        setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 15000);
+      });
+    }
+    connect();
+    return {
+      send: function (data) {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify(data));
+        return true;
+      },
+      open: function () { return socket !== null && socket.readyState === WebSocket.OPEN; },
+      close: function () { if (socket) socket.close(); },
+    };
+  }
+
   return {
     fixed: fixed,
     loss: function (value) { return value === null || value === undefined ? "—" : fixed(value, 4); },
     sessionEnded: sessionEnded,
+    follow: follow,
   };
 })();
 
@@ -77,7 +115,6 @@ const jobLive = (function () {
   const points = new Map(); // "kind:step" → payload
   let chart = null;
   let socket = null;
-  let backoff = 1000;
   let status = root.dataset.status;
   let loggingSteps = parseInt(root.dataset.loggingSteps || "0", 10) || 0;
   let resyncTimer = null;
@@ -388,11 +425,11 @@ const jobLive = (function () {
 
   // The cursor: the last step held and the newest attempt it came from.
   function ask(afterStep, attempt) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({
+    if (socket) {
+      socket.send({
         after_step: afterStep === undefined ? lastStep() : afterStep,
         attempt: attempt === undefined ? newestAttempt() : attempt,
-      }));
+      });
     }
   }
 
@@ -463,22 +500,14 @@ const jobLive = (function () {
   }
 
   function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
-    socket.addEventListener("open", function () {
-      backoff = 1000;
-      root.dataset.live = "connected";
-      ask();
-      startResync();
-    });
-    socket.addEventListener("message", function (event) {
-      receive(JSON.parse(event.data));
-    });
-    socket.addEventListener("close", function (event) {
-      if (jobLive.sessionEnded(event)) return;
-      root.dataset.live = "reconnecting";
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 15000);
+    socket = jobLive.follow(root.dataset.wsPath, {
+      open: function () {
+        root.dataset.live = "connected";
+        ask();
+        startResync();
+      },
+      message: receive,
+      dropped: function () { root.dataset.live = "reconnecting"; },
     });
   }
 

@@ -20,7 +20,6 @@
   if (!first || !first.dataset.wsPath) return;
   const ACTIVE = ["created", "queued", "running", "cancelling"];
   const REFRESH_MS = (parseFloat(first.dataset.resyncSeconds) || 10) * 1000;
-  let backoff = 1000;
   let socket = null;
   const fetching = new Set();
 
@@ -111,37 +110,30 @@
   // The rows whose job may still change (a finished job's row stays as it is).
   function refresh() {
     const table = current();
-    if (!table || !socket || socket.readyState !== WebSocket.OPEN || document.hidden) return;
+    if (!table || !socket || !socket.open() || document.hidden) return;
     const ids = Array.from(table.querySelectorAll("tr[data-status]"))
       .filter(function (row) { return ACTIVE.indexOf(row.dataset.status) >= 0; })
       .map(function (row) { return row.id.replace(/^job-/, ""); });
-    if (ids.length) socket.send(JSON.stringify({ jobs: ids }));
+    if (ids.length) socket.send({ jobs: ids });
   }
 
   function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + first.dataset.wsPath);
-    socket.addEventListener("open", function () {
-      backoff = 1000;
-      markLive("connected");
-      refresh();
-    });
-    socket.addEventListener("message", function (event) {
-      const message = JSON.parse(event.data);
-      if (message.type === "summary") update(message.job);
-      else if (message.type === "summaries") {
-        message.jobs.forEach(update);
-        const table = current();
-        if (table) table.dataset.synced = String(Date.now());
-      } else if (message.type === "places") {
-        message.places.forEach(function (place) { placeRow(place, message.version); });
-      }
-    });
-    socket.addEventListener("close", function (event) {
-      if (jobLive.sessionEnded(event)) return;
-      markLive("reconnecting");
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 15000);
+    socket = jobLive.follow(first.dataset.wsPath, {
+      open: function () {
+        markLive("connected");
+        refresh();
+      },
+      message: function (message) {
+        if (message.type === "summary") update(message.job);
+        else if (message.type === "summaries") {
+          message.jobs.forEach(update);
+          const table = current();
+          if (table) table.dataset.synced = String(Date.now());
+        } else if (message.type === "places") {
+          message.places.forEach(function (place) { placeRow(place, message.version); });
+        }
+      },
+      dropped: function () { markLive("reconnecting"); },
     });
   }
 
