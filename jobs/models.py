@@ -123,6 +123,14 @@ class FineTuneJob(models.Model):
     method = models.CharField(max_length=16)
     preset = models.CharField(max_length=16)
     task = models.CharField(max_length=32, choices=ModelTask.choices)
+    # What the run optimises (jobs.vocabulary.ObjectiveName): the dataset's
+    # task decides it; a merge trains nothing.
+    objective = models.CharField(max_length=16, default="supervised")
+    # The succeeded job whose adapter this one starts from (model.start_from,
+    # or a merge's first source): the lineage the job page walks up.
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
     config = models.JSONField(help_text="The whole configuration document, resolved.")
     plan = models.JSONField(default=dict, blank=True)
     estimate = models.JSONField(default=dict, blank=True)
@@ -315,6 +323,10 @@ class MetricPoint(models.Model):
     train_loss = models.FloatField(null=True, blank=True)
     val_loss = models.FloatField(null=True, blank=True)
     accuracy = models.FloatField(null=True, blank=True)
+    # Preference objectives (DPO, KTO): the chosen answers' reward minus the
+    # rejected ones', and the share of pairs whose chosen answer wins.
+    reward_margin = models.FloatField(null=True, blank=True)
+    preference_accuracy = models.FloatField(null=True, blank=True)
     learning_rate = models.FloatField(null=True, blank=True)
     grad_norm = models.FloatField(null=True, blank=True)
     tokens_per_second = models.FloatField(null=True, blank=True)

@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from jobs.numbers import NumberError, read_number
 from jobs.vocabulary import SEQUENCE_CLASSIFICATION, Adapter
 
-from .schema import LOSS_ON, METHODS, PRESETS, SCHEDULERS, ConfigError, FieldError, JobConfig
+from .schema import (
+    LOSS_ON,
+    MERGE_COMBINATIONS,
+    METHODS,
+    PRESETS,
+    SCHEDULERS,
+    ConfigError,
+    FieldError,
+    JobConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,9 @@ FIELD_RULES: dict[str, Range | tuple[str, ...]] = {
     "lora.rank": Range(1, 256),
     "lora.alpha": Range(1, 1024),
     "lora.dropout": Range(0, 0.5),
+    "preference.beta": Range(0, 10, lowest_open=True),
+    "merge.combination": tuple(MERGE_COMBINATIONS),
+    "merge.density": Range(0, 1, lowest_open=True),
 }
 
 

@@ -16,10 +16,12 @@ from .schema import FieldError
 FIELD_LABELS: dict[str, str] = {
     "name": "Job name",
     "preset": "Preset",
+    "objective": "Objective",
     "data.dataset": "Training data",
     "data.validation_dataset": "Validation data",
     "model.base_model": "Base model",
     "model.method": "Method",
+    "model.start_from": "Start from job",
     "lora.rank": "LoRA rank",
     "lora.alpha": "LoRA alpha",
     "lora.dropout": "LoRA dropout",
@@ -48,6 +50,11 @@ FIELD_LABELS: dict[str, str] = {
     "tracking.wandb_tags": "W&B tags",
     "tracking.mlflow_experiment": "MLflow experiment",
     "tracking.mlflow_run_name": "MLflow run name",
+    "preference.beta": "Beta (β)",
+    "merge.sources": "Adapters to merge",
+    "merge.weights": "Weights",
+    "merge.combination": "Combination",
+    "merge.density": "Density",
     # Not fields of a section: the document as a whole, and the uploaded file.
     "tailor_config": "Configuration version",
     "config": "Configuration",
@@ -56,7 +63,8 @@ FIELD_LABELS: dict[str, str] = {
 
 # A dotted path inside a sentence ("set training.eval_every"); the lookbehind
 # keeps file names and numbers ("tailor-job.yaml", "0.003") out.
-_PATH_IN_TEXT = re.compile(r"(?<![\w.])(?:data|model|lora|training|tracking)\.[a-z_]+\b")
+_SECTIONS = "data|model|lora|training|tracking|preference|merge"
+_PATH_IN_TEXT = re.compile(rf"(?<![\w.])(?:{_SECTIONS})\.[a-z_]+\b")
 
 
 def field_label(path: str) -> str:

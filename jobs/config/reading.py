@@ -158,6 +158,15 @@ def _as_tags(value):
         raise ValueError("must be a list of tags.") from None
 
 
+def _as_ids(value):
+    if value is None or value == "":
+        return []
+    try:
+        return _as_list(value)
+    except ValueError:
+        raise ValueError("must be a list of job ids.") from None
+
+
 def _as_optional_str(value):
     if value is None or value == "":
         return None
@@ -175,12 +184,25 @@ def _as_str(value):
     raise ValueError("must be text.")
 
 
+def _as_floats(value):
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        try:
+            return [_as_float(v) for v in value]
+        except ValueError:
+            pass
+    raise ValueError("must be a list of numbers.")
+
+
 _COERCERS = {
+    "floats": _as_floats,
     bool: _as_bool,
     int: _as_int,
     float: _as_float,
     "list": _as_list,
     "tags": _as_tags,
+    "ids": _as_ids,
     "optional_str": _as_optional_str,
     str: _as_str,
 }
@@ -203,7 +225,7 @@ def _kind_of(dc_field: dataclasses.Field):
         return int
     if annotation in ("float", float):
         return float
-    if annotation == "list[str]":
+    if annotation in ("list[str]", "list[float]"):
         return dc_field.metadata.get("items", "list")
     if annotation == "str | None":
         return "optional_str"
@@ -236,11 +258,16 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
     config = JobConfig(  # a deep copy: `base` stays as it was
         name=config.name,
         preset=config.preset,
+        objective=config.objective,
         data=dataclasses.replace(config.data),
         model=dataclasses.replace(config.model),
         lora=dataclasses.replace(config.lora, target_modules=list(config.lora.target_modules)),
         training=dataclasses.replace(config.training),
         tracking=dataclasses.replace(config.tracking, wandb_tags=list(config.tracking.wandb_tags)),
+        preference=dataclasses.replace(config.preference),
+        merge=dataclasses.replace(
+            config.merge, sources=list(config.merge.sources), weights=list(config.merge.weights)
+        ),
     )
     version = document.get("tailor_config", CONFIG_VERSION)
     if type(version) is not int:
@@ -255,7 +282,7 @@ def read_document(document, *, base: JobConfig | None = None) -> JobConfig:
     for key, value in document.items():
         if key == "tailor_config":
             continue
-        if key in ("name", "preset"):
+        if key in ("name", "preset", "objective"):
             text = _coerce(key, value, str, errors)
             if text is not None:
                 setattr(config, key, text)

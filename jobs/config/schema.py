@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from jobs.vocabulary import ADAPTER_LABELS, Adapter
+from jobs.vocabulary import ADAPTER_LABELS, OBJECTIVE_LABELS, Adapter
 
 CONFIG_VERSION = 1
 
@@ -30,6 +30,16 @@ SCHEDULERS = {
 }
 # The experiment trackers a job can report to (tracking.*), in pages' words.
 TRACKERS = {"wandb": "Weights & Biases", "mlflow": "MLflow"}
+# What a run optimises (jobs/vocabulary.py); the dataset's task decides it.
+OBJECTIVES = OBJECTIVE_LABELS
+# PEFT's weighted-adapter methods a merge offers (add_weighted_adapter's
+# combination_type), in pages' words.
+MERGE_COMBINATIONS = {
+    "linear": "Linear (weighted average; adapters of one rank)",
+    "ties": "TIES (keep the strongest, agreeing changes)",
+    "dare_linear": "DARE (drop and rescale, then average)",
+    "dare_ties": "DARE + TIES",
+}
 LOSS_ON = {
     "completions": "Completions only (assistant turns)",
     "sequence": "Whole sequence",
@@ -51,6 +61,12 @@ class ModelConfig:
     # QLoRA by default: it fits the largest base in the least memory, and the
     # adapter is as good as LoRA's for the few-thousand-row jobs Tailor is for.
     method: str = field(default=Adapter.QLORA, metadata={"help": "qlora, lora or full."})
+    # Empty: a new adapter on the base. A job id: training goes on from that
+    # succeeded job's adapter (same base, same method family), on new data.
+    start_from: str | None = field(
+        default=None,
+        metadata={"help": "A succeeded job of the same base whose adapter training continues."},
+    )
 
 
 @dataclass
@@ -114,6 +130,39 @@ class TrainingConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    # 0.1 is DPO's paper value and TRL's default: the policy may move from
+    # its starting model, but not so far that its answers stop being fluent.
+    beta: float = field(
+        default=0.1,
+        metadata={
+            "help": "How far preference tuning may move from its starting model "
+            "(0.01-1; lower moves further)."
+        },
+    )
+
+
+@dataclass
+class MergeConfig:
+    # A merge trains nothing: it combines adapters of one base into one.
+    sources: list[str] = field(
+        default_factory=list,
+        metadata={"help": "The succeeded jobs whose adapters merge.", "items": "ids"},
+    )
+    weights: list[float] = field(
+        default_factory=list,
+        metadata={"help": "One weight per source (empty: equal weights).", "items": "floats"},
+    )
+    combination: str = field(
+        default="linear", metadata={"help": "linear, ties, dare_linear or dare_ties."}
+    )
+    # TIES and DARE keep this share of each adapter's changes (PEFT's density).
+    density: float = field(
+        default=0.5, metadata={"help": "Share of each adapter's weights TIES/DARE keep (0-1)."}
+    )
+
+
+@dataclass
 class TrackingConfig:
     # Off unless named: a tracker is the team's, and the operator sets its
     # address and credentials (README: trackers), never the job document.
@@ -150,11 +199,15 @@ class TrackingConfig:
 class JobConfig:
     name: str = ""
     preset: str = "quick"
+    # Empty until the draft resolves it from the dataset's task (or a merge).
+    objective: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
 
     def to_document(self) -> dict:
         return {"tailor_config": CONFIG_VERSION, **dataclasses.asdict(self)}
@@ -166,6 +219,8 @@ SECTIONS = {
     "lora": LoraConfig,
     "training": TrainingConfig,
     "tracking": TrackingConfig,
+    "preference": PreferenceConfig,
+    "merge": MergeConfig,
 }
 
 
