@@ -22,6 +22,10 @@ class RunPaths:
     validation_file: Path | None
     # The job's folder: checkpoints/checkpoint-<step>/ and adapter/ are written here.
     output_dir: Path
+    # Adapter folders (PEFT layout) the run starts from, on this machine: one
+    # for a job that continues an earlier job's adapter (model.start_from),
+    # several for a merge (in merge.sources' order); empty: a new adapter.
+    start_adapters: tuple[Path, ...] = ()
 
     @property
     def checkpoints_dir(self) -> Path:
