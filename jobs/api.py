@@ -230,7 +230,7 @@ class JobViewSet(viewsets.GenericViewSet):
             draft = lifecycle.check_start_job(request.user, document)
         except cfg.ConfigError as error:
             raise _field_errors(error) from None
-        return Response(lifecycle.draft_as_dict(draft))
+        return Response(draft.as_dict())
 
     @extend_schema(summary="A job: status, progress, losses, configuration and links")
     def retrieve(self, request, job_id=None):

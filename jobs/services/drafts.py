@@ -2,6 +2,7 @@
 datasets and the catalog to a `JobDraft` ready to become a job. Writes
 nothing; errors are `jobs.config.ConfigError`, naming every bad field."""
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from datasets_app.models import Dataset, DatasetStatus
 from jobs import config as cfg
 from jobs import vocabulary
 from jobs.models import FineTuneJob
-from jobs.services import catalog
+from jobs.services import catalog, lineage
 from jobs.services.estimates import estimate
 from jobs.vocabulary import Adapter
 
@@ -29,10 +30,21 @@ class JobDraft:
     validation_dataset: Dataset | None
     plan: cfg.Plan
     estimate: dict
+    # The succeeded job whose adapter this one starts from (model.start_from;
+    # a merge's first source), None for a new adapter.
+    parent: FineTuneJob | None = None
 
     @property
     def document(self) -> dict:
         return self.config.to_document()
+
+    def as_dict(self) -> dict:
+        """The draft as the API's dry run answers it."""
+        return {
+            "config": self.document,
+            "plan": dataclasses.asdict(self.plan),
+            "estimate": self.estimate,
+        }
 
 
 def dataset_facts(dataset: Dataset) -> cfg.DatasetFacts:
@@ -140,6 +152,8 @@ def check_start_job(user, document: dict) -> JobDraft:
     base = cfg.read_document(overlay)
     config = cfg.read_document(document, base=base)
     config.model.base_model = model.id
+    config.objective = lineage.objective_for(config, dataset)
+    parent = lineage.start_from(user, config, model)
     config.data.dataset = str(dataset.id)
     config.data.validation_dataset = str(validation.id) if validation else None
     if not config.name:
@@ -168,6 +182,7 @@ def check_start_job(user, document: dict) -> JobDraft:
         validation_dataset=validation,
         plan=steps,
         estimate=estimate(model, config, steps),
+        parent=parent,
     )
 
 

@@ -5,7 +5,6 @@ missing and foreign jobs). Status changes happen in `do_transition` alone.
 The worker's side (claim, lease, fenced writes, reaper) is in `ledger.py`.
 """
 
-import dataclasses
 import functools
 import logging
 import os
@@ -137,6 +136,8 @@ def create_job(
         method=draft.config.model.method,
         preset=draft.config.preset,
         task=draft.model.task,
+        objective=draft.config.objective,
+        parent=draft.parent,
         config=document,
         plan=draft.plan.as_dict(),
         estimate=draft.estimate,
@@ -352,14 +353,6 @@ def job_summary(job: FineTuneJob) -> dict:
         "val_loss": job.val_loss,
         "eta_seconds": job.eta_seconds,
         "export_status": job.export_status,
-    }
-
-
-def draft_as_dict(draft: JobDraft) -> dict:
-    return {
-        "config": draft.document,
-        "plan": dataclasses.asdict(draft.plan),
-        "estimate": draft.estimate,
     }
 
 

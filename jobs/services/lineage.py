@@ -1,0 +1,97 @@
+"""Where a job's adapter comes from: the objective its data asks for, the job
+it starts from (`model.start_from`), and the line of parents above it.
+
+A job may start from a succeeded job's adapter when both share the base
+model and the adapter kind (a QLoRA adapter goes on training on the 4-bit
+base, a LoRA one on the full-precision base; a full fine-tune has no adapter
+to start from), and the parent is the user's own. The lineage a page shows
+is the parent, its parent and so on, nearest first, stopping at a job the
+viewer cannot see or after MAX_LINEAGE steps (a cycle cannot be made: a
+parent is always older than its child, but a bound costs nothing).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from jobs import config as cfg
+from jobs.models import FineTuneJob, JobStatus
+from jobs.vocabulary import (
+    OBJECTIVE_FOR_DATASET_TASK,
+    OBJECTIVE_LABELS,
+    Adapter,
+    ObjectiveName,
+)
+
+MAX_LINEAGE = 20
+
+
+def objective_for(config: cfg.JobConfig, dataset) -> str:
+    """The objective a job on `dataset` trains with; ConfigError when the
+    document names another (only a merge chooses its own)."""
+    wanted = OBJECTIVE_FOR_DATASET_TASK.get(dataset.task, ObjectiveName.SUPERVISED)
+    if config.objective and config.objective != wanted:
+        raise cfg.ConfigError(
+            [
+                cfg.FieldError(
+                    "objective",
+                    f"“{dataset.name}” is {dataset.task} data, which trains with "
+                    f"{OBJECTIVE_LABELS[wanted].lower()} ({wanted}), not "
+                    f"{cfg.clipped(config.objective)}.",
+                )
+            ]
+        )
+    return wanted
+
+
+def start_from(user, config: cfg.JobConfig, model) -> FineTuneJob | None:
+    """The job `config.model.start_from` names, checked; None without one."""
+    job_id = config.model.start_from
+    if not job_id:
+        return None
+
+    def refuse(message: str):
+        return cfg.ConfigError([cfg.FieldError("model.start_from", message)])
+
+    try:
+        uuid.UUID(str(job_id))
+        parent = FineTuneJob.objects.filter(owner=user, pk=job_id).first()
+    except ValueError:
+        parent = None
+    if parent is None:
+        raise refuse("no such job of yours.")
+    if parent.status != JobStatus.SUCCEEDED or not parent.adapter_path:
+        raise refuse(f"“{parent.name}” has not succeeded: only a finished job's adapter trains on.")
+    if parent.base_model_id != model.id:
+        raise refuse(
+            f"“{parent.name}” was trained on {parent.base_model_id}; this job's base is "
+            f"{model.id}. An adapter trains on only with its own base."
+        )
+    if Adapter.FULL in (parent.method, config.model.method):
+        raise refuse("a full fine-tune has no adapter to start from; choose QLoRA or LoRA.")
+    if parent.method != config.model.method:
+        raise refuse(
+            f"“{parent.name}” trained a {parent.method_label} adapter; set the method to "
+            f"{parent.method} to train it on."
+        )
+    return parent
+
+
+def lineage(job: FineTuneJob, user) -> list[FineTuneJob]:
+    """The job's parent, its parent, … nearest first, as far as `user` may see."""
+    line: list[FineTuneJob] = []
+    seen = {job.pk}
+    current = job
+    while current.parent_id and len(line) < MAX_LINEAGE and current.parent_id not in seen:
+        parent = (
+            FineTuneJob.objects.for_user(user)
+            .select_related("dataset", "base_model")
+            .filter(pk=current.parent_id)
+            .first()
+        )
+        if parent is None:
+            break
+        line.append(parent)
+        seen.add(parent.pk)
+        current = parent
+    return line
