@@ -221,6 +221,11 @@ class FineTuneJob(models.Model):
         return self.name
 
     @property
+    def objective_label(self) -> str:
+        """What the run optimises, as pages say it ("Preference tuning (DPO)")."""
+        return vocabulary.OBJECTIVE_LABELS.get(self.objective, self.objective)
+
+    @property
     def method_label(self) -> str:
         """The adapter's short name, as lists and pages show it ("QLoRA")."""
         return vocabulary.ADAPTER_NAMES.get(self.method, self.method)

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import push_url, reswap, retarget
 
 from jobs import config as cfg
-from jobs import failures
+from jobs import failures, vocabulary
 from jobs.config.labels import for_people
 from jobs.models import (
     Checkpoint,
@@ -22,7 +22,16 @@ from jobs.models import (
     MetricPoint,
     SweepTrial,
 )
-from jobs.services import artifacts, catalog, estimates, housekeeping, lifecycle, live, organise
+from jobs.services import (
+    artifacts,
+    catalog,
+    estimates,
+    housekeeping,
+    lifecycle,
+    lineage,
+    live,
+    organise,
+)
 from jobs.services.job_filters import JobFilters, filter_choices, group_by_dataset
 from jobs.status_sentences import STATUS_SENTENCES, status_sentence
 from jobs.vocabulary import ADAPTER_NAMES
@@ -227,7 +236,29 @@ def detail_context(request, job: FineTuneJob) -> dict:
         "can_organise": job.owner_id == request.user.pk,
         # The sweep this job is a run of, if any (jobs/sweep_models.py).
         "sweep_trial": SweepTrial.objects.filter(job=job).select_related("sweep").first(),
+        # Its objective, and the adapters it starts from (jobs/services/lineage.py).
+        **lineage.page_context(job, request.user),
+        "rewards": _rewards(job),
     }
+
+
+def _rewards(job: FineTuneJob) -> dict | None:
+    """A preference job's latest reward margin and preference accuracy (the
+    held-out figure when there is one), for the page before its script runs."""
+    if job.objective not in vocabulary.PREFERENCE_OBJECTIVES:
+        return None
+    points = MetricPoint.objects.filter(job=job, attempt=job.attempt)
+
+    def latest(column: str):
+        # As preference_chart.js: the newest evaluation's, else the newest step's.
+        logged = points.exclude(**{column: None})
+        newest = logged.filter(kind="eval").order_by("-step").first()
+        newest = newest or logged.order_by("-step").first()
+        return getattr(newest, column) if newest else None
+
+    margin, accuracy = latest("reward_margin"), latest("preference_accuracy")
+    return {"points": margin is not None or accuracy is not None, "margin": margin,
+            "accuracy": accuracy}  # fmt: skip
 
 
 @login_required

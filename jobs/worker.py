@@ -207,11 +207,13 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
         fetched = object_store.Transfer()
         worker_files.fetch_data(job, fetched)
         validation = job.validation_file if job.validation_file.exists() else None
+        config = cfg.read_document(job.config)
         paths = training.RunPaths(
             model_source=catalog.model_source(job.base_model),
             train_file=job.train_file,
             validation_file=validation,
             output_dir=job.attempt_folder(job.attempt),
+            start_adapters=worker_files.start_adapters(job, config),
         )
         found = worker_files.resume_from(job, fetched) if job.attempt > 1 else None
         resume = found[1] if found is not None else None
@@ -221,7 +223,7 @@ def run_job(job_id: str, worker: str, *, hard_stop=None) -> str:
             sink({"kind": "log", "message": f"Resuming from {resume.name}."})
         started = time.monotonic()
         result = training.run_training(
-            cfg.read_document(job.config), paths, task=job.task,
+            config, paths, task=job.task,
             on_event=sink, should_stop=control.should_stop, may_write=control.may_write,
             resume_from=resume, tracker_settings=trackers.tracker_settings(),
         )  # fmt: skip

@@ -143,6 +143,8 @@ def record_metric(job_id, attempt: int, event: dict) -> None:
                 "train_loss": event.get("train_loss"),
                 "val_loss": event.get("val_loss"),
                 "accuracy": event.get("accuracy"),
+                "reward_margin": event.get("reward_margin"),
+                "preference_accuracy": event.get("preference_accuracy"),
                 "learning_rate": event.get("learning_rate"),
                 "grad_norm": event.get("grad_norm"),
                 "tokens_per_second": event.get("tokens_per_second"),

@@ -95,3 +95,29 @@ def lineage(job: FineTuneJob, user) -> list[FineTuneJob]:
         seen.add(parent.pk)
         current = parent
     return line
+
+
+def merge_sources(job: FineTuneJob, user) -> list[dict]:
+    """A merge's sources as its page lists them: {"job" (None once deleted or
+    not the viewer's to see), "id", "weight"}, in merge order."""
+    merge = (job.config or {}).get("merge") or {}
+    ids = [str(source) for source in merge.get("sources") or []]
+    weights = merge.get("weights") or [1.0] * len(ids)
+    seen = FineTuneJob.objects.for_user(user).filter(pk__in=ids).in_bulk(field_name="pk")
+    found = {str(pk): source for pk, source in seen.items()}
+    return [
+        {"job": found.get(source), "id": source, "weight": weight}
+        for source, weight in zip(ids, weights, strict=False)
+    ]
+
+
+def page_context(job: FineTuneJob, user) -> dict:
+    """What the job page shows of where its adapter comes from."""
+    is_merge = job.objective == ObjectiveName.MERGE
+    return {
+        "objective_label": OBJECTIVE_LABELS.get(job.objective, job.objective),
+        "lineage": lineage(job, user),
+        "is_merge": is_merge,
+        "merge_sources": merge_sources(job, user) if is_merge else [],
+        "merge_combination": ((job.config or {}).get("merge") or {}).get("combination", ""),
+    }

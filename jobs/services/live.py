@@ -33,6 +33,8 @@ class MetricPayload(TypedDict):
     train_loss: float | None
     val_loss: float | None
     accuracy: float | None
+    reward_margin: float | None
+    preference_accuracy: float | None
     learning_rate: float | None
     grad_norm: float | None
     tokens_per_second: float | None
@@ -76,6 +78,8 @@ def metric_payload(point, total_steps: int) -> MetricPayload:
         "train_loss": point.train_loss,
         "val_loss": point.val_loss,
         "accuracy": point.accuracy,
+        "reward_margin": point.reward_margin,
+        "preference_accuracy": point.preference_accuracy,
         "learning_rate": point.learning_rate,
         "grad_norm": point.grad_norm,
         "tokens_per_second": point.tokens_per_second,

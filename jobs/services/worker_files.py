@@ -25,6 +25,7 @@ generated demo models are made under MODELS_ROOT on each machine.
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 from jobs.human import human_bytes
@@ -100,6 +101,46 @@ def fetch_adapter(job: FineTuneJob) -> Path:
     if inside(job.folder, path):
         object_store.fetch(path)
     return path
+
+
+def start_adapters(job: FineTuneJob, config) -> tuple[Path, ...]:
+    """The adapter folders `job` starts from, present on this machine: its
+    parent's (`model.start_from`) or, for a merge, each source's in
+    `merge.sources` order. A source that is gone, or whose adapter is
+    recorded outside its own folder, fails the run with a sentence."""
+    from jobs.training.contract import TrainingFailure
+    from jobs.vocabulary import ObjectiveName
+
+    if config.objective == ObjectiveName.MERGE:
+        wanted = list(config.merge.sources)
+    else:
+        wanted = [config.model.start_from] if config.model.start_from else []
+    sources = FineTuneJob.objects.filter(owner=job.owner_id, pk__in=wanted).in_bulk()
+    folders = []
+    for source_id in wanted:
+        source = sources.get(_as_uuid(source_id))
+        if source is None or not source.adapter_path:
+            raise TrainingFailure(
+                "model_load",
+                "A job this one starts from was deleted, or has no adapter any more; "
+                "start a new job from another.",
+            )
+        path = fetch_adapter(source)
+        if not inside(source.folder, path):
+            raise TrainingFailure(
+                "model_load",
+                f"The adapter of “{source.name}” is recorded outside its job's folder.",
+                detail=str(path),
+            )
+        folders.append(path)
+    return tuple(folders)
+
+
+def _as_uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 # --- what a training run writes --------------------------------------------------------

@@ -230,6 +230,8 @@ const jobLive = (function () {
     if (empty) empty.hidden = points.size > 0;
     const data = chartData();
     chartNode.setAttribute("aria-label", describe(data));
+    // Other charts of the page (preference_chart.js) draw from the same points.
+    root.dispatchEvent(new CustomEvent("job:points", { detail: Array.from(points.values()) }));
     if (typeof uPlot === "undefined" || points.size === 0) return;
     if (chart === null) {
       chart = new uPlot({
