@@ -1,6 +1,7 @@
 """Datasets: an uploaded file, what validation found in it, and its split."""
 
 import uuid
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -39,6 +40,38 @@ def _upload_to(instance, filename):
 
 def _validation_upload_to(instance, filename):
     return f"datasets/{instance.id}/validation-source/{filename}"
+
+
+def _day(moment: date, *, year: bool) -> str:
+    return f"{moment.day} {moment:%b}" + (f" {moment.year}" if year else "")
+
+
+def _days(first: date, last: date) -> str:
+    """30 Nov–2 Dec 2026; 2 Dec 2026 for one day."""
+    if first == last:
+        return _day(first, year=True)
+    return f"{_day(first, year=first.year != last.year)}–{_day(last, year=True)}"
+
+
+def describe_provenance(provenance: dict) -> str:
+    """A dataset's provenance (Dataset.provenance) in a sentence; "" when it has none."""
+    if not provenance or provenance.get("kind") != "votes":
+        return ""
+    votes = len(provenance.get("votes") or [])
+    models = provenance.get("models") or []
+    on = " vs ".join(models) if len(models) == 2 else f"{len(models)} models"
+    sentence = f"Made from {votes:,} vote{'s' if votes != 1 else ''} on {on}"
+    if provenance.get("first_vote") and provenance.get("last_vote"):
+        first = date.fromisoformat(provenance["first_vote"])
+        last = date.fromisoformat(provenance["last_vote"])
+        sentence += f", {_days(first, last)}"
+    voters = provenance.get("voters") or 0
+    if voters > 1:
+        sentence += f", by {voters} voters"
+    ties = provenance.get("ties_left_out") or 0
+    if ties:
+        sentence += f"; {ties:,} tie{'s' if ties != 1 else ''} left out"
+    return sentence + "."
 
 
 class Dataset(LeasedWork):
@@ -87,6 +120,11 @@ class Dataset(LeasedWork):
     # Their problems, as `errors` (the first 100).
     skipped_errors = models.JSONField(default=list, blank=True)
     stats = models.JSONField(default=dict, blank=True)
+    # Where the rows came from when Tailor made the file (empty for an upload):
+    # {"kind": "votes", "votes": [ids], "models": [names], "filters": {...},
+    #  "voters": n, "pairs": n, "ties_left_out": n, "first_vote": date, "last_vote": date}
+    # (serving/services/preference_data.py).
+    provenance = models.JSONField(default=dict, blank=True)
 
     split_mode = models.CharField(
         max_length=16, choices=SplitMode.choices, default=SplitMode.HOLDOUT
@@ -150,6 +188,11 @@ class Dataset(LeasedWork):
         from datasets_app.engine import FORMAT_LABELS
 
         return FORMAT_LABELS.get(self.format, self.format)
+
+    @property
+    def provenance_sentence(self) -> str:
+        """Where a dataset Tailor made came from, in a sentence; "" for an upload."""
+        return describe_provenance(self.provenance)
 
     @property
     def is_finished(self) -> bool:

@@ -58,7 +58,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "rows_checked", "num_rows", "error_count", "errors", "warnings", "stats",
             "skip_invalid_rows", "invalid_rows", "skippable", "skipped_rows", "skipped_errors",
             "split_mode", "validation_fraction", "split_seed", "validation_filename",
-            "num_train_rows", "num_validation_rows", "created_at", "validated_at",
+            "num_train_rows", "num_validation_rows", "provenance", "created_at", "validated_at",
         )  # fmt: skip
         read_only_fields = fields
 

@@ -199,6 +199,7 @@ def create_dataset(
     validation_upload=None,
     split: SplitSettings | None = None,
     skip_invalid_rows: bool = False,
+    provenance: dict | None = None,
 ) -> Dataset:
     """Store an uploaded file as a new dataset and queue its validation.
 
@@ -208,7 +209,8 @@ def create_dataset(
     (a name over MAX_NAME_CHARACTERS included), QuotaExceeded past the
     owner's storage limit (quotas/), StorageError when the object store fails
     (TAILOR_STORAGE=s3); nothing is stored then. The files are pushed to the
-    store before the row is saved.
+    store before the row is saved. `provenance` says where a file Tailor
+    made came from (Dataset.provenance).
 
     The name (by default the file's) gets a number when the owner already has
     a dataset of that name: "Sales (2)". The returned dataset's
@@ -240,6 +242,7 @@ def create_dataset(
         split_mode=split.mode,
         validation_fraction=split.fraction,
         split_seed=split.seed,
+        provenance=provenance or {},
     )
     try:
         # Stored first, then recorded: a failure (a full disk) leaves no row

@@ -155,5 +155,6 @@ def test_an_unknown_task_word_is_refused_with_the_words_accepted(alice_api):
     response = alice_api.get("/api/v1/datasets/?task=vision")
     assert response.status_code == 400
     assert response.json()["error"]["message"] == (
-        "task: Must be one of generation, classification, causal-lm, sequence-classification."
+        "task: Must be one of generation, classification, preference, feedback, causal-lm, "
+        "sequence-classification."
     )

@@ -6,6 +6,12 @@ import math
 import time
 from pathlib import Path
 
+# Figures a trainer logs under its own name, in Tailor's words: TRL's DPO and
+# KTO trainers log the reward margin (chosen minus rejected, in beta-scaled
+# log-ratios to the reference) and DPO the share of pairs whose chosen answer
+# wins it. Metric events, final metrics and MetricPoint use the words.
+TRAINER_NAMES = {"reward_margin": "rewards/margins", "preference_accuracy": "rewards/accuracies"}
+
 
 def _finite(value) -> float | None:
     if value is None:
@@ -14,13 +20,21 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def logged(logs: dict, name: str, *, prefix: str = "") -> float | None:
+    """The figure `name` (Tailor's word) in a trainer's `logs`, or None;
+    `prefix` "eval_" reads an evaluation's."""
+    key = prefix + TRAINER_NAMES.get(name, name)
+    return _finite(logs[key]) if key in logs else None
+
+
 def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: bool,
                         may_write=None, eval_metrics=()):  # fmt: skip
     """A TrainerCallback instance (built here so that transformers loads lazily).
 
     `may_write()`, when given, is asked before every save: a run that may no
     longer write (it lost its lease) stops without saving. An evaluation's
-    event carries the objective's `eval_metrics` (e.g. accuracy) beside the loss."""
+    event carries the objective's `eval_metrics` (e.g. accuracy) beside the loss;
+    a training step's carries the preference figures when the trainer logs them."""
     from transformers import TrainerCallback
 
     class EventCallback(TrainerCallback):
@@ -94,6 +108,9 @@ def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: b
                     grad_norm=_finite(logs.get("grad_norm")),
                     tokens_per_second=round(tokens / seconds, 1) if seconds > 0 else None,
                 )
+                for name in TRAINER_NAMES:
+                    if (value := logged(logs, name)) is not None:
+                        event[name] = value
             elif "eval_loss" in logs:
                 self.last_val_loss = _finite(logs["eval_loss"])
                 event.update(
@@ -104,8 +121,8 @@ def make_event_callback(*, on_event, should_stop, eval_rows: int, save_at_end: b
                     tokens_per_second=None,
                 )
                 for name in eval_metrics:
-                    if f"eval_{name}" in logs:
-                        event[name] = float(logs[f"eval_{name}"])
+                    if (value := logged(logs, name, prefix="eval_")) is not None:
+                        event[name] = value
                 # Evaluation time is not training time: restart the window.
                 self.window_time = now
             else:

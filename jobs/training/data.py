@@ -103,3 +103,61 @@ def check_labels(rows: list[dict], labels: list[str], *, what: str) -> None:
             "dataset",
             f"The {what} has labels the training file never shows: {', '.join(unknown[:5])}.",
         )
+
+
+def _prompt_turns(record: dict) -> list | None:
+    """The record's prompt turns when they end with the user's turn, else None."""
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None
+    if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+        return None
+    return messages if messages[-1].get("role") == "user" else None
+
+
+def _answer(text) -> list[dict] | None:
+    return [{"role": "assistant", "content": text}] if isinstance(text, str) and text else None
+
+
+def preference_rows(records: list[dict], *, what: str) -> list[dict]:
+    """TRL's conversational preference rows: {"prompt", "chosen", "rejected"},
+    each answer one assistant turn after the prompt's turns."""
+    rows = []
+    for number, record in enumerate(records, start=1):
+        prompt = _prompt_turns(record)
+        chosen, rejected = _answer(record.get("chosen")), _answer(record.get("rejected"))
+        if prompt is None or chosen is None or rejected is None:
+            raise TrainingFailure(
+                "dataset",
+                f"Row {number} of the {what} needs prompt messages ending with the user's "
+                "turn, a chosen answer and a rejected answer.",
+            )
+        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    return rows
+
+
+def feedback_rows(records: list[dict], *, what: str) -> list[dict]:
+    """TRL's conversational unpaired rows: {"prompt", "completion", "label"}
+    (label true: a good answer)."""
+    rows = []
+    for number, record in enumerate(records, start=1):
+        prompt, completion = _prompt_turns(record), _answer(record.get("completion"))
+        label = record.get("label")
+        if prompt is None or completion is None or not isinstance(label, bool):
+            raise TrainingFailure(
+                "dataset",
+                f"Row {number} of the {what} needs prompt messages ending with the user's "
+                "turn, an answer and a label of true (good) or false (bad).",
+            )
+        rows.append({"prompt": prompt, "completion": completion, "label": label})
+    return rows
+
+
+def check_both_kinds(rows: list[dict], *, what: str) -> None:
+    """Feedback needs good and bad answers both: KTO learns from the contrast."""
+    if len({row["label"] for row in rows}) < 2:
+        raise TrainingFailure(
+            "dataset",
+            f"The {what} needs answers marked good and answers marked bad to learn from; "
+            "it has only one kind.",
+        )

@@ -6,6 +6,7 @@ folder, a bad Hugging Face id, a broken config, a model too large to fit.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -188,3 +189,105 @@ def trainable_in_float32(model) -> None:
     for param in model.parameters():
         if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
             param.data = param.data.float()
+
+
+# --- continuing from an earlier job's adapter --------------------------------------
+
+
+def adapter_setup(model, config, paths, *, task: str, on_event):
+    """`(model, peft_config)` for a trainer: the base with the adapter the run
+    continues from loaded trainable (`paths.start_adapters`, one folder) and no
+    new LoRA, or the base as it is with a fresh LoRA's config (None for a full
+    fine-tune). The continued adapter keeps its own rank, alpha and targets."""
+    if not paths.start_adapters:
+        return model, (
+            None if config.model.method == Adapter.FULL else lora_config(config, task=task)
+        )
+    if len(paths.start_adapters) > 1 or config.model.method == Adapter.FULL:
+        raise TrainingFailure(
+            "model_load",
+            "A training run continues from one adapter of the same base with LoRA or QLoRA; "
+            "start this job from a single succeeded job.",
+        )
+    folder = Path(paths.start_adapters[0])
+    return load_start_adapter(model, folder, config, task=task, on_event=on_event), None
+
+
+def start_adapter_name(folder: Path) -> str:
+    """How messages name the adapter a run continues from: its job's name, or its folder."""
+    try:
+        name = json.loads((folder / "tailor_config.json").read_text()).get("name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    return folder.parent.name if folder.name == "adapter" else folder.name
+
+
+def start_adapter_labels(paths) -> list[str] | None:
+    """The labels of the classifier adapter a run continues from (None without one)."""
+    if len(paths.start_adapters) != 1:
+        return None
+    try:
+        labels = json.loads((Path(paths.start_adapters[0]) / "tailor_labels.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return labels if isinstance(labels, list) else None
+
+
+def load_start_adapter(model, folder: Path, config, *, task: str, on_event):
+    """`model` wrapped in a PeftModel holding the adapter at `folder`, trainable.
+
+    Refuses (TrainingFailure "model_load") an adapter that is missing, was
+    trained for the other model task, or on another base model.
+    """
+    import torch
+    from peft import PeftModel
+
+    name = start_adapter_name(folder)
+    try:
+        adapter = json.loads((folder / "adapter_config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise TrainingFailure(
+            "model_load",
+            f"The adapter of “{name}”, which this job continues from, is missing or "
+            "unreadable on the worker; an operator can see why on the job's page.",
+            detail=f"{folder}: {short_cause(exc)}",
+        ) from exc
+    wanted = "SEQ_CLS" if task == SEQUENCE_CLASSIFICATION else "CAUSAL_LM"
+    if adapter.get("task_type") != wanted:
+        trained_for = "text classification" if wanted == "CAUSAL_LM" else "text generation"
+        raise TrainingFailure(
+            "model_load",
+            f"The adapter of “{name}” was trained for {trained_for}, so this job cannot "
+            "continue from it; start from a job of the same task.",
+        )
+    parent_base = _trained_base(folder)
+    if parent_base and config.model.base_model and parent_base != config.model.base_model:
+        raise TrainingFailure(
+            "model_load",
+            f"The adapter of “{name}” was trained on {parent_base}, not on "
+            f"{config.model.base_model}: an adapter trains on only with its own base.",
+        )
+    try:
+        model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        # Weights of another shape: an adapter of a different base after all.
+        raise TrainingFailure(
+            "model_load",
+            f"The adapter of “{name}” does not fit this base model: an adapter trains on "
+            "only with its own base.",
+            detail=short_cause(exc),
+        ) from exc
+    on_event({"kind": "log", "message": f"Continuing from the adapter of {name}"})
+    return model
+
+
+def _trained_base(folder: Path) -> str | None:
+    try:
+        document = json.loads((folder / "tailor_config.json").read_text())
+        return document["model"]["base_model"] or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

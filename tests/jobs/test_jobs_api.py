@@ -519,7 +519,10 @@ def test_the_catalog_lists_models_and_filters_by_task(alice_api, demo_models):
     bad = alice_api.get("/api/v1/models/?task=vision")
     assert bad.status_code == 400
     assert field_errors(bad) == {
-        "task": ["Must be one of causal-lm, sequence-classification, generation, classification."]
+        "task": [
+            "Must be one of causal-lm, sequence-classification, generation, classification, "
+            "preference, feedback."
+        ]
     }
 
 

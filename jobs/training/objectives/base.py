@@ -1,8 +1,8 @@
 """The interface every training objective implements, and what it is given.
 
 An objective is what a run optimises: supervised next-token prediction on
-chats, a classifier's cross-entropy over labels, one day preference pairs
-(DPO). It decides four things and nothing else:
+chats, a classifier's cross-entropy over labels, preference pairs (DPO),
+answers marked good or bad (KTO). It decides four things and nothing else:
 
 - the model task it trains (`model_task`: the head, causal-lm or
   sequence-classification, which `loading` knows how to load);
@@ -10,9 +10,10 @@ chats, a classifier's cross-entropy over labels, one day preference pairs
   (`build` checks them with TrainingFailure("dataset", ...) sentences);
 - the trainer it builds on those rows (`build` returns it, with what the loop
   needs of it, as a `Built`);
-- what its evaluations report beyond the loss (`eval_metrics`, named as the
-  HF Trainer names them without the `eval_` prefix): they stream in metric
-  events and end in the adapter's metrics.
+- what its evaluations report beyond the loss (`eval_metrics`, in Tailor's
+  words: the HF Trainer's names without the `eval_` prefix, or a word that
+  `callbacks.TRAINER_NAMES` maps to the trainer's name): they stream in
+  metric events and end in the adapter's metrics.
 
 The loop (`jobs.training.loop`) does the rest the same way for every
 objective: checkpoints, stop requests, resuming, the final evaluation, saving
