@@ -19,8 +19,10 @@ from datasets_app.models import Dataset
 from jobs import config as cfg
 from jobs.config.labels import field_label, for_people, in_words
 from jobs.human import human_bytes, human_duration, human_parameters  # noqa: F401 (re-exported)
-from jobs.services import catalog, estimates, lifecycle
-from jobs.vocabulary import Adapter
+from jobs.services import catalog, estimates, lifecycle, lineage
+from jobs.vocabulary import FEEDBACK, PREFERENCE, Adapter
+
+PREFERENCE_GROUP = "Preference tuning"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ ADVANCED_FIELDS = [
     AdvancedField("tracking.wandb_tags", "list", "Experiment tracking"),
     AdvancedField("tracking.mlflow_experiment", "text", "Experiment tracking"),
     AdvancedField("tracking.mlflow_run_name", "text", "Experiment tracking"),
+    # Shown for preference and feedback data only (JobWizard.advanced_groups).
+    AdvancedField("preference.beta", "float", PREFERENCE_GROUP),
 ]
 # Inputs outside the advanced section, by the dotted name an error carries.
 MAIN_FIELDS = (
@@ -91,6 +95,7 @@ MAIN_FIELDS = (
     "data.validation_dataset",
     "model.base_model",
     "model.method",
+    "model.start_from",
 )
 
 
@@ -124,6 +129,7 @@ class WizardInput:
     validation_dataset: str = ""
     base_model: str = ""
     method: str = ""  # empty: the model's default (QLoRA, or LoRA without 4-bit)
+    start_from: str = ""  # a succeeded job whose adapter trains on; empty: a new adapter
     preset: str = "quick"
     overrides: dict[str, str] = field(default_factory=dict)  # dotted field → typed value
 
@@ -147,6 +153,7 @@ class WizardInput:
             validation_dataset=last("data.validation_dataset") or "",
             base_model=last("model.base_model") or "",
             method=changed("model.method") or "",
+            start_from=last("model.start_from") or "",
             preset=last("preset") or "quick",
             overrides={
                 name: value
@@ -170,6 +177,7 @@ class WizardInput:
             validation_dataset=str(data.get("validation_dataset") or ""),
             base_model=model.get("base_model") or "",
             method=model.get("method") or "",
+            start_from=str(model.get("start_from") or ""),
             preset=document.get("preset") or "quick",
             overrides=overrides,
         )
@@ -182,6 +190,8 @@ class WizardInput:
         }
         if self.method and with_method:
             document["model"]["method"] = self.method
+        if self.start_from:
+            document["model"]["start_from"] = self.start_from
         return document
 
     def document(self) -> dict:
@@ -362,6 +372,8 @@ class JobWizard:
             return []
         groups: dict[str, list[BoundField]] = {}
         for spec in ADVANCED_FIELDS:
+            if spec.group == PREFERENCE_GROUP and not self.tunes_preferences:
+                continue
             default = display_value(getattr(getattr(self.defaults, spec.section), spec.key))
             groups.setdefault(spec.group, []).append(
                 BoundField(
@@ -372,6 +384,14 @@ class JobWizard:
                 )
             )
         return list(groups.items())
+
+    @property
+    def tunes_preferences(self) -> bool:  # the job usually starts from an adapter
+        return self.dataset is not None and self.dataset.task in (PREFERENCE, FEEDBACK)
+
+    def start_choices(self):
+        """The succeeded jobs whose adapter this job may train on."""
+        return lineage.start_choices(self.user, self.model, self.method) if self.model else []
 
     @property
     def default_method(self) -> str:
@@ -397,7 +417,7 @@ class JobWizard:
         (the inputs of the advanced section, for a preview that keeps them)."""
         main = self.main_messages
         bound = [b.message for _, fields in self.advanced_groups() for b in fields]
-        return [main["name"], main["data_validation_dataset"], *bound]
+        return [main["name"], main["data_validation_dataset"], main["model_start_from"], *bound]
 
     def name_note(self) -> str:
         """What the job will be called, when another of the user's jobs has the name."""

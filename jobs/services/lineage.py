@@ -121,3 +121,18 @@ def page_context(job: FineTuneJob, user) -> dict:
         "merge_sources": merge_sources(job, user) if is_merge else [],
         "merge_combination": ((job.config or {}).get("merge") or {}).get("combination", ""),
     }
+
+
+def start_choices(user, model, method: str) -> list[FineTuneJob]:
+    """The user's succeeded jobs whose adapter a new job on `model` with
+    `method` may start from (what `start_from` accepts), newest first."""
+    if method == Adapter.FULL:
+        return []
+    return list(
+        FineTuneJob.objects.filter(
+            owner=user, status=JobStatus.SUCCEEDED, base_model=model, method=method
+        )
+        .exclude(adapter_path="")
+        .select_related("dataset")
+        .order_by("-finished_at")[:100]
+    )
