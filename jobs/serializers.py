@@ -156,18 +156,19 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         model = FineTuneJob
         fields = (
             "id", "name", "status", "status_label", "dataset", "validation_dataset",
-            "base_model", "method", "preset", "task", "fine_tuned_model", "config", "plan",
-            "estimate", "attempt", "current_step", "total_steps", "progress_percent", "epoch",
-            "train_loss", "val_loss", "best_val_loss", "tokens_per_second", "trained_tokens",
-            "eta_seconds", "final_metrics", "error", "retry_of", "metadata", "tags", "note",
-            "starred", "created_at", "queued_at", "started_at", "finished_at", "queue", "usage",
-            "links",
+            "base_model", "method", "preset", "task", "objective", "parent", "fine_tuned_model",
+            "config", "plan", "estimate", "attempt", "current_step", "total_steps",
+            "progress_percent", "epoch", "train_loss", "val_loss", "best_val_loss",
+            "tokens_per_second", "trained_tokens", "eta_seconds", "final_metrics", "error",
+            "retry_of", "metadata", "tags", "note", "starred", "created_at", "queued_at",
+            "started_at", "finished_at", "queue", "usage", "links",
         )  # fmt: skip
         read_only_fields = fields
 
     # The fields DRF would copy as they are (plain values and JSON documents).
     PLAIN = (
-        "name", "status", "method", "preset", "task", "fine_tuned_model", "config", "plan",
+        "name", "status", "method", "preset", "task", "objective", "fine_tuned_model", "config",
+        "plan",
         "estimate", "attempt", "current_step", "total_steps", "progress_percent", "epoch",
         "train_loss", "val_loss", "best_val_loss", "tokens_per_second", "trained_tokens",
         "eta_seconds", "final_metrics", "metadata", "note", "starred",
@@ -186,6 +187,7 @@ class FineTuneJobSerializer(serializers.ModelSerializer):
         answer["validation_dataset"] = _str_or_none(job.validation_dataset_id)
         answer["base_model"] = job.base_model_id
         answer["retry_of"] = _str_or_none(job.retry_of_id)
+        answer["parent"] = _str_or_none(job.parent_id)
         for name in self.TIMES:
             value = getattr(job, name)
             answer[name] = None if value is None else _TIME.to_representation(value)
@@ -294,6 +296,12 @@ class MetricPointSerializer(serializers.Serializer):
     train_loss = serializers.FloatField(allow_null=True)
     val_loss = serializers.FloatField(allow_null=True)
     accuracy = serializers.FloatField(allow_null=True)
+    reward_margin = serializers.FloatField(
+        allow_null=True, help_text="Preference jobs: chosen answers' reward minus rejected ones'."
+    )
+    preference_accuracy = serializers.FloatField(
+        allow_null=True, help_text="Preference jobs: the share of pairs whose chosen answer wins."
+    )
     learning_rate = serializers.FloatField(allow_null=True)
     grad_norm = serializers.FloatField(allow_null=True)
     tokens_per_second = serializers.FloatField(allow_null=True)
