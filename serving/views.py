@@ -30,7 +30,11 @@ def _preselection(request) -> tuple[str | None, list[str]]:
             return None, []
         if job.status == JobStatus.SUCCEEDED and job.adapter_path:
             chosen = [job.fine_tuned_model]
-            if job.task == ModelTask.CAUSAL_LM:
+            parent = job.parent
+            if parent and parent.status == JobStatus.SUCCEEDED and parent.owner_id == job.owner_id:
+                # A job trained on from another: its parent answers beside it.
+                chosen.insert(0, parent.fine_tuned_model)
+            elif job.task == ModelTask.CAUSAL_LM:
                 chosen.insert(0, job.base_model_id)
             return job.base_model_id, chosen
         return job.base_model_id, [job.base_model_id]
