@@ -163,6 +163,17 @@ MESSAGES = {
     "empty_text": "must not be empty",
     "empty_label": "must not be empty",
     "bad_label": "must be text or a number, got {got}",
+    # Preference pairs and answer feedback (engine/preference.py).
+    "empty_prompt": "must hold at least one user message, got an empty list",
+    "prompt_not_user_last": "the prompt must end with a user message, which the answers reply "
+    "to (got {got})",
+    "missing_side": "missing `{field}`: a preference pair needs both of its answers",
+    "empty_answer": "must not be empty: it is an answer the model learns to prefer or avoid",
+    "same_answers": "is the same answer as `{other}`: a pair teaches a preference only when "
+    "its answers differ",
+    "bad_answer_turns": "must be the answer: text, or {shape} (got {got})",
+    "bad_feedback_label": "must say whether the answer is good: true/false, 1/0, yes/no, "
+    "good/bad or 👍/👎 (got {got})",
     # --- asking to skip a checked dataset's broken rows (shown alone: whole sentences) ---
     "skip_not_invalid": "Only a dataset whose check found broken rows can skip them; "
     "this one is {status}.",
@@ -243,6 +254,14 @@ WARNINGS = {
         "{where} {line:,}, has {size:,} tokens): a job on {model} keeps the first "
         "{limit:,} tokens of a row by default.",
     ),
+    # DPO's known bias: it learns "longer is better" when the data says so.
+    "chosen_longer": "In {share:.1%} of the pairs ({count:,} of {rows:,}) the chosen answer is "
+    "the longer one: DPO may learn to prefer long answers rather than good ones.",
+    "chosen_shorter": "In only {share:.1%} of the pairs ({count:,} of {rows:,}) is the chosen "
+    "answer the longer one: DPO may learn to prefer short answers rather than good ones.",
+    "feedback_imbalance": "The feedback is imbalanced: {count:,} of {rows:,} answers "
+    "({share:.1%}) are marked {rarest}; KTO learns best from about as many good answers as bad "
+    "(TRL suggests between 1:1 and 4:3).",
     # {columns}: "`label` in 1 of 6 rows", a list of them for several columns.
     "unused_columns": (
         "{columns} is not used by the {format} format.",

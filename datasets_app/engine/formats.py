@@ -6,18 +6,18 @@ the task it trains, the fields it reads, how it is detected, its sentence in
 tables other modules import (FORMATS, FORMAT_LABELS, TASK_OF_FORMAT,
 FORMAT_FIELDS, SIGNATURES, SHAPES) are derived from those records.
 
-Adding a format is one new record here (a normaliser in normalise.py if no
-existing one fits) and its tests: see docs/architecture.md, "Where to change
-what".
+Adding a format is one new record here (a normaliser in normalise.py, or in
+preference.py for preference data, if no existing one fits) and its tests:
+see docs/architecture.md, "Where to change what".
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from datasets_app.engine import normalise
+from datasets_app.engine import normalise, preference
 from datasets_app.engine.normalise import ROLES, SHAREGPT_ROLES, Normalised
 from datasets_app.engine.readers import FILE_TYPES
-from jobs.vocabulary import CLASSIFICATION, GENERATION
+from jobs.vocabulary import CLASSIFICATION, FEEDBACK, GENERATION, PREFERENCE
 
 __all__ = [
     "ACCEPT",
@@ -107,7 +107,7 @@ DATASET_FORMATS = (
         task=GENERATION,
         fields=("prompt", "completion"),
         signature=frozenset({"prompt", "completion"}),
-        detection_rank=4,
+        detection_rank=7,
         shape="prompt + completion",
         normaliser=normalise.normalise_prompt_completion,
     ),
@@ -138,7 +138,7 @@ DATASET_FORMATS = (
         task=GENERATION,
         fields=("text",),
         signature=frozenset({"text"}),
-        detection_rank=6,
+        detection_rank=9,
         shape="text",
         normaliser=normalise.normalise_text,
     ),
@@ -148,9 +148,40 @@ DATASET_FORMATS = (
         task=CLASSIFICATION,
         fields=("text", "label"),
         signature=frozenset({"text", "label"}),
-        detection_rank=5,
+        detection_rank=8,
         shape="text + label",
         normaliser=normalise.normalise_text_label,
+    ),
+    DatasetFormat(
+        name="preference",
+        label="Preference pairs (prompt / chosen / rejected)",
+        task=PREFERENCE,
+        fields=("prompt", "chosen", "rejected"),
+        signature=frozenset({"prompt", "chosen", "rejected"}),
+        detection_rank=5,
+        shape="prompt + chosen + rejected",
+        normaliser=preference.normalise_preference,
+    ),
+    DatasetFormat(
+        name="openai_preference",
+        label="OpenAI preference (input / preferred_output / non_preferred_output)",
+        task=PREFERENCE,
+        fields=("input", "preferred_output", "non_preferred_output"),
+        signature=frozenset({"input", "preferred_output", "non_preferred_output"}),
+        detection_rank=4,
+        shape="input + preferred_output + non_preferred_output",
+        normaliser=preference.normalise_openai_preference,
+    ),
+    DatasetFormat(
+        name="feedback",
+        label="Answer feedback (prompt / completion / label)",
+        task=FEEDBACK,
+        fields=("prompt", "completion", "label"),
+        signature=frozenset({"prompt", "completion", "label"}),
+        # Before prompt_completion, whose signature it holds.
+        detection_rank=6,
+        shape="prompt + completion + label",
+        normaliser=preference.normalise_feedback,
     ),
 )
 

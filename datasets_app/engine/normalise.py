@@ -14,6 +14,7 @@ Each format's record in formats.py names its normaliser.
 Canonical records (see DESIGN.md):
     generation      {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
     classification  {"text": str, "label": str}
+Preference pairs and feedback are normalised in preference.py.
 """
 
 import json

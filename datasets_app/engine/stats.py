@@ -3,7 +3,9 @@
 Lengths and turn counts are kept as {value: rows} counters, so their size is
 the number of distinct values (at most the longest row's length), not the
 number of rows; percentiles and histograms come out exact. Labels are capped
-at LABEL_LIMIT distinct values. Duplicates: see duplicates.py.
+at LABEL_LIMIT distinct values. Preference pairs and feedback rows count their
+prompt's turns, and how often the chosen answer is the longer one or how many
+answers are good and bad. Duplicates: see duplicates.py.
 """
 
 import heapq
@@ -20,7 +22,7 @@ from datasets_app.engine.errors import (
     make_warning,
 )
 from datasets_app.engine.tokens import TokenizerUnavailable, TokenRule
-from jobs.vocabulary import CLASSIFICATION, GENERATION
+from jobs.vocabulary import CLASSIFICATION, FEEDBACK, PREFERENCE
 
 LONG_ROW_CHARACTERS = 16_000
 FEW_ROWS = 50
@@ -29,6 +31,14 @@ LABEL_LIMIT = 1_000
 # under 5% of all rows: a classifier then learns to ignore it.
 IMBALANCE_RATIO = 5
 IMBALANCE_SHARE = 0.05
+# DPO learns "longer is better" when nearly every chosen answer is the longer
+# one (and the reverse): warned past these shares, once there are enough
+# pairs for a share to mean something.
+LONGER_CHOSEN_SHARE = 0.9
+SHORTER_CHOSEN_SHARE = 0.1
+LENGTH_BIAS_PAIRS = 10
+# How a feedback row's label is counted and shown.
+FEEDBACK_WORDS = {True: "good", False: "bad"}
 HISTOGRAM_BINS = 30
 EXAMPLES = 10
 # Rows tokenized in one call: the tokenizer's batches are cheaper per row,
@@ -121,6 +131,9 @@ class DatasetStats:
         # Conversations of a system message and a reply, with no user message.
         self.no_user_rows = 0
         self.no_user_lines: list[int] = []
+        # Preference pairs whose chosen answer is longer (shorter) than the rejected one.
+        self.chosen_longer = 0
+        self.chosen_shorter = 0
         self.duplicates = DuplicateFinder(spill_parent)
         self.token_rule = tokens if isinstance(tokens, TokenRule) else None
         self.token_problem = tokens if isinstance(tokens, TokenizerUnavailable) else None
@@ -146,15 +159,26 @@ class DatasetStats:
         """Count one valid row: its canonical record, text size, line, empty field and JSON line."""
         lengths = self.lengths
         lengths[size] = lengths.get(size, 0) + 1
-        if self.task == GENERATION:
+        task = self.task
+        if task != CLASSIFICATION:
+            # A conversation, or the prompt of a pair or of a feedback row.
             messages = record["messages"]
             turns = len(messages)
             self.turns[turns] = self.turns.get(turns, 0) + 1
             roles = self.roles
             for message in messages:
                 roles[message["role"]] += 1
+            if task == PREFERENCE:
+                chosen, rejected = len(record["chosen"]), len(record["rejected"])
+                if chosen > rejected:
+                    self.chosen_longer += 1
+                elif chosen < rejected:
+                    self.chosen_shorter += 1
+            elif task == FEEDBACK:
+                word = FEEDBACK_WORDS[record["label"]]
+                self.labels[word] = self.labels.get(word, 0) + 1
             # The only two-turn shape that opens with a system message (normalise.py).
-            if turns == 2 and messages[0]["role"] == "system":
+            elif turns == 2 and messages[0]["role"] == "system":
                 self.no_user_rows += 1
                 if len(self.no_user_lines) < EXAMPLES:
                     self.no_user_lines.append(line)
@@ -221,7 +245,8 @@ class DatasetStats:
                 model=self.token_problem.model,
                 reason=self.token_problem.reason,
             )
-        if self.task == GENERATION:
+        if self.task != CLASSIFICATION:
+            # Of a conversation, or of the prompt a pair or a feedback row answers.
             turns = summary(self.turns, rows, decimals=2)
             stats["turns"] = {
                 "mean": turns["mean"],
@@ -229,7 +254,13 @@ class DatasetStats:
                 "histogram": turns["histogram"],
             }
             stats["roles"] = dict(self.roles)
-        else:
+        if self.task == PREFERENCE:
+            stats["preference"] = {
+                "chosen_longer": self.chosen_longer,
+                "chosen_shorter": self.chosen_shorter,
+                "chosen_longer_share": round(self.chosen_longer / rows, 4),
+            }
+        if self.task in (CLASSIFICATION, FEEDBACK):
             stats["labels"] = [
                 {"label": label, "count": count} for label, count in self._labels_by_count()
             ]
@@ -294,7 +325,11 @@ class DatasetStats:
                     line=line, size=size, limit=LONG_ROW_CHARACTERS,
                 )
             )  # fmt: skip
-        if len(self.labels) >= 2:
+        if self.task == PREFERENCE:
+            warnings.extend(self._length_bias_warnings(rows))
+        elif self.task == FEEDBACK:
+            warnings.extend(self._feedback_warnings(rows))
+        elif len(self.labels) >= 2:
             ordered = self._labels_by_count()
             commonest, rarest = ordered[0], ordered[-1]
             if rarest[1] * IMBALANCE_RATIO < commonest[1] or rarest[1] < IMBALANCE_SHARE * rows:
@@ -308,3 +343,27 @@ class DatasetStats:
         if 0 < rows < FEW_ROWS:
             warnings.append(make_warning("few_rows", count=rows, least=FEW_ROWS))
         return warnings
+
+    def _length_bias_warnings(self, rows: int) -> list[DatasetWarning]:
+        if rows < LENGTH_BIAS_PAIRS:
+            return []
+        longer = self.chosen_longer
+        if longer > LONGER_CHOSEN_SHARE * rows:
+            return [make_warning("chosen_longer", count=longer, rows=rows, share=longer / rows)]
+        if longer < SHORTER_CHOSEN_SHARE * rows:
+            return [make_warning("chosen_shorter", count=longer, rows=rows, share=longer / rows)]
+        return []
+
+    def _feedback_warnings(self, rows: int) -> list[DatasetWarning]:
+        """Good and bad answers out of balance, by the rule labels follow; a side
+        with no answers at all is the most imbalanced."""
+        good, bad = self.labels.get("good", 0), self.labels.get("bad", 0)
+        rarest, count = ("bad", bad) if bad <= good else ("good", good)
+        commonest = max(good, bad)
+        if count * IMBALANCE_RATIO < commonest or count < IMBALANCE_SHARE * rows:
+            return [
+                make_warning(
+                    "feedback_imbalance", count=count, rows=rows, share=count / rows, rarest=rarest
+                )
+            ]
+        return []

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.vocabulary import GENERATION
+from jobs.vocabulary import CLASSIFICATION, FEEDBACK, PREFERENCE
 
 
 class TokenizerUnavailable(Exception):
@@ -40,8 +40,10 @@ def load_token_counter(folder: Path, task: str) -> Callable[[list[dict]], list[i
 
     A conversation is counted as its chat template renders it (the special
     tokens the template writes included); without a template, as its
-    contents joined by newlines. A text is counted with the tokenizer's own
-    special tokens ([CLS] … [SEP]), as a classifier reads it. Raises
+    contents joined by newlines. A preference pair counts as its prompt with
+    its longer answer, a feedback row as its prompt with its answer. A text
+    is counted with the tokenizer's own special tokens ([CLS] … [SEP]), as a
+    classifier reads it. Raises
     TokenizerUnavailable when the folder holds no loadable tokenizer.
     """
     try:
@@ -60,7 +62,7 @@ def load_token_counter(folder: Path, task: str) -> Callable[[list[dict]], list[i
     tokenizer.no_padding()
     tokenizer.no_truncation()
     config = _read_config(Path(folder))
-    if task != GENERATION:
+    if task == CLASSIFICATION:
 
         def count_texts(records: list[dict]) -> list[int]:
             encoded = tokenizer.encode_batch([record["text"] for record in records])
@@ -77,7 +79,25 @@ def load_token_counter(folder: Path, task: str) -> Callable[[list[dict]], list[i
         encoded = tokenizer.encode_batch(texts, add_special_tokens=render is _joined)
         return [len(encoding.ids) for encoding in encoded]
 
+    if task == PREFERENCE:
+
+        def count_pairs(records: list[dict]) -> list[int]:
+            # A trainer reads the prompt with each answer: the longer of the two is the row's.
+            chosen = count_conversations([_answered(record, "chosen") for record in records])
+            rejected = count_conversations([_answered(record, "rejected") for record in records])
+            return [max(pair) for pair in zip(chosen, rejected, strict=True)]
+
+        return count_pairs
+    if task == FEEDBACK:
+        return lambda records: count_conversations(
+            [_answered(record, "completion") for record in records]
+        )
     return count_conversations
+
+
+def _answered(record: dict, answer: str) -> dict:
+    """A preference or feedback record's prompt followed by one of its answers."""
+    return {"messages": [*record["messages"], {"role": "assistant", "content": record[answer]}]}
 
 
 def _read_config(folder: Path) -> dict:

@@ -89,8 +89,8 @@ def test_holding_out_needs_at_least_two_rows(alice):
 @pytest.mark.parametrize(
     ("kwargs", "field", "message"),
     [
-        ({"requested_format": "xml"}, "format", "Unknown format 'xml'; choose one of chat, prompt_completion, alpaca, sharegpt, text, text_label."),
-        ({"column_mapping": {"question": "q"}}, "column_mapping", "Cannot map onto 'question'; the fields are completion, conversations, input, instruction, label, messages, output, prompt, text."),
+        ({"requested_format": "xml"}, "format", "Unknown format 'xml'; choose one of chat, prompt_completion, alpaca, sharegpt, text, text_label, preference, openai_preference, feedback."),
+        ({"column_mapping": {"question": "q"}}, "column_mapping", "Cannot map onto 'question'; the fields are chosen, completion, conversations, input, instruction, label, messages, non_preferred_output, output, preferred_output, prompt, rejected, text."),
         ({"column_mapping": ["prompt"]}, "column_mapping", 'Column mapping must be an object such as {"prompt": "question"}.'),
         ({"split": services.SplitSettings(fraction=0.9)}, "validation_fraction", "Hold out between 1 % and 50 % of the rows (0.01 to 0.5)."),
         ({"split": services.SplitSettings(mode="file")}, "validation_file", "Upload a validation file, or hold out a fraction instead."),

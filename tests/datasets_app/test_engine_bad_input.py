@@ -10,7 +10,9 @@ from datasets_app.engine import index_path, validate
 from datasets_app.engine.limits import DatasetLimits
 
 ACCEPTED_SHAPES = (
-    "messages; prompt + completion; instruction + input + output; conversations; text; text + label"
+    "messages; prompt + completion; instruction + input + output; conversations; text; "
+    "text + label; prompt + chosen + rejected; input + preferred_output + non_preferred_output; "
+    "prompt + completion + label"
 )
 
 
@@ -111,7 +113,7 @@ def test_it_rejects_an_unknown_file_type_or_format_argument(tmp_path):
     ]
     assert messages(run(tmp_path, "data.jsonl", jsonl(GOOD_CHAT), format="dialogue")) == [
         "unknown format 'dialogue'; accepted: chat, prompt_completion, alpaca, sharegpt, text, "
-        "text_label"
+        "text_label, preference, openai_preference, feedback"
     ]
 
 

@@ -131,6 +131,48 @@ SAMPLES = {
         [{"text": "Great film", "label": "positive"}, {"text": "Dull", "label": "negative"}],
         [{"text": "Great film", "label": "positive"}, {"text": "Dull", "label": "negative"}],
     ),
+    "preference": (
+        [
+            {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+            {"prompt": "東京は?", "chosen": "Tokyo.", "rejected": "Kyoto."},
+        ],
+        [
+            {"messages": [user("Capital of France?")], "chosen": "Paris.", "rejected": "Lyon."},
+            {"messages": [user("東京は?")], "chosen": "Tokyo.", "rejected": "Kyoto."},
+        ],
+    ),
+    "openai_preference": (
+        [
+            {
+                "input": {"messages": [system("Be brief."), user("Hi")]},
+                "preferred_output": [assistant("Hello!")],
+                "non_preferred_output": [assistant("What?")],
+            },
+            {
+                "input": {"messages": [user("2 + 2?")]},
+                "preferred_output": [assistant("4")],
+                "non_preferred_output": [assistant("5")],
+            },
+        ],
+        [
+            {
+                "messages": [system("Be brief."), user("Hi")],
+                "chosen": "Hello!",
+                "rejected": "What?",
+            },
+            {"messages": [user("2 + 2?")], "chosen": "4", "rejected": "5"},
+        ],
+    ),
+    "feedback": (
+        [
+            {"prompt": "Capital of France?", "completion": "Paris.", "label": True},
+            {"prompt": "Capital of Spain?", "completion": "Lisbon.", "label": False},
+        ],
+        [
+            {"messages": [user("Capital of France?")], "completion": "Paris.", "label": True},
+            {"messages": [user("Capital of Spain?")], "completion": "Lisbon.", "label": False},
+        ],
+    ),
 }
 
 
