@@ -2,6 +2,8 @@
 accepts, the lineage the job page walks up, and the worker handing the
 parent's adapter to the run (jobs/services/lineage.py, worker_files)."""
 
+import json
+
 import pytest
 from django.utils import timezone
 
@@ -10,7 +12,7 @@ from jobs.models import FineTuneJob, JobStatus, MetricKind, MetricPoint
 from jobs.services import lineage, worker_files
 from jobs.services.lifecycle import check_start_job, create_job
 from jobs.training.contract import TrainingFailure
-from tests.builders import ready_sample
+from tests.builders import checked_upload, ready_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +193,30 @@ def test_a_preference_job_page_shows_its_reward_figures(alice, alice_client, rou
     assert "js/preference_chart.js" in page
     supervised = alice_client.get(f"/jobs/{finished_job(alice, routing, name='b').pk}/")
     assert "reward-chart" not in supervised.content.decode()
+
+
+def _pairs(count: int) -> bytes:
+    rows = [
+        {
+            "prompt": f"Where should ticket {i} about a double charge go?",
+            "chosen": "billing",
+            "rejected": "shipping",
+        }
+        for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+def test_preference_data_trains_with_dpo_from_a_supervised_parent(alice, routing):
+    pairs = checked_upload(alice, _pairs(40), name="pairs.jsonl")
+    assert (pairs.status, pairs.format, pairs.task) == ("ready", "preference", "preference")
+    parent = finished_job(alice, routing, name="sft")
+    document = {**_document(pairs, start_from=str(parent.pk)), "preference": {"beta": 0.2}}
+    job = create_job(alice, check_start_job(alice, document), start=False)
+    assert (job.objective, job.task, job.parent_id) == ("dpo", "causal-lm", parent.pk)
+    assert job.config["objective"] == "dpo"
+    assert job.config["preference"] == {"beta": 0.2}
+    errors = _field_errors(
+        lambda: check_start_job(alice, {**_document(pairs), "preference": {"beta": 0}})
+    )
+    assert errors == {"preference.beta": "must be more than 0 and at most 10."}
