@@ -429,12 +429,12 @@ class JobViewSet(viewsets.GenericViewSet):
             return Response(_export(job), status=status.HTTP_202_ACCEPTED)
         if job.export_status == ExportStatus.FAILED:
             raise Conflict(f"The export failed: {job.export_error}")
-        raise Conflict("The job has no merged model: POST here to export one (LoRA jobs only).")
+        raise Conflict("The job has no merged model: POST here to export one (LoRA or QLoRA).")
 
     @extend_schema(
         request=None,
         responses={202: ExportSerializer, 409: CONFLICT},
-        summary="Merge a succeeded LoRA job's adapter into its base, as a full model",
+        summary="Merge a succeeded LoRA or QLoRA job's adapter into its base, as a full model",
     )
     @export.mapping.post
     def request_export(self, request, job_id=None):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import compare_views, organise_views, sweep_views, views
+from jobs import compare_views, merge_views, organise_views, sweep_views, views
 
 urlpatterns = [
     path("jobs/", views.job_list, name="jobs"),
@@ -8,6 +8,7 @@ urlpatterns = [
     path("jobs/new/preview/", views.job_preview, name="job-preview"),
     path("jobs/new/upload/", views.job_upload, name="job-upload"),
     path("jobs/compare/", compare_views.job_compare, name="jobs-compare"),
+    path("jobs/merge/", merge_views.merge_new, name="job-merge"),
     path("sweeps/", sweep_views.sweep_list, name="sweeps"),
     path("sweeps/new/", sweep_views.sweep_new, name="sweep-new"),
     path("sweeps/<uuid:sweep_id>/", sweep_views.sweep_detail, name="sweep-detail"),

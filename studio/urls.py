@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from datasets_app.api import DatasetViewSet
 from jobs.api import CatalogModelViewSet, JobViewSet
 from jobs.compare_api import JobCompareView
+from jobs.merge_api import MergeJobView
 from jobs.sweep_api import SweepViewSet
 from ops.api import OpsView
 from serving.api import EvaluationViewSet, GenerationViewSet
@@ -27,8 +28,9 @@ api_v1 = [
     path("me/password/", api.PasswordView.as_view(), name="api-me-password"),
     path("ops/", OpsView.as_view(), name="api-ops"),
     path("usage/", UsageView.as_view(), name="api-usage"),
-    # Before the router, whose jobs/{job_id}/ would read "compare" as an id.
+    # Before the router, whose jobs/{job_id}/ would read "compare" or "merge" as an id.
     path("jobs/compare/", JobCompareView.as_view(), name="api-job-compare"),
+    path("jobs/merge/", MergeJobView.as_view(), name="api-job-merge"),
     *router.urls,
 ]
 

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 from audit.models import Action
 from audit.services import record
+from jobs.human import human_parameters
 from jobs.models import EXPORTING, ExportStatus, FineTuneJob, JobStatus
 from jobs.services import worker_files
 from jobs.services.lifecycle import JobStateError
@@ -90,17 +91,40 @@ def download_response(job: FineTuneJob, path: Path, what: str):
 
 
 def can_export(job: FineTuneJob) -> bool:
-    # A quantised base cannot be merged without loss; a full fine-tune is
-    # already a full model.
-    return job.status == JobStatus.SUCCEEDED and job.method == Adapter.LORA
+    # A LoRA or QLoRA adapter merges into its base loaded un-quantised
+    # (jobs/training/export.py); a full fine-tune is already a full model.
+    return job.status == JobStatus.SUCCEEDED and job.method in (Adapter.LORA, Adapter.QLORA)
+
+
+def export_memory_bytes(parameters: int) -> int:
+    """Memory the merge of an export holds: the base un-quantised, in float32
+    on the export worker's CPU (jobs/training/export.py), 4 bytes a parameter."""
+    return parameters * 4
+
+
+def export_memory_sentence(job: FineTuneJob) -> str:
+    """What the job's page says before an export is asked for:
+    "Merging loads the 0.5B-parameter base un-quantised: about 2.0 GB of memory."."""
+    parameters = job.base_model.parameters
+    size = export_memory_bytes(parameters)
+    amount = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{max(1, round(size / 1e6))} MB"
+    return (
+        f"Merging loads the {human_parameters(parameters)}-parameter base un-quantised: "
+        f"about {amount} of memory."
+    )
 
 
 def request_export(job: FineTuneJob) -> FineTuneJob:
-    """Queue a merge-and-export of a succeeded LoRA job on the training queue."""
+    """Queue a merge-and-export of a succeeded LoRA or QLoRA job on the training queue."""
     if not can_export(job):
+        if job.method == Adapter.FULL:
+            raise JobStateError(
+                "A full fine-tune is already a complete model: download it with "
+                "“Download adapter”; there is nothing to merge."
+            )
         raise JobStateError(
-            "Only a finished LoRA job can be merged: QLoRA bases are quantised, "
-            "and a full fine-tune is already a complete model."
+            "Only a succeeded job's adapter can be merged into a full model; this job is "
+            f"{job.get_status_display().lower()}."
         )
     with transaction.atomic():
         # One export at a time; a finished (or failed) one can be asked again.

@@ -425,20 +425,21 @@ def test_a_succeeded_jobs_adapter_downloads_as_a_zip(alice_api, alice_job):
     assert links["adapter"] == f"http://testserver{JOBS}{alice_job.pk}/adapter/"
 
 
-def test_only_a_succeeded_lora_job_can_be_exported(alice, alice_api, routing):
+def test_only_a_succeeded_lora_or_qlora_job_can_be_exported(alice, alice_api, routing):
     qlora = make_job(alice, routing)
-    set_status(qlora, JobStatus.SUCCEEDED)
     refused = alice_api.post(f"{JOBS}{qlora.pk}/export/")
     assert refused.status_code == 409
     assert error_message(refused) == (
-        "Only a finished LoRA job can be merged: QLoRA bases are quantised, "
-        "and a full fine-tune is already a complete model."
+        "Only a succeeded job's adapter can be merged into a full model; this job is created."
     )
+    set_status(qlora, JobStatus.SUCCEEDED)
+    # The base is loaded un-quantised for the merge (jobs/training/export.py).
+    assert alice_api.post(f"{JOBS}{qlora.pk}/export/").status_code == 202
     lora = make_lora_job(alice, routing)
     none_yet = alice_api.get(f"{JOBS}{lora.pk}/export/")
     assert none_yet.status_code == 409
     assert error_message(none_yet) == (
-        "The job has no merged model: POST here to export one (LoRA jobs only)."
+        "The job has no merged model: POST here to export one (LoRA or QLoRA)."
     )
     set_status(lora, JobStatus.SUCCEEDED)
     queued = alice_api.post(f"{JOBS}{lora.pk}/export/")

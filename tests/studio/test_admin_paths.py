@@ -95,7 +95,7 @@ def test_a_merged_model_path_outside_the_jobs_folder_is_never_served(
     api = alice_api.get(f"/api/v1/jobs/{alice_job.pk}/export/")
     assert api.status_code == 409
     assert error_message(api) == (
-        "The job has no merged model: POST here to export one (LoRA jobs only)."
+        "The job has no merged model: POST here to export one (LoRA or QLoRA)."
     )
 
 
