@@ -354,7 +354,7 @@ def _finish(job, control: RunControl, sink: EventSink, *, result, failure) -> st
 
 
 def run_export(job_id: str, worker: str = "worker", *, hard_stop=None) -> str:
-    """Merge a LoRA adapter into its base and zip the full model (lora jobs only).
+    """Merge a LoRA or QLoRA adapter into its un-quantised base and zip the full model.
 
     Leased work like training: a claim with a fencing token, a lease held
     while it runs, and every file under the attempt's own folder, so a lost

@@ -168,6 +168,12 @@ def sweep_body(world) -> dict:
     return {**job_body(world), "sweep": {"parameters": {}, "budget": 2}}
 
 
+def merge_body(world) -> dict:
+    # The owner's two succeeded jobs: the owner's merge becomes a job; anyone
+    # else (staff too: a merge is of one's own adapters) names no job of theirs.
+    return {"sources": [str(world.job.pk), str(world.sibling.pk)]}
+
+
 def compared_jobs(world) -> str:
     """The Compare query of the owner's two jobs."""
     return f"?ids={world.job.pk},{world.sibling.pk}"
@@ -290,6 +296,11 @@ ROUTES: dict[str, Row] = {
     "job-config": row(Kind.OWNED),
     "job-adapter": row(Kind.OWNED),
     "job-merged": row(Kind.OWNED),
+    "job-merge": row(
+        Kind.SIGNED_IN,
+        GET,
+        Call("POST", SentTo("/jobs/"), body=merge_body, others={OTHER: 422, STAFF: 422}),
+    ),
     "models": row(Kind.SIGNED_IN),
     # --- serving ------------------------------------------------------------------------
     "playground": row(Kind.SIGNED_IN),
@@ -320,6 +331,13 @@ ROUTES: dict[str, Row] = {
     "api-job-list": row(Kind.API, GET, Call("POST", 201, body=job_body, others={OTHER: 400})),
     "api-job-estimate": row(Kind.API, Call("POST", body=job_body, others={OTHER: 400})),
     "api-job-compare": row(Kind.OWNED_API, Call(query=compared_jobs)),
+    "api-job-merge": row(
+        Kind.API,
+        Call(
+            "POST", 201, body=merge_body,
+            others={OTHER: (400, "merge.sources"), STAFF: (400, "merge.sources")},
+        ),
+    ),  # fmt: skip
     "api-sweep-list": row(Kind.API, GET, Call("POST", 400, body=sweep_body)),
     "api-sweep-detail": row(Kind.OWNED_API),
     "api-sweep-cancel": row(Kind.OWNED_API, Call("POST")),

@@ -141,7 +141,9 @@ def estimate(model, config: JobConfig, plan: Plan) -> dict:
 
 
 def basis(estimate: dict, method: str) -> str:
-    """How sure a time estimate is, in words."""
+    """How sure a time estimate is, in words (an estimate may carry its own)."""
+    if estimate.get("basis"):
+        return estimate["basis"]
     runs = estimate.get("runs") or 0
     with_method = f"with {ADAPTER_NAMES.get(method, method)}"
     if not runs:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import record
 from jobs import config as cfg
+from jobs import vocabulary
 from jobs.models import EXPORTING, EventKind, FineTuneJob, JobEvent, JobStatus
 from jobs.services import catalog, housekeeping, live
 from jobs.services.estimates import estimate
@@ -308,6 +309,10 @@ def retry_job(user, job: FineTuneJob) -> FineTuneJob:
 
 def draft_from_job(user, job: FineTuneJob) -> JobDraft:
     """The job's configuration checked again, with its own data when its dataset is gone."""
+    if job.objective == vocabulary.ObjectiveName.MERGE:
+        from jobs.services.merges import merge_again  # merges builds on this module
+
+        return merge_again(user, job)
     document = dict(job.config)
     try:
         return check_start_job(user, document)

@@ -237,8 +237,18 @@ def merge_estimate(model, sources: int) -> dict:
         "seconds": seconds,
         "memory_bytes": merge_memory_bytes(model.parameters, gpu=gpu),
         "runs": 0,
+        "basis": "loading the base and each adapter; nothing trains",
         **prices.priced_estimate(seconds),
     }
+
+
+def merge_again(user, job: FineTuneJob) -> JobDraft:
+    """A merge job's sources and settings checked again (a retry)."""
+    merge = job.config["merge"]
+    return check_merge(
+        user, sources=merge["sources"], weights=merge["weights"],
+        combination=merge["combination"], density=merge["density"], name=job.name,
+    )  # fmt: skip
 
 
 def create_merge(user, draft: JobDraft) -> FineTuneJob:
