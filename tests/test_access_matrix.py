@@ -334,10 +334,14 @@ ROUTES: dict[str, Row] = {
     "api-job-merge": row(
         Kind.API,
         Call(
-            "POST", 201, body=merge_body,
+            "POST",
+            201,
+            body=merge_body,
             others={OTHER: (400, "merge.sources"), STAFF: (400, "merge.sources")},
         ),
-    ),  # fmt: skip
+    ),
+    # The owner's one vote has no answers to use: nothing is made, which the page says.
+    "playground-preference-dataset": row(Kind.SIGNED_IN, GET, Call("POST", 422)),
     "api-sweep-list": row(Kind.API, GET, Call("POST", 400, body=sweep_body)),
     "api-sweep-detail": row(Kind.OWNED_API),
     "api-sweep-cancel": row(Kind.OWNED_API, Call("POST")),

@@ -6,8 +6,11 @@ A create request becomes a configuration document on the Quick preset, which
 wizard; its files must be validated first, and a create request waits a few
 seconds for files still being validated. Every problem is a `RequestError`
 naming the field as the client named it ("hyperparameters.n_epochs",
-"training_file"). The objects answered (jobs, events, checkpoints) are built
-by `objects`; the endpoints only read the request and answer in OpenAI's shape.
+"training_file"). `method` (supervised or DPO, with its hyperparameters) is
+read by `methods`, which also checks that it trains on the file's data; a
+fine-tuned model's name as `model` trains on from its job's adapter. The
+objects answered (jobs, events, checkpoints) are built by `objects`; the
+endpoints only read the request and answer in OpenAI's shape.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from jobs import config as cfg
 from jobs.models import FineTuneJob
 from jobs.numbers import NumberError, read_number
 from jobs.services import lifecycle
-from serving.openai import objects
+from serving.openai import methods, objects
 from serving.openai.http import (
     RequestError,
     answered_in_openai_shape,
@@ -34,8 +37,8 @@ from serving.openai.http import (
 )
 from serving.openai.integrations import read_integrations
 from serving.openai.objects import FILE_PREFIX, status_details, user_file, user_job, uuid_of
+from serving.services.names import UnknownModel, resolve_model
 
-HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 # A create request's fields; OpenAI refuses any other, and so does this.
 CREATE_FIELDS = {
     "model",
@@ -48,7 +51,6 @@ CREATE_FIELDS = {
     "integrations",
     "metadata",
 }
-OTHER_METHODS = {"dpo", "reinforcement"}
 MAX_SUFFIX = 64  # OpenAI's limit
 # The suffix becomes a part of the model name, whose parts ":" separates.
 SUFFIX_PATTERN = re.compile(r"[A-Za-z0-9._-]*")
@@ -63,12 +65,15 @@ CONFIG_PARAMS = {
     "data.validation_dataset": "validation_file",
     "model.base_model": "model",
     "model.method": "model",
+    "model.start_from": "model",
+    "objective": "method.type",
     "training.seed": "seed",
 }
 CONFIG_HYPERPARAMETERS = {
     "training.epochs": "n_epochs",
     "training.batch_size": "batch_size",
     "training.learning_rate": "learning_rate_multiplier",
+    "preference.beta": "beta",
 }
 
 
@@ -82,6 +87,9 @@ class FineTuningRequest:
     model: str
     training_file: str
     validation_file: str | None = None
+    # OpenAI's method type (methods.py); `method_given`: the request named it.
+    method: str = methods.SUPERVISED
+    method_given: bool = False
     hyperparameters: dict = field(default_factory=dict)
     # Where the client put them: errors name this, then the hyperparameter.
     hyperparameters_at: str = "hyperparameters"
@@ -106,8 +114,8 @@ def _bad(param: str, message: str) -> RequestError:
     return RequestError(400, f"{param}: {message}", param=param)
 
 
-def read_hyperparameters(value, where: str) -> dict:
-    """The hyperparameters that are not "auto" (null counts as "auto")."""
+def read_hyperparameters(value, where: str, kind: str = methods.SUPERVISED) -> dict:
+    """The hyperparameters of method `kind` that are not "auto" (null counts as "auto")."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -115,42 +123,22 @@ def read_hyperparameters(value, where: str) -> dict:
     chosen = {}
     for name, raw in value.items():
         param = f"{where}.{name}"
-        if name not in HYPERPARAMETERS:
-            raise _bad(
-                param,
-                "is not a hyperparameter of supervised fine-tuning "
-                f"({', '.join(HYPERPARAMETERS)}).",
-            )
+        names = methods.HYPERPARAMETERS[kind]
+        if name not in names:
+            method = "DPO" if kind == methods.DPO else "supervised fine-tuning"
+            raise _bad(param, f"is not a hyperparameter of {method} ({', '.join(names)}).")
         if raw is None or raw == "auto":
             continue
         # Numbers as JSON writes them ("3" is no number); ranges are the configuration's.
         try:
-            if name == "learning_rate_multiplier":
+            if name in ("learning_rate_multiplier", "beta"):
+                # Greater than 0; beta's upper bound is the configuration's.
                 chosen[name] = read_number(raw, whole=False, lowest=0, lowest_open=True, text=False)
             else:
                 chosen[name] = read_number(raw, whole=True, lowest=1, text=False)
         except NumberError as refused:
             raise _bad(param, f'{refused.message.removesuffix(".")}, or "auto".') from None
     return chosen
-
-
-def _read_method(method) -> dict | None:
-    """method.supervised.hyperparameters, or None when `method` gives none."""
-    if method is None:
-        return None
-    if not isinstance(method, dict):
-        raise _bad("method", 'must be an object such as {"type": "supervised"}.')
-    kind = method.get("type")
-    if kind in OTHER_METHODS:
-        raise _bad("method.type", f"only supervised fine-tuning is offered here, not '{kind}'.")
-    if kind != "supervised":
-        raise _bad("method.type", "must be 'supervised'.")
-    supervised = method.get("supervised")
-    if supervised is None:
-        return None
-    if not isinstance(supervised, dict):
-        raise _bad("method.supervised", 'must be an object such as {"hyperparameters": {}}.')
-    return supervised.get("hyperparameters")
 
 
 def _read_metadata(metadata) -> dict:
@@ -209,21 +197,24 @@ def read_create_request(data: dict) -> FineTuningRequest:
 
     given = read_hyperparameters(data.get("hyperparameters"), "hyperparameters")
     where = "hyperparameters"
-    in_method = _read_method(data.get("method"))
+    kind, in_method = methods.read_method(data.get("method"))
     if in_method is not None:
-        from_method = read_hyperparameters(in_method, "method.supervised.hyperparameters")
+        at = f"method.{kind}.hyperparameters"
+        from_method = read_hyperparameters(in_method, at, kind)
         if given and from_method:
             raise _bad(
                 "hyperparameters",
-                "give the hyperparameters once, in method.supervised.hyperparameters "
+                f"give the hyperparameters once, in {at} "
                 "(or the older top-level hyperparameters), not in both.",
             )
         if from_method or not given:
-            given, where = from_method, "method.supervised.hyperparameters"
+            given, where = from_method, at
     return FineTuningRequest(
         model=model.strip(),
         training_file=training_file,
         validation_file=validation_file or None,
+        method=kind,
+        method_given=data.get("method") is not None,
         hyperparameters=given,
         hyperparameters_at=where,
         seed=seed,
@@ -274,9 +265,10 @@ async def wait_for_files(user, ask: FineTuningRequest) -> None:
         await asyncio.sleep(FILE_READY_POLL_S)
 
 
-def job_document(ask: FineTuningRequest) -> dict:
+def job_document(ask: FineTuningRequest, model: dict | None = None) -> dict:
     """The configuration document of a create request: the Quick preset, with
-    the hyperparameters given in place of its values."""
+    the hyperparameters given in place of its values; `model` the model
+    section (`model_section`), by default the base model named."""
     training = {}
     chosen = ask.hyperparameters
     if "n_epochs" in chosen:
@@ -292,10 +284,25 @@ def job_document(ask: FineTuningRequest) -> dict:
     return {
         "preset": "quick",
         "data": data,
-        "model": {"base_model": ask.model},
+        "model": model or {"base_model": ask.model},
         "training": training,
         "tracking": ask.tracking,
+        **methods.document_sections(ask.method, chosen),
     }
+
+
+def model_section(user, ask: FineTuningRequest) -> dict:
+    """The document's model section. A fine-tuned model's name ("ft:…"), as
+    OpenAI allows, means training on from its job's adapter: its base, its
+    adapter kind, and `start_from` its job (which the configuration checks)."""
+    if not ask.model.startswith("ft:"):
+        return {"base_model": ask.model}
+    try:
+        served = resolve_model(user, ask.model)
+    except UnknownModel as unknown:
+        raise _bad("model", unknown.message) from None
+    job = served.job
+    return {"base_model": job.base_model_id, "method": job.method, "start_from": str(job.pk)}
 
 
 def _config_error(error: cfg.ConfigError, ask: FineTuningRequest, document: dict) -> RequestError:
@@ -319,8 +326,11 @@ def _config_error(error: cfg.ConfigError, ask: FineTuningRequest, document: dict
 
 def start_job(user, ask: FineTuningRequest) -> FineTuneJob:
     """Check the request as the wizard's configuration would be, then create
-    and queue the job. Its files must be ready (`wait_for_files`)."""
-    document = job_document(ask)
+    and queue the job. Its files must be ready (`wait_for_files`), and the
+    method must train on the training file's data."""
+    training = user_file(user, ask.training_file, "training_file")
+    methods.check_training_data(ask.method, ask.method_given, training, ask.training_file)
+    document = job_document(ask, model_section(user, ask))
     try:
         draft = lifecycle.check_start_job(user, document)
         multiplier = ask.hyperparameters.get("learning_rate_multiplier")

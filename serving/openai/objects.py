@@ -19,12 +19,15 @@ from django.db.models import Q
 
 from datasets_app.models import Dataset, DatasetStatus
 from jobs import config as cfg
+from jobs.config.planning import PREFERENCE_RATE_SHARE
 from jobs.models import Checkpoint, FineTuneJob, JobEvent, JobStatus, MetricPoint
 from jobs.numbers import NumberError, read_number
 from jobs.services import catalog
+from jobs.vocabulary import PREFERENCE_OBJECTIVES
 from serving.errors import sentence
 from serving.openai.http import RequestError
 from serving.openai.integrations import integrations_of
+from serving.openai.methods import shown_method
 
 FILE_PREFIX = "file-"
 JOB_PREFIX = "ftjob-"
@@ -103,7 +106,7 @@ def user_job(user, public_id: str) -> FineTuneJob:
     job = None
     if pk is not None:
         job = FineTuneJob.objects.for_user(user).filter(pk=pk)
-        job = job.select_related("base_model", "owner").first()
+        job = job.select_related("base_model", "owner", "parent").first()
     if job is None:
         raise RequestError(404, f"No such fine-tuning job: '{public_id}'.",
                            param="fine_tuning_job_id", code="job_not_found")  # fmt: skip
@@ -218,6 +221,9 @@ def resolved_hyperparameters(job: FineTuneJob) -> dict:
     if isinstance(epochs, float) and epochs.is_integer():
         epochs = int(epochs)
     base_rate = cfg.preset_learning_rate(catalog.model_facts(job.base_model), job.method)
+    if job.objective in PREFERENCE_OBJECTIVES:
+        # The presets take a smaller step for preference tuning: "auto" is 1.
+        base_rate *= PREFERENCE_RATE_SHARE
     rate = training.get("learning_rate")
     multiplier = float(f"{rate / base_rate:.6g}") if rate and base_rate else None
     return {
@@ -262,7 +268,8 @@ def job_object(job: FineTuneJob, *, staff: bool = False) -> dict:
     return {
         "id": job_id(job.pk),
         "object": "fine_tuning.job",
-        "model": job.base_model_id,
+        # A job trained on from a fine-tuned model's adapter names that model, as it was asked.
+        "model": job.parent.fine_tuned_model if job.parent_id else job.base_model_id,
         "created_at": _seconds(job.created_at),
         "finished_at": _seconds(job.finished_at),
         "fine_tuned_model": job.fine_tuned_model if succeeded else None,
@@ -277,7 +284,7 @@ def job_object(job: FineTuneJob, *, staff: bool = False) -> dict:
         "seed": (job.config.get("training") or {}).get("seed"),
         "estimated_finish": _estimated_finish(job),
         "integrations": integrations_of(job.config),
-        "method": {"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
+        "method": shown_method(job, hyperparameters),
         "user_provided_suffix": user_provided_suffix(job),
         "metadata": job.metadata or None,
     }
@@ -286,7 +293,7 @@ def job_object(job: FineTuneJob, *, staff: bool = False) -> dict:
 def jobs_page(user, query) -> dict:
     """GET /v1/fine_tuning/jobs: newest first, `after` a job id, `limit` (20)."""
     limit = read_limit(query, default=20, highest=100)
-    rows = FineTuneJob.objects.for_user(user).select_related("base_model", "owner")
+    rows = FineTuneJob.objects.for_user(user).select_related("base_model", "owner", "parent")
     rows = _ordered_after(rows, query.get("after"), JOB_PREFIX)
     jobs = rows[: limit + 1]
     return _page([job_object(job, staff=user.is_staff) for job in jobs], limit)

@@ -124,6 +124,7 @@ def stops(ids: dict) -> list[Stop]:
             "compare", f"/jobs/compare/?ids={ids['done']},{ids['running']}", "#compare-chart canvas"
         ),
         Stop("merge", "/jobs/merge/", "main h1"),
+        Stop("preference-dataset", "/playground/preference-dataset/", "main h1"),
         Stop("sweeps", "/sweeps/", "main h1"),
         Stop("sweep", f"/sweeps/{ids['sweep']}/", "#sweep-leaderboard"),
         Stop("models", "/models/", "main h1"),

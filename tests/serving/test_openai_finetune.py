@@ -635,11 +635,16 @@ def test_bad_fields_are_400s_named_as_the_client_named_them(
             "(or the older top-level hyperparameters), not in both.",
         ),
         (
-            {"method": {"type": "dpo", "dpo": {}}},
+            {"method": {"type": "reinforcement"}},
             "method.type",
-            "method.type: only supervised fine-tuning is offered here, not 'dpo'.",
+            "method.type: 'reinforcement' fine-tuning is not offered here: "
+            "send 'supervised' or 'dpo'.",
         ),
-        ({"method": {"type": "magic"}}, "method.type", "method.type: must be 'supervised'."),
+        (
+            {"method": {"type": "magic"}},
+            "method.type",
+            "method.type: must be 'supervised' or 'dpo'.",
+        ),
         (
             {"method": "supervised"},
             "method",
