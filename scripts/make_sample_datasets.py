@@ -301,17 +301,84 @@ def _jsonl(rows: list[dict]) -> str:
 
 
 # --------------------------------------------------------------------------
+# Support reply preferences (DPO)
+# --------------------------------------------------------------------------
+
+PREFERENCE_TRAIN_ROWS = 800
+PREFERENCE_VALIDATION_ROWS = 100
+# A reply names the team that takes the ticket. Chosen and rejected use the
+# same reply with a different team, so the only thing to learn is which team
+# the message needs, and an untrained model, which cannot read the message,
+# prefers either about as often (each wrong team is as often the chosen one).
+REPLIES = (
+    "The {team} team will sort this out.",
+    "I have passed this to our {team} team.",
+    "Our {team} team can help with this.",
+    "Thanks! {Team} will get back to you today.",
+)
+
+
+def _preference(rng: random.Random, ticket: dict, team: str) -> dict:
+    wrong = rng.choice([other for other in TEAMS if other != team])
+    reply = rng.choice(REPLIES)
+    prompt = ticket["messages"][:-1]
+    return {
+        "prompt": prompt,
+        "chosen": reply.format(team=team, Team=_cap(team)),
+        "rejected": reply.format(team=wrong, Team=_cap(wrong)),
+    }
+
+
+def make_preferences(seed: int = SEED) -> tuple[list[dict], list[dict]]:
+    """Balanced, unique preference pairs on support tickets: (train, validation).
+
+    The tickets are built as support-routing's are, with the same held-out
+    rule: validation messages pair a problem with a thing train never pairs
+    it with.
+    """
+    rng = random.Random(f"{seed}-support-preferences")
+    train, validation = [], []
+    seen: set[str] = set()
+    for team in TEAMS:
+        pairs = [
+            (problem, thing)
+            for problem in ROUTING[team]["problems"].split("|")
+            for thing in ROUTING[team]["things"].split("|")
+        ]
+        rng.shuffle(pairs)
+        held_out, pool = pairs[: len(pairs) // 5], pairs[len(pairs) // 5 :]
+        for problem, thing in held_out[: PREFERENCE_VALIDATION_ROWS // len(TEAMS)]:
+            ticket = _ticket(rng, team, problem, thing)
+            seen.add(_normalise(ticket["messages"][-2]["content"]))
+            validation.append(_preference(rng, ticket, team))
+        count = 0
+        while count < PREFERENCE_TRAIN_ROWS // len(TEAMS):
+            ticket = _ticket(rng, team, *rng.choice(pool))
+            key = _normalise(ticket["messages"][-2]["content"])
+            if key not in seen:
+                seen.add(key)
+                train.append(_preference(rng, ticket, team))
+                count += 1
+    rng.shuffle(train)
+    rng.shuffle(validation)
+    return train, validation
+
+
+# --------------------------------------------------------------------------
 
 
 def build(seed: int = SEED) -> dict[str, str]:
     """Relative path -> file contents for every generated file."""
     sentiment_train, sentiment_validation = make_sentiment(seed)
     routing_train, routing_validation = make_routing(seed)
+    preference_train, preference_validation = make_preferences(seed)
     return {
         "sentiment/train.csv": _csv(sentiment_train),
         "sentiment/validation.csv": _csv(sentiment_validation),
         "support-routing/train.jsonl": _jsonl(routing_train),
         "support-routing/validation.jsonl": _jsonl(routing_validation),
+        "support-preferences/train.jsonl": _jsonl(preference_train),
+        "support-preferences/validation.jsonl": _jsonl(preference_validation),
     }
 
 

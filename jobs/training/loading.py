@@ -291,3 +291,20 @@ def _trained_base(folder: Path) -> str | None:
         return document["model"]["base_model"] or None
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def restore_start_weights(model, paths) -> None:
+    """Load the continued adapter's weights again into the trained adapter.
+
+    TRL casts a 4-bit model's adapter to bfloat16 and `trainable_in_float32`
+    casts it back, which rounds a continued adapter's weights: the run would
+    start near its parent instead of at it. Call after that cast back.
+    """
+    if len(paths.start_adapters) != 1:
+        return
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = Path(paths.start_adapters[0]) / "adapter_model.safetensors"
+    if weights.exists():
+        set_peft_model_state_dict(model, load_file(str(weights)), adapter_name="default")

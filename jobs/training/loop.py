@@ -6,10 +6,14 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
+from jobs.vocabulary import ObjectiveName
+
 from . import data, objectives, trackers
+from .callbacks import logged
 from .checkpoints import CHECKPOINT_COMPLETE_MARKER, checkpoint_is_complete, latest_checkpoint  # noqa: F401
 from .contract import RunPaths, TrainingFailure, TrainingResult
 from .files import atomic_folder
@@ -44,6 +48,11 @@ def run_training(
     """
     import torch
 
+    if config.objective == ObjectiveName.MERGE:
+        # A merge trains nothing: it combines the adapters of paths.start_adapters.
+        from .merge import run_merge
+
+        return run_merge(config, paths, on_event=on_event, may_write=may_write)
     if config.training.devices > 1 and "WORLD_SIZE" not in os.environ:
         # Several devices: this process becomes rank 0 of a group (distributed.py).
         from .distributed import run_on_devices
@@ -53,7 +62,7 @@ def run_training(
             should_stop=should_stop, resume_from=resume_from, may_write=may_write,
             tracker_settings=tracker_settings,
         )  # fmt: skip
-    objective = objectives.for_task(task)
+    objective = objectives.for_config(config, task)
     if resume_from is not None and not checkpoint_is_complete(resume_from):
         raise TrainingFailure(
             "training", f"The checkpoint {Path(resume_from).name} is incomplete and cannot resume."
@@ -100,8 +109,8 @@ def _quiet_progress_bars():
 
 def build_trainer(config, paths: RunPaths, *, task: str, on_event, should_stop,
                   may_write=None) -> objectives.Built:  # fmt: skip
-    """The trainer of `task`'s objective, on the job's files (each read once)."""
-    objective = objectives.for_task(task)
+    """The trainer of the job's objective, on the job's files (each read once)."""
+    objective = objectives.for_config(config, task)
     train_records = data.read_records(paths.train_file, what="training file")
     eval_records = None
     if paths.validation_file is not None:
@@ -215,8 +224,8 @@ def _metrics(state, train_output: dict, started: float, *, val: dict | None, obj
         "trained_tokens": state.num_input_tokens_seen,
     }
     for name in objective.eval_metrics:
-        if val and f"eval_{name}" in val:
-            metrics[name] = val[f"eval_{name}"]
+        if val and (value := logged(val, name, prefix="eval_")) is not None:
+            metrics[name] = value
     return metrics
 
 
@@ -224,9 +233,19 @@ def _save_adapter(built, config, paths: RunPaths, metrics: dict) -> Path:
     """Write the adapter beside its final place, then rename it in."""
     with atomic_folder(paths.adapter_dir) as staging:
         built.trainer.save_model(str(staging))
+        for name in _reference_adapters(built.trainer.model):
+            # TRL's frozen copy of a continued adapter (objectives/preference.py):
+            # the reference, not part of what the run made.
+            shutil.rmtree(staging / name, ignore_errors=True)
         built.tokenizer.save_pretrained(str(staging))
         (staging / "tailor_config.json").write_text(json.dumps(config.to_document(), indent=2))
         (staging / "tailor_metrics.json").write_text(json.dumps(metrics, indent=2))
         if built.labels is not None:
             (staging / "tailor_labels.json").write_text(json.dumps(built.labels))
     return paths.adapter_dir
+
+
+def _reference_adapters(model) -> list[str]:
+    """A PeftModel's adapters beside the trained "default" (PEFT saves each in a subfolder)."""
+    names = getattr(model, "peft_config", None) or {}
+    return [name for name in names if name != "default"]

@@ -1,5 +1,9 @@
 """Base vs fine-tuned on a validation set: the numbers behind "did fine-tuning help?".
 
+A preference job (DPO, KTO) is set against its parent instead: the adapter
+it started from, or the base (preference.py's `evaluate_preference`, which
+shares this module's batching under the pool's lock).
+
 Every batch runs the base and the fine-tune together, each row with its own
 adapter (PEFT's mixed adapter batches), so the two are measured on the same
 inputs with one pass over the data. The pool's lock is held per batch, not
@@ -54,7 +58,7 @@ def evaluate_generation(
         raise failure("bad_input", "no_validation_rows")
     sample_size = max(0, min(sample_size, len(rows)))
     with pool.lock:
-        loaded = _prepare(pool, model, adapter)
+        loaded = prepared(pool, model, adapter)
         vocabulary = getattr(loaded.model.config, "vocab_size", None) or len(loaded.tokenizer)
         examples = [
             _chat_example(loaded, number, row)
@@ -70,13 +74,13 @@ def evaluate_generation(
     # Similar lengths together: less padding, and the sum does not care about order.
     for batch in _loss_batches(sorted(loss_examples, key=_length), vocabulary):
         with pool.lock:
-            loaded = _prepare(pool, model, adapter)
-            losses, count = _guarded(_completion_losses, loaded, batch, adapter.name)
+            loaded = prepared(pool, model, adapter)
+            losses, count = guarded(_completion_losses, loaded, batch, adapter.name)
         for name, value in losses.items():
             sums[name] += value
         tokens += count
         done += len(batch)
-        _report(on_progress, done, total)
+        report_progress(on_progress, done, total)
 
     outputs: dict[str, list[str]] = {BASE_ADAPTER: [], adapter.name: []}
     if samples:
@@ -86,12 +90,12 @@ def evaluate_generation(
         for start in range(0, len(samples), GENERATION_CHUNK):
             chunk = samples[start : start + GENERATION_CHUNK]
             with pool.lock:
-                loaded = _prepare(pool, model, adapter)
-                texts = _guarded(_greedy_replies, loaded, chunk, adapter.name, new_tokens)
+                loaded = prepared(pool, model, adapter)
+                texts = guarded(_greedy_replies, loaded, chunk, adapter.name, new_tokens)
             for name, replies in texts.items():
                 outputs[name].extend(replies)
             done += len(chunk)
-            _report(on_progress, done, total)
+            report_progress(on_progress, done, total)
 
     results = {}
     sample_rows = [{"prompt": e["last_user_message"], "reference": e["reference"]} for e in samples]
@@ -145,7 +149,7 @@ def evaluate_classification(
         if not isinstance(row.get("text"), str) or not isinstance(row.get("label"), str):
             raise failure("bad_input", "row_without_label", number=number)
     with pool.lock:
-        loaded = _prepare(pool, model, adapter)
+        loaded = prepared(pool, model, adapter)
         labels = list(loaded.labels)
     unknown = sorted({row["label"] for row in rows} - set(labels))
     if unknown:
@@ -164,14 +168,14 @@ def evaluate_classification(
         texts = [rows[i]["text"] for i in indices]
         names = [BASE_ADAPTER] * len(texts) + [adapter.name] * len(texts)
         with pool.lock:
-            loaded = _prepare(pool, model, adapter)
-            probabilities = _guarded(label_probabilities, loaded, texts * 2, names)
+            loaded = prepared(pool, model, adapter)
+            probabilities = guarded(label_probabilities, loaded, texts * 2, names)
         best = probabilities.argmax(dim=-1).tolist()
         for position, index in enumerate(indices):
             predictions[BASE_ADAPTER][index] = labels[best[position]]
             predictions[adapter.name][index] = labels[best[len(indices) + position]]
         done += len(indices)
-        _report(on_progress, done, len(rows))
+        report_progress(on_progress, done, len(rows))
 
     truth = [row["label"] for row in rows]
     result: dict = {"labels": labels, "rows": len(rows)}
@@ -201,14 +205,15 @@ def evaluate_classification(
 # --- shared ---------------------------------------------------------------------------------
 
 
-def _prepare(pool: ModelPool, model: ModelSpec, adapter: AdapterSpec) -> LoadedModel:
-    loaded, failures = pool.prepare(model, [adapter])
-    if adapter.name in failures:
-        raise failures[adapter.name]
+def prepared(pool: ModelPool, model: ModelSpec, *adapters: AdapterSpec) -> LoadedModel:
+    loaded, failures = pool.prepare(model, list(adapters))
+    for adapter in adapters:
+        if adapter.name in failures:
+            raise failures[adapter.name]
     return loaded
 
 
-def _guarded(work, *args):
+def guarded(work, *args):
     """work(*args) for one batch; its errors become ServingFailure (logged with their traceback)."""
     import torch
 
@@ -226,7 +231,7 @@ def _guarded(work, *args):
         raise failure("generation", "evaluation_model_failed", detail=detail_of(exc)) from exc
 
 
-def _report(on_progress: Progress, done: int, total: int) -> None:
+def report_progress(on_progress: Progress, done: int, total: int) -> None:
     if on_progress is not None:
         on_progress(done, total)
 

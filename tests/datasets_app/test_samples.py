@@ -62,7 +62,7 @@ def test_a_second_run_is_byte_identical(generated, tmp_path):
 
 
 def test_the_registry_lists_the_samples_by_slug():
-    assert [s.slug for s in SAMPLES] == ["sentiment", "support-routing"]
+    assert [s.slug for s in SAMPLES] == ["sentiment", "support-routing", "support-preferences"]
     assert get_sample("no-such-sample") is None
 
 
@@ -71,7 +71,7 @@ def test_the_registry_points_at_files_that_exist(sample):
     assert sample.train_file.is_file()
     assert sample.validation_file.is_file()
     assert sample.train_file != sample.validation_file
-    assert sample.task in {"classification", "generation"}
+    assert sample.task in {"classification", "generation", "preference"}
     assert sample.suggested_model in {"minilm-l6", "tailor-tiny"}
     assert sample.name
     assert sample.description
@@ -146,6 +146,52 @@ def test_support_routing_is_balanced_and_held_out_messages_are_new():
     assert Counter(r["messages"][-1]["content"] for r in validation) == dict.fromkeys(TEAMS, 25)
     train_texts = [normalise(r["messages"][-2]["content"]) for r in train]
     validation_texts = [normalise(r["messages"][-2]["content"]) for r in validation]
+    assert len(set(train_texts)) == len(train_texts)
+    assert len(set(validation_texts)) == len(validation_texts)
+    assert not set(train_texts) & set(validation_texts)
+
+
+# --- support-preferences -------------------------------------------------------------
+
+
+def team_of(reply):
+    return next(team for team in TEAMS if team in reply.lower())
+
+
+@pytest.mark.parametrize("which", ["train_file", "validation_file"])
+def test_every_preference_row_has_the_input_shape_of_the_preference_format(which):
+    rows = read_jsonl(getattr(get_sample("support-preferences"), which))
+    for row in rows:
+        assert set(row) == {"prompt", "chosen", "rejected"}
+        roles = [m["role"] for m in row["prompt"]]
+        assert roles in (["user"], ["system", "user"])
+        assert all(m["content"].strip() for m in row["prompt"])
+        assert len(row["prompt"][-1]["content"]) <= 120
+        assert row["chosen"].strip() and row["rejected"].strip()
+        assert row["chosen"] != row["rejected"]
+
+
+def test_the_two_replies_of_a_pair_differ_only_in_the_team_they_name():
+    for row in read_jsonl(get_sample("support-preferences").train_file):
+        chosen, rejected = team_of(row["chosen"]), team_of(row["rejected"])
+        assert chosen != rejected
+        assert row["chosen"].lower().replace(chosen, "?") == row["rejected"].lower().replace(
+            rejected, "?"
+        )
+
+
+def test_support_preferences_are_balanced_and_held_out_messages_are_new():
+    sample = get_sample("support-preferences")
+    train, validation = read_jsonl(sample.train_file), read_jsonl(sample.validation_file)
+    assert (len(train), len(validation)) == (800, 100)
+    assert Counter(team_of(r["chosen"]) for r in train) == dict.fromkeys(TEAMS, 200)
+    assert Counter(team_of(r["chosen"]) for r in validation) == dict.fromkeys(TEAMS, 25)
+    # Every team is as often the rejected one: a model that cannot read the
+    # message has no side to lean to.
+    rejected = Counter(team_of(r["rejected"]) for r in train)
+    assert all(170 <= count <= 230 for count in rejected.values()), rejected
+    train_texts = [normalise(r["prompt"][-1]["content"]) for r in train]
+    validation_texts = [normalise(r["prompt"][-1]["content"]) for r in validation]
     assert len(set(train_texts)) == len(train_texts)
     assert len(set(validation_texts)) == len(validation_texts)
     assert not set(train_texts) & set(validation_texts)

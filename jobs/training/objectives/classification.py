@@ -5,6 +5,7 @@ from __future__ import annotations
 from jobs.vocabulary import SEQUENCE_CLASSIFICATION, Adapter
 
 from .. import arguments, data, loading
+from ..contract import TrainingFailure
 from .base import Built, Objective, Run
 
 
@@ -26,7 +27,16 @@ class SequenceClassification(Objective):
         method = config.model.method
         tokenizer = loading.load_tokenizer(paths.model_source)
         train_rows = data.classification_rows(run.train_records, what="training file")
-        labels = data.label_list(train_rows)
+        # Continuing a classifier keeps its head: its labels, in its order.
+        labels = loading.start_adapter_labels(paths)
+        if labels is None:
+            labels = data.label_list(train_rows)
+        elif unknown := sorted({row["label"] for row in train_rows} - set(labels)):
+            raise TrainingFailure(
+                "dataset",
+                "The training file has labels the adapter it continues from never learnt: "
+                f"{', '.join(unknown[:5])}; start a new adapter to learn them.",
+            )
         eval_rows = None
         if run.eval_records is not None:
             eval_rows = data.classification_rows(run.eval_records, what="validation file")
@@ -38,9 +48,13 @@ class SequenceClassification(Objective):
         )
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
-        if method != Adapter.FULL:
+        model, peft_config = loading.adapter_setup(
+            model, config, paths, task=SEQUENCE_CLASSIFICATION, on_event=on_event
+        )
+        if peft_config is not None:
             # task_type SEQ_CLS puts the new classifier head in modules_to_save.
-            model = get_peft_model(model, loading.lora_config(config, task=SEQUENCE_CLASSIFICATION))
+            model = get_peft_model(model, peft_config)
+        if method != Adapter.FULL:
             loading.trainable_in_float32(model)
 
         label_ids = {label: i for i, label in enumerate(labels)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.vocabulary import CAUSAL_LM, Adapter
+from jobs.vocabulary import CAUSAL_LM
 
 from .. import arguments, data, loading
 from ..contract import TrainingFailure
@@ -51,6 +51,9 @@ class SupervisedCausalLM(Objective):
 
         on_event({"kind": "log", "message": arguments.describe_loading(paths.model_source, method)})
         model = loading.load_model(paths.model_source, task=CAUSAL_LM, method=method)
+        model, peft_config = loading.adapter_setup(
+            model, config, paths, task=CAUSAL_LM, on_event=on_event
+        )
 
         has_validation = eval_rows is not None
         common = arguments.common_arguments(config, paths, has_validation=has_validation)
@@ -77,9 +80,7 @@ class SupervisedCausalLM(Objective):
                 train_dataset=Dataset.from_list(train_rows),
                 eval_dataset=Dataset.from_list(eval_rows) if has_validation else None,
                 processing_class=tokenizer,
-                peft_config=loading.lora_config(config, task=CAUSAL_LM)
-                if method != Adapter.FULL
-                else None,
+                peft_config=peft_config,
                 callbacks=callbacks,
             )
         except IndexError as exc:
@@ -98,6 +99,7 @@ class SupervisedCausalLM(Objective):
             )
         if loading.compute_dtype_name() == "float32":
             loading.trainable_in_float32(trainer.model)
+            loading.restore_start_weights(trainer.model, paths)
         return Built(
             trainer=trainer,
             tokenizer=tokenizer,
