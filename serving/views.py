@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from jobs.models import JobStatus, ModelTask
 from jobs.services import lifecycle
+from jobs.vocabulary import PREFERENCE_OBJECTIVES
 from serving.models import EvaluationTrigger
 from serving.services import evaluations, generations, names, votes
 from serving.services import playground as playground_page
@@ -123,6 +124,9 @@ def _evaluation_context(job, **extra) -> dict:
         "job": job,
         "evaluation": evaluation,
         "is_classifier": job.task == ModelTask.SEQUENCE_CLASSIFICATION,
+        "is_preference": job.objective in PREFERENCE_OBJECTIVES,
+        # A preference job is compared with the model it started from.
+        "before": "Parent" if results.get("compared_with") == "parent" else "Base",
         "metric_rows": evaluations.metric_rows(evaluation) if evaluation else [],
         "headline": evaluations.headline(evaluation) if evaluation else None,
         "labels": results.get("labels") or [],

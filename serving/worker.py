@@ -23,7 +23,7 @@ from django.utils import timezone
 from jobs.models import FineTuneJob, ModelTask
 from jobs.services import catalog, sweeps, worker_files
 from jobs.services.lifecycle import flags_client
-from jobs.vocabulary import Adapter
+from jobs.vocabulary import PREFERENCE_OBJECTIVES, Adapter
 from serving.errors import ServingFailure, detail_of, failure, sentence
 from serving.models import Evaluation, EvaluationStatus, Generation, GenerationStatus
 from serving.services import generations
@@ -312,7 +312,9 @@ def run_evaluation(evaluation_id: str, worker: str = "worker", *, hard_stop=None
 
 
 def _evaluate(evaluation_id: str, owned, keeper) -> str:
-    evaluation = Evaluation.objects.select_related("job", "job__base_model").get(pk=evaluation_id)
+    evaluation = Evaluation.objects.select_related("job", "job__base_model", "job__parent").get(
+        pk=evaluation_id
+    )
     job = evaluation.job
 
     def on_progress(done: int, total: int) -> None:
@@ -321,6 +323,7 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
 
     try:
         from serving.engine import evaluate_classification, evaluate_generation
+        from serving.engine.preference import evaluate_preference
 
         # None stored: reading the file below fails as it always did.
         with contextlib.suppress(object_store.MissingObject):
@@ -334,9 +337,13 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
             if job.task == ModelTask.SEQUENCE_CLASSIFICATION
             else evaluate_generation
         )
+        more = {}
+        if job.objective in PREFERENCE_OBJECTIVES:
+            # Preference accuracy against the model the job started from.
+            evaluate, more["parent"] = evaluate_preference, _parent_adapter(job)
         results = evaluate(
             model_pool(), pane.model, pane.adapter, rows,
-            sample_size=evaluation.sample_size, on_progress=on_progress,
+            sample_size=evaluation.sample_size, on_progress=on_progress, **more,
         )  # fmt: skip
     except ServingFailure as exc:
         return _evaluation_failed(owned, exc.message, exc.detail)
@@ -355,6 +362,14 @@ def _evaluate(evaluation_id: str, owned, keeper) -> str:
         )
     )  # fmt: skip
     return "succeeded" if written else "lost"
+
+
+def _parent_adapter(job: FineTuneJob):
+    """The adapter a preference job started from (None: it started on the base)."""
+    parent = job.parent
+    if parent is None or not parent.adapter_path or parent.method == Adapter.FULL:
+        return None
+    return job_pane(parent).adapter
 
 
 def _evaluation_failed(owned, message: str, detail: str) -> str:

@@ -45,6 +45,10 @@ FIGURES = {
     "exact_match": ("Exact match", "rate"),
     "rouge_l": ("ROUGE-L", "rate"),
     "perplexity": ("Perplexity", "score"),
+    # --- preference tuning (DPO, KTO): a run's and its evaluation's ----------------------
+    "preference_accuracy": ("Preference accuracy", "rate"),
+    "mean_margin": ("Mean margin", "score"),
+    "reward_margin": ("Reward margin", "score"),
     "rows": ("Rows", "count"),
 }
 

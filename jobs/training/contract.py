@@ -79,6 +79,8 @@ class MetricEvent(TypedDict, total=False):
     train_loss: float | None  # None on an evaluation
     val_loss: float | None  # set on an evaluation only
     accuracy: float  # evaluations of classification runs
+    reward_margin: float  # preference runs (DPO, KTO): chosen reward minus rejected
+    preference_accuracy: float  # preference runs: the share of pairs the chosen answer wins
     learning_rate: float | None
     grad_norm: float | None
     tokens_per_second: float | None  # real (non-padding) tokens over the recent window

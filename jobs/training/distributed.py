@@ -80,6 +80,7 @@ def spec_of(config, paths: RunPaths, *, task: str, resume_from: Path | None) -> 
             "train_file": str(paths.train_file),
             "validation_file": str(paths.validation_file) if paths.validation_file else None,
             "output_dir": str(paths.output_dir),
+            "start_adapters": [str(folder) for folder in paths.start_adapters],
         },
         "resume_from": str(resume_from) if resume_from else None,
     }
@@ -92,6 +93,7 @@ def paths_of(spec: dict) -> RunPaths:
         train_file=Path(given["train_file"]),
         validation_file=Path(given["validation_file"]) if given["validation_file"] else None,
         output_dir=Path(given["output_dir"]),
+        start_adapters=tuple(Path(folder) for folder in given.get("start_adapters", ())),
     )
 
 

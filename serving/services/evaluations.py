@@ -18,7 +18,7 @@ from audit.models import Action
 from audit.services import record
 from jobs.models import FineTuneJob, JobStatus, ModelTask
 from jobs.numbers import NumberError, read_number
-from jobs.vocabulary import Adapter
+from jobs.vocabulary import PREFERENCE_OBJECTIVES, Adapter
 from serving.models import Evaluation, EvaluationStatus, EvaluationTrigger
 from studio import figures
 from studio.services import leases
@@ -151,12 +151,21 @@ METRICS = {
 }
 
 
+# Preference jobs (DPO, KTO) against the model they started from
+# (serving/engine/preference.py): whichever their model task.
+PREFERENCE_METRICS = [("preference_accuracy", True, True), ("mean_margin", True, False)]
+
+
 def metric_rows(evaluation: Evaluation) -> list[MetricRow]:
     results = evaluation.results or {}
     base, tuned = results.get("base", {}), results.get("fine_tuned", {})
+    job = evaluation.job
+    rows = (
+        PREFERENCE_METRICS if job.objective in PREFERENCE_OBJECTIVES else METRICS.get(job.task, [])
+    )
     return [
         MetricRow(key, figures.label(key), base.get(key), tuned.get(key), higher, percent)
-        for key, higher, percent in METRICS.get(evaluation.job.task, [])
+        for key, higher, percent in rows
     ]
 
 

@@ -577,7 +577,7 @@ def test_importing_the_engine_loads_no_machine_learning_library():
 def test_each_model_task_trains_with_one_registered_objective(demo_models, routing_files, tmp_path):
     from jobs.training import objectives
 
-    assert set(objectives.REGISTRY) == {"supervised", "classification"}
+    assert set(objectives.REGISTRY) == {"supervised", "classification", "dpo", "kto"}
     assert objectives.for_task("causal-lm") is objectives.REGISTRY["supervised"]
     assert objectives.for_task("sequence-classification").eval_metrics == ("accuracy",)
     paths = RunPaths(str(demo_models.tiny_path()), routing_files[0], None, tmp_path)
