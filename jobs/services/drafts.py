@@ -142,7 +142,12 @@ def check_start_job(user, document: dict) -> JobDraft:
             )
     model = _usable_model(requested.model.base_model, dataset)
     method_given = "method" in ((document.get("model") or {}) if isinstance(document, dict) else {})
-    if not method_given and not model.supports_4bit:
+    inherited = None if method_given else lineage.method_of(user, requested.model.start_from)
+    if inherited:
+        # Training on from an adapter: its kind, unless the document says otherwise.
+        document = {**document, "model": {**(document.get("model") or {}), "method": inherited}}
+        requested.model.method = inherited
+    elif not method_given and not model.supports_4bit:
         # QLoRA is the default, but this model cannot be loaded in 4 bits here.
         document = {**document, "model": {**(document.get("model") or {}), "method": Adapter.LORA}}
         requested.model.method = Adapter.LORA

@@ -77,6 +77,18 @@ def start_from(user, config: cfg.JobConfig, model) -> FineTuneJob | None:
     return parent
 
 
+def method_of(user, job_id) -> str | None:
+    """The adapter kind of the user's job `job_id` (None: no such job)."""
+    if not job_id:
+        return None
+    try:
+        uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+    jobs = FineTuneJob.objects.filter(owner=user, pk=job_id)
+    return jobs.values_list("method", flat=True).first()
+
+
 def lineage(job: FineTuneJob, user) -> list[FineTuneJob]:
     """The job's parent, its parent, … nearest first, as far as `user` may see."""
     line: list[FineTuneJob] = []

@@ -220,3 +220,12 @@ def test_preference_data_trains_with_dpo_from_a_supervised_parent(alice, routing
         lambda: check_start_job(alice, {**_document(pairs), "preference": {"beta": 0}})
     )
     assert errors == {"preference.beta": "must be more than 0 and at most 10."}
+
+
+def test_a_job_that_trains_on_takes_its_parent_adapter_kind_unless_told(alice, routing):
+    parent = finished_job(alice, routing, name="four-bit", method="qlora")
+    document = {
+        "data": {"dataset": str(routing.pk)},
+        "model": {"base_model": "tailor-tiny", "start_from": str(parent.pk)},
+    }
+    assert check_start_job(alice, document).config.model.method == "qlora"
