@@ -612,7 +612,7 @@ def test_the_preview_shows_the_prompt_and_both_answers_side_by_side(
     )
     assert "<b>Bad</b>" not in html
     assert "Turns per prompt" in html
-    assert 'data-testid="chosen-longer">The chosen answer is the longer one in 0 %' in html
+    assert 'data-testid="chosen-longer">The chosen answer is the longer one in 0%' in html
 
 
 @pytest.mark.django_db

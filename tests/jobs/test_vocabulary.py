@@ -26,18 +26,26 @@ def test_each_word_names_its_pair_from_either_side(word, dataset_task, model_tas
 
 def test_every_layer_uses_the_vocabularys_words():
     assert set(TASK_OF_FORMAT.values()) == set(vocabulary.DATASET_TASKS)
-    assert {sample.task for sample in SAMPLES} == set(vocabulary.DATASET_TASKS)
+    # Every dataset task has a bundled sample but feedback: KTO learns from the
+    # thumbs a team collects, and the preference sample shows preference tuning.
+    samples = {sample.task for sample in SAMPLES}
+    assert samples | {vocabulary.FEEDBACK} == set(vocabulary.DATASET_TASKS)
     assert tuple(ModelTask.values) == vocabulary.MODEL_TASKS
-    # Every model task has the one training objective that trains it.
+    # Every model task has the one training objective that trains it by default.
     assert {objectives.for_task(task).model_task for task in vocabulary.MODEL_TASKS} == set(
         vocabulary.MODEL_TASKS
     )
 
 
-def test_both_filters_accept_the_same_four_words():
+def test_both_filters_accept_the_same_six_words():
     assert set(vocabulary.DATASET_TASK_WORDS) == set(vocabulary.MODEL_TASK_WORDS) == {
-        "generation", "classification", "causal-lm", "sequence-classification",
+        "generation", "classification", "preference", "feedback", "causal-lm",
+        "sequence-classification",
     }  # fmt: skip
+    # A causal LM learns generation, preference and feedback data; a model
+    # filter's dataset word means the model task that learns it.
+    assert vocabulary.as_model_task("preference") == vocabulary.CAUSAL_LM
+    assert vocabulary.as_dataset_task("causal-lm") == vocabulary.GENERATION
 
 
 def test_the_adapter_kinds_and_their_names_are_defined_once():
