@@ -23,7 +23,7 @@ from typing import ClassVar
 from jobs.vocabulary import CAUSAL_LM, ObjectiveName
 
 from .. import arguments, data, loading
-from ..contract import TrainingFailure
+from . import tokenised
 from .base import Built, Objective, Run
 
 
@@ -81,8 +81,8 @@ class _AgainstReference(Objective):
             config, common, run, eval_rows=eval_rows, eval_metrics=self.eval_metrics
         )
         on_event({"kind": "log", "message": f"Tokenising {len(train_rows):,} {self.kind}"})
-        try:
-            trainer = trainer_class(
+        trainer = tokenised.made(
+            lambda: trainer_class(
                 model=model,
                 args=args,
                 train_dataset=Dataset.from_list(train_rows),
@@ -90,30 +90,11 @@ class _AgainstReference(Objective):
                 processing_class=tokenizer,
                 peft_config=peft_config,
                 callbacks=callbacks,
-            )
-        except IndexError as exc:
-            # datasets/TRL index into the first row of a dataset that filtering emptied.
-            raise _nothing_fits(t.max_seq_length) from exc
-        kept = len(trainer.train_dataset)
-        if kept == 0:
-            raise _nothing_fits(t.max_seq_length)
-        if kept < len(train_rows):
-            on_event(
-                {
-                    "kind": "log",
-                    "message": f"Left out {len(train_rows) - kept:,} {self.kind} whose prompt "
-                    f"fills all {t.max_seq_length} tokens",
-                }
-            )
-        if loading.compute_dtype_name() == "float32":
-            # TRL casts a 4-bit model's adapter to bfloat16: emulated on this CPU.
-            loading.trainable_in_float32(trainer.model)
-            loading.restore_start_weights(trainer.model, paths)
-        return Built(
-            trainer=trainer,
-            tokenizer=tokenizer,
-            events=events,
-            eval_rows=len(eval_rows) if has_validation else None,
+            ),
+            rows=len(train_rows), unit=self.kind, config=config, on_event=on_event,
+        )  # fmt: skip
+        return tokenised.built(
+            trainer, paths=paths, tokenizer=tokenizer, events=events, eval_rows=eval_rows
         )
 
 
@@ -159,11 +140,3 @@ class KahnemanTversky(_AgainstReference):
         elif bad < good:
             weights["undesirable_weight"] = round(good / bad, 3)
         return KTOConfig, KTOTrainer, weights
-
-
-def _nothing_fits(max_length: int) -> TrainingFailure:
-    return TrainingFailure(
-        "dataset",
-        f"No training row leaves room for an answer within {max_length} tokens; "
-        "raise the maximum sequence length.",
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobs.vocabulary import CAUSAL_LM
 
 from .. import arguments, data, loading
-from ..contract import TrainingFailure
+from . import tokenised
 from .base import Built, Objective, Run
 
 PLAIN_TEXT_LOSS = "Plain text has no prompt: the loss is on every token of each row"
@@ -73,8 +73,8 @@ class SupervisedCausalLM(Objective):
         if plain_text and t.loss_on == "completions":
             on_event({"kind": "log", "message": PLAIN_TEXT_LOSS})
         on_event({"kind": "log", "message": f"Tokenising {len(train_rows):,} rows"})
-        try:
-            trainer = SFTTrainer(
+        trainer = tokenised.made(
+            lambda: SFTTrainer(
                 model=model,
                 args=args,
                 train_dataset=Dataset.from_list(train_rows),
@@ -82,35 +82,9 @@ class SupervisedCausalLM(Objective):
                 processing_class=tokenizer,
                 peft_config=peft_config,
                 callbacks=callbacks,
-            )
-        except IndexError as exc:
-            # datasets/TRL index into the first row of a dataset that filtering emptied.
-            raise _nothing_fits(t.max_seq_length) from exc
-        if len(trainer.train_dataset) == 0:
-            raise _nothing_fits(t.max_seq_length)
-        if not t.packing and len(trainer.train_dataset) < len(train_rows):
-            dropped = len(train_rows) - len(trainer.train_dataset)
-            on_event(
-                {
-                    "kind": "log",
-                    "message": f"Left out {dropped:,} rows whose prompt fills all "
-                    f"{t.max_seq_length} tokens",
-                }
-            )
-        if loading.compute_dtype_name() == "float32":
-            loading.trainable_in_float32(trainer.model)
-            loading.restore_start_weights(trainer.model, paths)
-        return Built(
-            trainer=trainer,
-            tokenizer=tokenizer,
-            events=events,
-            eval_rows=len(eval_rows) if has_validation else None,
+            ),
+            rows=len(train_rows), unit="rows", config=config, on_event=on_event, packed=t.packing,
+        )  # fmt: skip
+        return tokenised.built(
+            trainer, paths=paths, tokenizer=tokenizer, events=events, eval_rows=eval_rows
         )
-
-
-def _nothing_fits(max_length: int) -> TrainingFailure:
-    return TrainingFailure(
-        "dataset",
-        f"No training row leaves room for an answer within {max_length} tokens; "
-        "raise the maximum sequence length.",
-    )
