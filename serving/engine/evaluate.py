@@ -319,23 +319,33 @@ def _loss_batches(examples: list[dict], vocabulary: int):
         yield batch
 
 
+def padded_batch(sequences: list[list[int]], starts: list[int], pad: int | None):
+    """(ids, attention mask, scored mask) of token `sequences`, right-padded
+    (positions count from the first token without position ids); a row's
+    scored tokens are those from its `starts` entry (its answer) on."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad if pad is not None else 0, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    scored = torch.zeros((len(sequences), width), dtype=torch.bool)
+    for row, (sequence, start) in enumerate(zip(sequences, starts, strict=True)):
+        ids[row, : len(sequence)] = torch.tensor(sequence)
+        attention[row, : len(sequence)] = 1
+        scored[row, start : len(sequence)] = True
+    return ids, attention, scored
+
+
 def _completion_losses(loaded: LoadedModel, batch: list[dict], name: str):
     """The summed negative log-likelihood of the completion tokens, base and
     fine-tuned, and how many tokens that is."""
     import torch
 
-    tokenizer = loaded.tokenizer
-    sequences = [e["prompt_ids"] + e["completion_ids"] for e in batch]
-    width = max(len(s) for s in sequences)
-    pad = tokenizer.pad_token_id
-    # Right padding: positions count from the first token without position ids.
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(batch), width), dtype=torch.long)
-    scored = torch.zeros((len(batch), width), dtype=torch.bool)
-    for row, (example, sequence) in enumerate(zip(batch, sequences, strict=True)):
-        ids[row, : len(sequence)] = torch.tensor(sequence)
-        attention[row, : len(sequence)] = 1
-        scored[row, len(example["prompt_ids"]) : len(sequence)] = True
+    ids, attention, scored = padded_batch(
+        [e["prompt_ids"] + e["completion_ids"] for e in batch],
+        [len(e["prompt_ids"]) for e in batch],
+        loaded.tokenizer.pad_token_id,
+    )
     device = loaded.device()
     ids, attention, scored = (t.repeat(2, 1).to(device) for t in (ids, attention, scored))
     names = [BASE_ADAPTER] * len(batch) + [name] * len(batch)

@@ -16,7 +16,14 @@ import json
 
 from serving.errors import ServingFailure, detail_of, failure
 
-from .evaluate import LOGITS_BUDGET_BYTES, Progress, guarded, prepared, report_progress
+from .evaluate import (
+    LOGITS_BUDGET_BYTES,
+    Progress,
+    guarded,
+    padded_batch,
+    prepared,
+    report_progress,
+)
 from .pool import BASE_ADAPTER, END_OF_TURN_TOKENS, AdapterSpec, ModelPool, ModelSpec
 
 BATCH = 16  # pairs per forward pass (twice as many sequences)
@@ -193,16 +200,7 @@ def pair_margins(model, tokenizer, examples: list[dict], adapter_name: str | Non
         for example in examples:
             sequences.append(example["prompt_ids"] + example[key])
             starts.append(len(example["prompt_ids"]))
-    width = max(len(s) for s in sequences)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    # Right padding: positions count from the first token without position ids.
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(sequences), width), dtype=torch.long)
-    scored = torch.zeros((len(sequences), width), dtype=torch.bool)
-    for row, (sequence, start) in enumerate(zip(sequences, starts, strict=True)):
-        ids[row, : len(sequence)] = torch.tensor(sequence)
-        attention[row, : len(sequence)] = 1
-        scored[row, start : len(sequence)] = True
+    ids, attention, scored = padded_batch(sequences, starts, tokenizer.pad_token_id)
     device = next(model.parameters()).device
     ids, attention, scored = ids.to(device), attention.to(device), scored.to(device)
     kwargs = {"adapter_names": [adapter_name] * len(sequences)} if adapter_name else {}
