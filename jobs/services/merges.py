@@ -161,7 +161,7 @@ def check_merge(user, *, sources, weights=None, combination="linear", density=0.
     `create_merge` stores. Raises cfg.ConfigError naming every bad field;
     writes nothing."""
     errors: list[cfg.FieldError] = []
-    if combination not in cfg.MERGE_COMBINATIONS:
+    if not isinstance(combination, str) or combination not in cfg.MERGE_COMBINATIONS:
         errors.append(cfg.FieldError(
             "merge.combination", f"must be one of {', '.join(cfg.MERGE_COMBINATIONS)}.",
         ))  # fmt: skip

@@ -226,6 +226,14 @@ def test_bob_cannot_merge_alices_jobs_and_one_job_is_not_a_merge(
     assert field_errors(alone) == {
         "merge.sources": ["choose at least two jobs whose adapters to merge."]
     }
+    # Values of the wrong type are field errors too, never a server error.
+    odd = alice_api.post(
+        MERGE_API,
+        {"sources": [str(first.pk), str(second.pk)], "combination": {}, "density": "x"},
+        format="json",
+    )
+    assert odd.status_code == 400
+    assert set(field_errors(odd)) == {"merge.combination", "merge.density"}
 
 
 @pytest.mark.django_db
@@ -315,8 +323,11 @@ def source_document(dataset, seed: int) -> dict:
 @pytest.mark.training
 @pytest.mark.usefixtures("celery_worker", "demo_models")
 @pytest.mark.django_db(transaction=True)
-def test_a_merge_made_through_the_api_succeeds_and_answers(alice, alice_api):
+def test_a_merge_made_through_the_api_succeeds_and_answers(alice, alice_api, live_server_url):
+    import openai
+
     from jobs.models import FineTuneJob
+    from studio.services.tokens import create_token
     from tests.builders import ready_sample, run_to_success
     from tests.processes import wait_for
 
@@ -332,8 +343,11 @@ def test_a_merge_made_through_the_api_succeeds_and_answers(alice, alice_api):
     job = FineTuneJob.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error_message
     assert job.final_metrics["sources"] == 2 and job.current_step == 3
-    models = alice_api.get("/v1/models").json()["data"]
-    assert job.fine_tuned_model in [model["id"] for model in models]
+    # Listed as OpenAI clients list models (over HTTP: /v1 is served asynchronously).
+    client = openai.OpenAI(
+        base_url=f"{live_server_url}/v1", api_key=create_token(alice, "tests").secret
+    )
+    assert job.fine_tuned_model in [model.id for model in client.models.list()]
     asked = alice_api.post(
         "/api/v1/generations/",
         {"models": [job.fine_tuned_model], "messages": [{"role": "user", "content": "Hi"}],
