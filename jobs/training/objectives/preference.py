@@ -42,7 +42,6 @@ class _AgainstReference(Objective):
         """(config class, trainer class, extra config arguments) for the training rows."""
 
     def build(self, run: Run) -> Built:
-        from datasets import Dataset
 
         config, paths, on_event = run.config, run.paths, run.on_event
         t = config.training
@@ -80,18 +79,10 @@ class _AgainstReference(Objective):
         events, callbacks = arguments.callbacks(
             config, common, run, eval_rows=eval_rows, eval_metrics=self.eval_metrics
         )
-        on_event({"kind": "log", "message": f"Tokenising {len(train_rows):,} {self.kind}"})
         trainer = tokenised.made(
-            lambda: trainer_class(
-                model=model,
-                args=args,
-                train_dataset=Dataset.from_list(train_rows),
-                eval_dataset=Dataset.from_list(eval_rows) if has_validation else None,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            ),
-            rows=len(train_rows), unit=self.kind, config=config, on_event=on_event,
+            trainer_class, train_rows=train_rows, eval_rows=eval_rows, unit=self.kind,
+            config=config, on_event=on_event, model=model, args=args,
+            processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks,
         )  # fmt: skip
         return tokenised.built(
             trainer, paths=paths, tokenizer=tokenizer, events=events, eval_rows=eval_rows

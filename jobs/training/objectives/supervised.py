@@ -18,7 +18,6 @@ class SupervisedCausalLM(Objective):
     model_task = CAUSAL_LM
 
     def build(self, run: Run) -> Built:
-        from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
         from trl.chat_template_utils import has_generation_markers
 
@@ -72,18 +71,10 @@ class SupervisedCausalLM(Objective):
         )
         if plain_text and t.loss_on == "completions":
             on_event({"kind": "log", "message": PLAIN_TEXT_LOSS})
-        on_event({"kind": "log", "message": f"Tokenising {len(train_rows):,} rows"})
         trainer = tokenised.made(
-            lambda: SFTTrainer(
-                model=model,
-                args=args,
-                train_dataset=Dataset.from_list(train_rows),
-                eval_dataset=Dataset.from_list(eval_rows) if has_validation else None,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            ),
-            rows=len(train_rows), unit="rows", config=config, on_event=on_event, packed=t.packing,
+            SFTTrainer, train_rows=train_rows, eval_rows=eval_rows, unit="rows", config=config,
+            on_event=on_event, packed=t.packing, model=model, args=args, processing_class=tokenizer,
+            peft_config=peft_config, callbacks=callbacks,
         )  # fmt: skip
         return tokenised.built(
             trainer, paths=paths, tokenizer=tokenizer, events=events, eval_rows=eval_rows

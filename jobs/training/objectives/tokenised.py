@@ -9,31 +9,39 @@ train (a "dataset" failure), a run that lost some says how many.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .. import loading
 from ..contract import TrainingFailure
 from .base import Built
 
 
-def made(make: Callable, *, rows: int, unit: str, config, on_event, packed: bool = False):
-    """The trainer `make()` builds on `rows` training rows (`unit`: "rows",
-    "pairs", "answers"), checked as the module says. A packed run's dataset
-    counts sequences, not rows: it says nothing of rows left out."""
+def made(trainer_class, *, train_rows: list[dict], eval_rows: list[dict] | None, unit: str,
+         config, on_event, packed: bool = False, **arguments):  # fmt: skip
+    """A `trainer_class` (TRL's SFT, DPO or KTO trainer) on the rows
+    (`unit`: "rows", "pairs", "answers"), given `arguments` (model, args,
+    processing_class, peft_config, callbacks), checked as the module says.
+    A packed run's dataset counts sequences, not rows: it says nothing of
+    rows left out."""
+    from datasets import Dataset
+
     max_length = config.training.max_seq_length
+    on_event({"kind": "log", "message": f"Tokenising {len(train_rows):,} {unit}"})
     try:
-        trainer = make()
+        trainer = trainer_class(
+            train_dataset=Dataset.from_list(train_rows),
+            eval_dataset=Dataset.from_list(eval_rows) if eval_rows is not None else None,
+            **arguments,
+        )
     except IndexError as exc:
         # datasets/TRL index into the first row of a dataset that filtering emptied.
         raise nothing_fits(max_length) from exc
     kept = len(trainer.train_dataset)
     if kept == 0:
         raise nothing_fits(max_length)
-    if not packed and kept < rows:
+    if not packed and kept < len(train_rows):
         on_event(
             {
                 "kind": "log",
-                "message": f"Left out {rows - kept:,} {unit} whose prompt fills all "
+                "message": f"Left out {len(train_rows) - kept:,} {unit} whose prompt fills all "
                 f"{max_length} tokens",
             }
         )
